@@ -1,0 +1,34 @@
+//! Error types of the library. Every message names the file and, where there is one, the key.
+
+use std::path::PathBuf;
+
+/// Library result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in pathspace, as a type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A problem file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem file is malformed or has an invalid value. `location` is `key` or `line N, key`.
+    #[error("{path}: {location}: {message}")]
+    Problem {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+    /// An output could not be written.
+    #[error("{path}: cannot write: {message}")]
+    Write { path: PathBuf, message: String },
+    /// Training diverged and could not be recovered.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+    /// Anything else, with its context.
+    #[error("{0}")]
+    Other(String),
+}

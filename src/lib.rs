@@ -1,0 +1,37 @@
+//! # pathspace
+//!
+//! Path-space variational methods. A stochastic process with a neural drift,
+//! dX = v_θ(X) dt + dW, defines a measure on paths; training makes that path measure match a
+//! target one by minimising a pathwise KL divergence estimated from simulated paths and
+//! differentiated end to end.
+//!
+//! Map of the crate (one concept per module):
+//! - [`noise`]: seeded, reproducible Gaussian increments (rand_xoshiro).
+//! - [`sde`]: the controlled process and the [`sde::PathRecord`] that objectives read.
+//! - [`integrators`]: one file per scheme (Euler–Maruyama, Heun, SRA3, SOSRA), one tableau loop.
+//! - [`nn`]: drift networks (MLP with a linear skip, permutation-equivariant pair network).
+//! - [`physics`]: potentials and systems (data only: no networks, no files).
+//! - [`objective`]: the Feynman–Kac (Holland) path functional ℓ_T and its training loss.
+//! - [`estimate`]: energies from paths, blocking and batch-means error bars, Richardson.
+//! - [`train`]: the training loop behind the [`train::PathEngine`] interface.
+//! - [`solve`]: a whole ground-state run (train, then evaluate) from a [`problem::Problem`].
+//! - [`io`]: writers (summary.json, training.csv); they read results, they start nothing.
+//!
+//! Tensor layout everywhere: `[walkers, particles, dims]`.
+
+pub mod device;
+pub mod error;
+pub mod estimate;
+pub mod evaluate;
+pub mod integrators;
+pub mod io;
+pub mod nn;
+pub mod noise;
+pub mod objective;
+pub mod physics;
+pub mod problem;
+pub mod sde;
+pub mod solve;
+pub mod train;
+
+pub use error::{Error, Result};

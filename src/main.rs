@@ -1,0 +1,10 @@
+//! The `pathspace` command line. It chooses the device (once, here) and calls the library.
+
+mod cli;
+
+fn main() {
+    if let Err(e) = cli::run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,71 @@
+//! Drift networks v_θ: [walkers, particles, dims] → [walkers, particles, dims].
+//!
+//! - [`Mlp`]: a tanh multilayer perceptron on the flattened configuration plus a learnable
+//!   linear skip initialised to `skip_init`·x (−x: a restoring drift, the exact answer for the
+//!   unit harmonic oscillator).
+//! - [`PairNet`]: a permutation-equivariant network for identical particles: one-body features
+//!   of r_i and summed pair features of (r_i − r_j, |r_i − r_j|), a zero-initialised output
+//!   layer, and a per-particle skip.
+//!
+//! Networks know no physics: analytic prior drifts (cusps) are added by the caller.
+//! Weights are initialised from the run's [`Noise`] stream so that a seed fixes them.
+
+mod mlp;
+mod pair;
+
+pub use mlp::{Mlp, MlpConfig};
+pub use pair::{PairNet, PairNetConfig};
+
+use crate::noise::Noise;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Any drift network of the crate.
+#[derive(Module, Debug)]
+pub enum DriftNet {
+    Mlp(Mlp),
+    Pair(PairNet),
+}
+
+impl DriftNet {
+    /// v_θ(x), same shape as `x`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            DriftNet::Mlp(m) => m.forward(x),
+            DriftNet::Pair(p) => p.forward(x),
+        }
+    }
+}
+
+/// How a layer's weights start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Init {
+    /// U(−1/√fan_in, 1/√fan_in) for weights and bias (the PyTorch default).
+    Uniform,
+    /// All zeros (output layers: the network starts as the prior/skip drift).
+    Zeros,
+}
+
+fn uniform_values(n: usize, bound: f64, noise: &mut Noise) -> Vec<f64> {
+    (0..n).map(|_| (2.0 * noise.uniform() - 1.0) * bound).collect()
+}
+
+/// A dense layer y = x W + b with weights drawn from `noise`.
+pub(crate) fn linear(d_in: usize, d_out: usize, bias: bool, init: Init, noise: &mut Noise, device: &Device) -> Linear {
+    let bound = 1.0 / (d_in as f64).sqrt();
+    let values = |n: usize, noise: &mut Noise| match init {
+        Init::Uniform => uniform_values(n, bound, noise),
+        Init::Zeros => vec![0.0; n],
+    };
+    let weight = Tensor::<2>::from_data(TensorData::new(values(d_in * d_out, noise), [d_in, d_out]), device);
+    let bias = bias.then(|| {
+        Param::from_tensor(Tensor::<1>::from_data(TensorData::new(values(d_out, noise), [d_out]), device))
+    });
+    Linear { weight: Param::from_tensor(weight), bias }
+}
+
+/// A scalar parameter.
+pub(crate) fn scalar(value: f64, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(Tensor::<1>::from_data(TensorData::new(vec![value], [1]), device))
+}

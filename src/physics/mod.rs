@@ -1,0 +1,101 @@
+//! Hamiltonians H = −½∇² + V as data: the potential V, the particle layout and, where the
+//! physics implies one, an analytic prior drift (Kato cusps). No networks, no files here.
+//!
+//! Units are atomic (hartree, bohr). See `../shared/REFERENCE.md` of the project and each
+//! submodule for the formulas and exact energies.
+
+mod harmonic;
+mod molecule;
+mod trap;
+
+pub use harmonic::Harmonic;
+pub use molecule::{Molecule, Nucleus};
+pub use trap::{GaussianInteraction, HarmonicTrap};
+
+use burn::tensor::Tensor;
+
+/// A quantum system of identical particles in `dims` dimensions.
+#[derive(Debug, Clone)]
+pub enum System {
+    Harmonic(Harmonic),
+    Molecule(Molecule),
+    HarmonicTrap(HarmonicTrap),
+}
+
+impl System {
+    /// Number of particles N.
+    pub fn particles(&self) -> usize {
+        match self {
+            System::Harmonic(s) => s.particles,
+            System::Molecule(s) => s.electrons,
+            System::HarmonicTrap(s) => s.particles,
+        }
+    }
+
+    /// Spatial dimension d.
+    pub fn dims(&self) -> usize {
+        match self {
+            System::Harmonic(s) => s.dims,
+            System::Molecule(_) => 3,
+            System::HarmonicTrap(s) => s.dims,
+        }
+    }
+
+    /// V(x) for walkers `x` of shape [walkers, particles, dims]; returns [walkers].
+    pub fn potential(&self, x: Tensor<3>) -> Tensor<1> {
+        match self {
+            System::Harmonic(s) => s.potential(x),
+            System::Molecule(s) => s.potential(x),
+            System::HarmonicTrap(s) => s.potential(x),
+        }
+    }
+
+    /// Analytic part of the drift implied by the physics (Kato cusps for Coulomb systems),
+    /// to which a network adds. `None` where the system implies none.
+    pub fn prior_drift(&self, x: Tensor<3>) -> Option<Tensor<3>> {
+        match self {
+            System::Molecule(s) if s.cusps => Some(s.cusp_drift(x)),
+            _ => None,
+        }
+    }
+
+    /// The exact ground-state energy where it is known in closed form.
+    pub fn exact_energy(&self) -> Option<f64> {
+        match self {
+            System::Harmonic(s) => Some(s.exact_energy()),
+            System::HarmonicTrap(s) => s.exact_energy(),
+            System::Molecule(s) => s.exact_energy(),
+        }
+    }
+
+    /// Centres around which initial walkers are drawn, one per particle ([particles][dims]).
+    pub fn initial_centres(&self) -> Vec<Vec<f64>> {
+        match self {
+            System::Molecule(s) => s.initial_centres(),
+            _ => vec![vec![0.0; self.dims()]; self.particles()],
+        }
+    }
+
+    /// A characteristic length for initial walker spreads.
+    pub fn length_scale(&self) -> f64 {
+        match self {
+            System::Harmonic(s) => 1.0 / s.omega.sqrt(),
+            System::HarmonicTrap(s) => 1.0 / s.omega.sqrt(),
+            System::Molecule(_) => 1.0,
+        }
+    }
+}
+
+/// Pairwise differences x_i − x_j for i < j: returns the list of (i, j, [walkers, dims]).
+pub(crate) fn pair_differences(x: &Tensor<3>) -> Vec<(usize, usize, Tensor<2>)> {
+    let [w, n, d] = x.dims();
+    let mut out = Vec::new();
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let xi = x.clone().slice([0..w, i..i + 1, 0..d]).reshape([w, d]);
+            let xj = x.clone().slice([0..w, j..j + 1, 0..d]).reshape([w, d]);
+            out.push((i, j, xi - xj));
+        }
+    }
+    out
+}

@@ -1,0 +1,401 @@
+//! The problem-file format (TOML). Parsing builds configs; it starts nothing.
+//!
+//! ```toml
+//! name = "h2"
+//! reference = -1.1744759            # optional; the report compares against it
+//! [system]
+//! kind = "molecule"                 # or "harmonic", "harmonic_trap"
+//! electrons = 2
+//! nuclei = [ { charge = 1.0, position = [0.0, 0.0, 0.7005] },
+//!            { charge = 1.0, position = [0.0, 0.0, -0.7005] } ]
+//! [drift]   kind = "pair"  hidden = 64  cusps = true     # or "mlp"
+//! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
+//! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7
+//! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
+//! ```
+//!
+//! Every key but `system` has a default. Unknown keys, wrong types and impossible values are
+//! errors that name the file, the line and the key.
+
+use crate::error::{Error, Result};
+use crate::integrators::{self, Tableau};
+use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus, System};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProblem {
+    name: Option<String>,
+    reference: Option<f64>,
+    system: RawSystem,
+    #[serde(default)]
+    drift: RawDrift,
+    #[serde(default)]
+    sde: RawSde,
+    #[serde(default)]
+    train: RawTrain,
+    #[serde(default)]
+    eval: RawEval,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    kind: String,
+    electrons: Option<usize>,
+    nuclei: Option<Vec<RawNucleus>>,
+    particles: Option<usize>,
+    dims: Option<usize>,
+    omega: Option<f64>,
+    interaction: Option<RawInteraction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNucleus {
+    charge: f64,
+    position: [f64; 3],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInteraction {
+    kind: String,
+    g: f64,
+    s: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    kind: Option<String>,
+    hidden: Option<usize>,
+    layers: Option<usize>,
+    cusps: Option<bool>,
+    skip_init: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSde {
+    integrator: Option<String>,
+    dt: Option<f64>,
+    steps: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrain {
+    walkers: Option<usize>,
+    iterations: Option<usize>,
+    lr: Option<f64>,
+    lr_decay: Option<f64>,
+    seed: Option<u64>,
+    boundary: Option<bool>,
+    init_spread: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEval {
+    walkers: Option<usize>,
+    steps: Option<usize>,
+    burn_in: Option<usize>,
+    extrapolate: Option<bool>,
+    dt: Option<f64>,
+}
+
+/// Drift network family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    Mlp,
+    Pair,
+}
+
+/// `[drift]`: the network added to the system's prior drift.
+#[derive(Debug, Clone)]
+pub struct DriftSpec {
+    pub kind: DriftKind,
+    pub hidden: usize,
+    pub layers: usize,
+    pub cusps: bool,
+    pub skip_init: f64,
+}
+
+/// `[sde]`: the process used in training.
+#[derive(Debug, Clone)]
+pub struct SdeSpec {
+    pub integrator: &'static Tableau,
+    pub dt: f64,
+    pub steps: usize,
+}
+
+/// `[train]`.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    pub walkers: usize,
+    pub iterations: usize,
+    pub lr: f64,
+    /// lr_k = lr / (1 + k / lr_decay): the learning rate halves after `lr_decay` iterations.
+    pub lr_decay: f64,
+    pub seed: u64,
+    /// Include the boundary correction −mean(v(X_T)·X_T)/T (v detached) in the loss.
+    pub boundary: bool,
+    /// Standard deviation of the initial walkers around their centres, in units of the
+    /// system's length scale.
+    pub init_spread: f64,
+}
+
+/// `[eval]`.
+#[derive(Debug, Clone)]
+pub struct EvalSpec {
+    pub walkers: usize,
+    pub steps: usize,
+    pub burn_in: usize,
+    pub extrapolate: bool,
+    /// Time step of the evaluation paths (default: the training dt).
+    pub dt: f64,
+}
+
+/// A validated problem.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub text: String,
+    pub name: String,
+    pub reference: Option<f64>,
+    pub system: System,
+    pub drift: DriftSpec,
+    pub sde: SdeSpec,
+    pub train: TrainSpec,
+    pub eval: EvalSpec,
+}
+
+impl Problem {
+    /// Reads and validates a problem file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates problem text; `path` is used in messages only.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let ctx = Ctx { path, text };
+        let raw: RawProblem = toml::from_str(text).map_err(|e| ctx.toml_error(&e))?;
+        let system = ctx.system(&raw.system)?;
+        let default_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+
+        let d = &raw.drift;
+        let kind = match d.kind.as_deref().unwrap_or("pair") {
+            "mlp" => DriftKind::Mlp,
+            "pair" => DriftKind::Pair,
+            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"mlp\" or \"pair\")"))),
+        };
+        let is_molecule = matches!(system, System::Molecule(_));
+        let cusps = d.cusps.unwrap_or(is_molecule);
+        if cusps && !is_molecule {
+            return Err(ctx.invalid("drift", "cusps", "cusp terms need a Coulomb system (system.kind = \"molecule\")"));
+        }
+        let drift = DriftSpec {
+            kind,
+            hidden: ctx.positive("drift", "hidden", d.hidden.unwrap_or(64))?,
+            layers: ctx.positive("drift", "layers", d.layers.unwrap_or(2))?,
+            cusps,
+            // Cusp terms already confine electrons; otherwise start from the restoring −x.
+            skip_init: d.skip_init.unwrap_or(if cusps { 0.0 } else { -1.0 }),
+        };
+        let system = match system {
+            System::Molecule(mut m) => {
+                m.cusps = cusps;
+                System::Molecule(m)
+            }
+            other => other,
+        };
+
+        let s = &raw.sde;
+        let integrator_name = s.integrator.as_deref().unwrap_or("sosra");
+        let integrator = integrators::by_name(integrator_name).ok_or_else(|| {
+            let names: Vec<_> = integrators::ALL.iter().map(|t| t.name).collect();
+            ctx.invalid("sde", "integrator", &format!("unknown integrator \"{integrator_name}\" (expected one of {})", names.join(", ")))
+        })?;
+        let sde = SdeSpec {
+            integrator,
+            dt: ctx.positive_f("sde", "dt", s.dt.unwrap_or(0.01))?,
+            steps: ctx.positive("sde", "steps", s.steps.unwrap_or(128))?,
+        };
+
+        let t = &raw.train;
+        let iterations = t.iterations.unwrap_or(1000);
+        let train = TrainSpec {
+            walkers: ctx.positive("train", "walkers", t.walkers.unwrap_or(256))?,
+            iterations,
+            lr: ctx.positive_f("train", "lr", t.lr.unwrap_or(1e-3))?,
+            lr_decay: ctx.positive_f("train", "lr_decay", t.lr_decay.unwrap_or((iterations as f64 / 4.0).max(1.0)))?,
+            seed: t.seed.unwrap_or(0),
+            boundary: t.boundary.unwrap_or(true),
+            init_spread: ctx.positive_f("train", "init_spread", t.init_spread.unwrap_or(1.0))?,
+        };
+
+        let e = &raw.eval;
+        let eval = EvalSpec {
+            walkers: ctx.positive("eval", "walkers", e.walkers.unwrap_or(1024))?,
+            steps: ctx.positive("eval", "steps", e.steps.unwrap_or(1024))?,
+            burn_in: e.burn_in.unwrap_or(512),
+            extrapolate: e.extrapolate.unwrap_or(true),
+            dt: ctx.positive_f("eval", "dt", e.dt.unwrap_or(sde.dt))?,
+        };
+        if let Some(r) = raw.reference {
+            if !r.is_finite() {
+                return Err(ctx.invalid("", "reference", "must be a finite number"));
+            }
+        }
+        Ok(Problem {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            name: raw.name.unwrap_or(default_name),
+            reference: raw.reference.or_else(|| system.exact_energy()),
+            system,
+            drift,
+            sde,
+            train,
+            eval,
+        })
+    }
+}
+
+/// Error construction with file, line and key.
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn toml_error(&self, e: &toml::de::Error) -> Error {
+        let message = e.message().trim().replace('\n', " ");
+        let location = match e.span() {
+            Some(span) => {
+                let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+                match self.key_at_line(line) {
+                    Some(key) => format!("line {line}, key `{key}`"),
+                    None => format!("line {line}"),
+                }
+            }
+            None => "document".to_string(),
+        };
+        Error::Problem { path: self.path.to_path_buf(), location, message }
+    }
+
+    /// The dotted key defined on `line` (1-based): its table header plus the key before `=`.
+    fn key_at_line(&self, line: usize) -> Option<String> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let current = lines.get(line - 1)?.trim();
+        let key = current.split('=').next().map(str::trim).filter(|k| !k.is_empty() && !current.starts_with('['));
+        let section = lines[..line]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        match (section, key) {
+            (Some(s), Some(k)) => Some(format!("{s}.{k}")),
+            (None, Some(k)) => Some(k.to_string()),
+            (Some(s), None) => Some(s),
+            (None, None) => None,
+        }
+    }
+
+    /// The 1-based line where `section.key` is set, if it is written out in the file.
+    fn line_of(&self, section: &str, key: &str) -> Option<usize> {
+        let mut in_section = section.is_empty();
+        for (i, raw) in self.text.lines().enumerate() {
+            let l = raw.trim();
+            if l.starts_with('[') {
+                in_section = l.trim_matches(|c| c == '[' || c == ']').trim() == section;
+                continue;
+            }
+            if in_section && l.split('=').next().map(str::trim) == Some(key) {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
+    fn invalid(&self, section: &str, key: &str, message: &str) -> Error {
+        let dotted = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
+        let location = match self.line_of(section, key) {
+            Some(line) => format!("line {line}, key `{dotted}`"),
+            None => format!("key `{dotted}`"),
+        };
+        Error::Problem { path: self.path.to_path_buf(), location, message: message.to_string() }
+    }
+
+    fn positive(&self, section: &str, key: &str, value: usize) -> Result<usize> {
+        if value == 0 { Err(self.invalid(section, key, "must be positive")) } else { Ok(value) }
+    }
+
+    fn positive_f(&self, section: &str, key: &str, value: f64) -> Result<f64> {
+        if value.is_finite() && value > 0.0 { Ok(value) } else { Err(self.invalid(section, key, &format!("must be a positive number, got {value}"))) }
+    }
+
+    fn unused(&self, s: &RawSystem, keys: &[(&str, bool)]) -> Result<()> {
+        for (key, present) in keys {
+            if *present {
+                return Err(self.invalid("system", key, &format!("not used by system.kind = \"{}\"", s.kind)));
+            }
+        }
+        Ok(())
+    }
+
+    fn system(&self, s: &RawSystem) -> Result<System> {
+        match s.kind.as_str() {
+            "harmonic" => {
+                self.unused(s, &[("electrons", s.electrons.is_some()), ("nuclei", s.nuclei.is_some()), ("interaction", s.interaction.is_some())])?;
+                Ok(System::Harmonic(Harmonic {
+                    particles: self.positive("system", "particles", s.particles.unwrap_or(1))?,
+                    dims: self.positive("system", "dims", s.dims.unwrap_or(3))?,
+                    omega: self.positive_f("system", "omega", s.omega.unwrap_or(1.0))?,
+                }))
+            }
+            "harmonic_trap" => {
+                self.unused(s, &[("electrons", s.electrons.is_some()), ("nuclei", s.nuclei.is_some())])?;
+                let interaction = match &s.interaction {
+                    None => None,
+                    Some(i) if i.kind == "gaussian" => {
+                        if !i.g.is_finite() {
+                            return Err(self.invalid("system.interaction", "g", "must be a finite number"));
+                        }
+                        Some(GaussianInteraction { g: i.g, s: self.positive_f("system.interaction", "s", i.s)? })
+                    }
+                    Some(i) => return Err(self.invalid("system.interaction", "kind", &format!("unknown interaction \"{}\" (expected \"gaussian\")", i.kind))),
+                };
+                Ok(System::HarmonicTrap(HarmonicTrap {
+                    particles: self.positive("system", "particles", s.particles.unwrap_or(2))?,
+                    dims: self.positive("system", "dims", s.dims.unwrap_or(2))?,
+                    omega: self.positive_f("system", "omega", s.omega.unwrap_or(1.0))?,
+                    interaction,
+                }))
+            }
+            "molecule" => {
+                self.unused(s, &[("particles", s.particles.is_some()), ("dims", s.dims.is_some()), ("omega", s.omega.is_some()), ("interaction", s.interaction.is_some())])?;
+                let electrons = self.positive("system", "electrons", s.electrons.unwrap_or(2))?;
+                if electrons > 2 {
+                    return Err(self.invalid("system", "electrons", &format!("{electrons} electrons need fermionic antisymmetry, which is not supported yet; at most 2 (a spin singlet)")));
+                }
+                let nuclei = s.nuclei.as_ref().filter(|n| !n.is_empty()).ok_or_else(|| self.invalid("system", "nuclei", "a molecule needs at least one nucleus"))?;
+                for n in nuclei {
+                    if !(n.charge.is_finite() && n.charge > 0.0) || n.position.iter().any(|p| !p.is_finite()) {
+                        return Err(self.invalid("system", "nuclei", "each nucleus needs a positive charge and a finite position"));
+                    }
+                }
+                Ok(System::Molecule(Molecule {
+                    electrons,
+                    nuclei: nuclei.iter().map(|n| Nucleus { charge: n.charge, position: n.position }).collect(),
+                    cusps: true,
+                }))
+            }
+            other => Err(self.invalid("system", "kind", &format!("unknown system kind \"{other}\" (expected \"harmonic\", \"harmonic_trap\" or \"molecule\")"))),
+        }
+    }
+}

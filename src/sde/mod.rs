@@ -1,0 +1,70 @@
+//! The controlled process dX_t = v(X_t) dt + dW_t and the record of its paths.
+//!
+//! The engine integrates any drift: it imports no physics, no latent model and no writer.
+//! Walkers are `[walkers, particles, dims]` tensors; a path is the sequence X_0, …, X_N at
+//! t_n = n·dt. [`simulate`] fills a [`PathRecord`] (states, drifts at the states, Brownian
+//! increments) that objectives and estimators read.
+
+use crate::integrators::Integrator;
+use crate::noise::Noise;
+use burn::tensor::Tensor;
+
+/// Everything an objective needs to know about a batch of paths.
+///
+/// `states[n]` = X_n (n = 0..=N), `drifts[n]` = v(X_n) (n = 0..=N), `increments[n]` = ΔW_n
+/// (n = 0..N), so that X_{n+1} depends on X_n, the stage drifts and ΔW_n.
+#[derive(Debug, Clone)]
+pub struct PathRecord {
+    pub dt: f64,
+    pub states: Vec<Tensor<3>>,
+    pub drifts: Vec<Tensor<3>>,
+    pub increments: Vec<Tensor<3>>,
+}
+
+impl PathRecord {
+    /// Number of steps N.
+    pub fn steps(&self) -> usize {
+        self.increments.len()
+    }
+    /// Time horizon T = N·dt.
+    pub fn horizon(&self) -> f64 {
+        self.steps() as f64 * self.dt
+    }
+    /// The final state X_N.
+    pub fn last_state(&self) -> Tensor<3> {
+        self.states.last().expect("a path has at least its initial state").clone()
+    }
+}
+
+/// Simulates `steps` steps of dX = v(X) dt + dW from `x0` with the given integrator, drawing
+/// the noise from `noise` in a fixed order (ξ₁ then, if needed, ξ₂, step after step).
+pub fn simulate(
+    drift: &dyn Fn(Tensor<3>) -> Tensor<3>,
+    integrator: &dyn Integrator,
+    x0: Tensor<3>,
+    steps: usize,
+    dt: f64,
+    noise: &mut Noise,
+) -> PathRecord {
+    let shape: [usize; 3] = x0.dims();
+    let device = x0.device();
+    let mut states = Vec::with_capacity(steps + 1);
+    let mut drifts = Vec::with_capacity(steps + 1);
+    let mut increments = Vec::with_capacity(steps);
+    let mut x = x0;
+    let mut v = drift(x.clone());
+    for _ in 0..steps {
+        let normals: Vec<Tensor<3>> = (0..integrator.normals_per_step())
+            .map(|_| noise.gaussian(shape, 1.0, &device))
+            .collect();
+        let next = integrator.step(drift, x.clone(), v.clone(), dt, &normals);
+        increments.push(normals[0].clone() * dt.sqrt());
+        states.push(x);
+        drifts.push(v);
+        x = next;
+        v = drift(x.clone());
+    }
+    states.push(x);
+    drifts.push(v);
+    PathRecord { dt, states, drifts, increments }
+}

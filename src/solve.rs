@@ -1,0 +1,157 @@
+//! A whole ground-state run from a [`Problem`]: build the drift network, draw walkers, train
+//! with the Feynman–Kac loss, evaluate the energy with error bars and dt-extrapolation.
+//! Returns results; writing them is [`crate::io`]'s job.
+
+use crate::error::Result;
+use crate::evaluate::{EvalSettings, Evaluation, evaluate};
+use crate::nn::{DriftNet, MlpConfig, PairNetConfig};
+use crate::noise::Noise;
+use crate::problem::{DriftKind, Problem};
+use crate::train::{AutodiffEngine, Schedule, TrainingRow, full_drift, train};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use std::time::Instant;
+
+/// Command-line overrides of the problem file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub seed: Option<u64>,
+    pub iterations: Option<usize>,
+}
+
+/// The numbers of a run, as written to summary.json.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub name: String,
+    /// Headline energy: the evaluated variational energy at the training dt.
+    pub energy: f64,
+    pub energy_error: f64,
+    /// Richardson-extrapolated energy (dt → 0) and its error; `null` without extrapolation.
+    pub energy_extrapolated: Option<f64>,
+    pub energy_extrapolated_error: Option<f64>,
+    /// Estimated time-step bias of `energy` (energy − energy_extrapolated).
+    pub timestep_bias: Option<f64>,
+    pub reference: Option<f64>,
+    /// (energy − reference) in milli-hartree.
+    pub difference_mha: Option<f64>,
+    pub difference_extrapolated_mha: Option<f64>,
+    pub wall_seconds: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub iterations: usize,
+    pub seed: u64,
+    pub integrator: String,
+    pub dt: f64,
+    pub recoveries: usize,
+    pub estimator: String,
+    pub evaluation: Evaluation,
+    /// Files written for this run (filled in by the writer).
+    pub files: Vec<String>,
+}
+
+/// Everything a run produced.
+pub struct SolveOutput {
+    pub summary: Summary,
+    pub rows: Vec<TrainingRow>,
+    pub net: DriftNet,
+}
+
+/// Builds the drift network of a problem with weights drawn from `noise`.
+pub fn build_net(problem: &Problem, noise: &mut Noise, device: &Device) -> DriftNet {
+    let (p, d) = (problem.system.particles(), problem.system.dims());
+    let spec = &problem.drift;
+    match spec.kind {
+        DriftKind::Mlp => DriftNet::Mlp(
+            MlpConfig { particles: p, dims: d, hidden: spec.hidden, layers: spec.layers, skip_init: spec.skip_init }
+                .init(noise, device),
+        ),
+        DriftKind::Pair => DriftNet::Pair(PairNetConfig { dims: d, hidden: spec.hidden, skip_init: spec.skip_init }.init(noise, device)),
+    }
+}
+
+/// Initial walkers: each particle Gaussian around its centre with spread init_spread·length.
+pub fn initial_walkers(problem: &Problem, walkers: usize, noise: &mut Noise, device: &Device) -> Tensor<3> {
+    let centres = problem.system.initial_centres();
+    let (p, d) = (problem.system.particles(), problem.system.dims());
+    let scale = problem.train.init_spread * problem.system.length_scale();
+    let z = noise.standard_normals(walkers * p * d);
+    let values: Vec<f64> = (0..walkers * p * d).map(|k| centres[(k / d) % p][k % d] + scale * z[k]).collect();
+    Tensor::from_data(TensorData::new(values, [walkers, p, d]), device)
+}
+
+/// Repeats walkers cyclically to `count` (burn-in with independent noise decorrelates them).
+fn resize_walkers(walkers: Tensor<3>, count: usize, device: &Device) -> Tensor<3> {
+    let [w, p, d] = walkers.dims();
+    let values: Vec<f64> = walkers.into_data().try_into_vec_as::<f64>().expect("float data");
+    let resized: Vec<f64> = (0..count * p * d).map(|k| values[k % (w * p * d)]).collect();
+    Tensor::from_data(TensorData::new(resized, [count, p, d]), device)
+}
+
+/// Trains and evaluates. `device` is a plain (non-autodiff) device; training runs on its
+/// autodiff decorator.
+pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: &mut dyn FnMut(&TrainingRow)) -> Result<SolveOutput> {
+    let start = Instant::now();
+    let seed = overrides.seed.unwrap_or(problem.train.seed);
+    let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
+    let mut root = Noise::new(seed);
+    let mut init_noise = root.split();
+    let mut train_noise = root.split();
+    let mut eval_noise = root.split();
+
+    let train_device = device.clone().autodiff();
+    let net = build_net(problem, &mut init_noise, &train_device);
+    let walkers = initial_walkers(problem, problem.train.walkers, &mut init_noise, &train_device);
+    let mut engine = AutodiffEngine {
+        system: &problem.system,
+        integrator: problem.sde.integrator,
+        dt: problem.sde.dt,
+        steps: problem.sde.steps,
+        boundary: problem.train.boundary,
+    };
+    let schedule = Schedule { iterations, lr: problem.train.lr, lr_decay: problem.train.lr_decay };
+    let trained = train(&mut engine, net, walkers, &schedule, &mut train_noise, on_row)?;
+    let train_seconds = start.elapsed().as_secs_f64();
+
+    let eval_start = Instant::now();
+    let eval_net = trained.net.valid();
+    let drift = full_drift(&eval_net, &problem.system);
+    let potential = |x: Tensor<3>| problem.system.potential(x);
+    let walkers = resize_walkers(trained.walkers.clone(), problem.eval.walkers, device);
+    let settings = EvalSettings {
+        dt: problem.eval.dt,
+        steps: problem.eval.steps,
+        burn_in: problem.eval.burn_in,
+        extrapolate: problem.eval.extrapolate,
+    };
+    let evaluation = evaluate(&drift, &potential, problem.sde.integrator, walkers, &settings, &mut eval_noise);
+    let eval_seconds = eval_start.elapsed().as_secs_f64();
+
+    let energy = evaluation.at_dt.energy;
+    let extrapolated = evaluation.extrapolated;
+    let reference = problem.reference;
+    let summary = Summary {
+        name: problem.name.clone(),
+        energy: energy.value,
+        energy_error: energy.error,
+        energy_extrapolated: extrapolated.map(|x| x.value.value),
+        energy_extrapolated_error: extrapolated.map(|x| x.value.error),
+        timestep_bias: extrapolated.map(|x| x.bias),
+        reference,
+        difference_mha: reference.map(|r| 1e3 * (energy.value - r)),
+        difference_extrapolated_mha: reference.zip(extrapolated).map(|(r, x)| 1e3 * (x.value.value - r)),
+        wall_seconds: start.elapsed().as_secs_f64(),
+        train_seconds,
+        eval_seconds,
+        iterations,
+        seed,
+        integrator: problem.sde.integrator.name.to_string(),
+        dt: problem.eval.dt,
+        recoveries: trained.recoveries,
+        estimator: "variational: E[l_T]/T of fresh stationary paths (Ito), batch means over independent walkers \
+                    with the martingale term as control variate"
+            .to_string(),
+        evaluation,
+        files: Vec::new(),
+    };
+    Ok(SolveOutput { summary, rows: trained.rows, net: trained.net })
+}
