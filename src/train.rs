@@ -158,3 +158,131 @@ pub fn train(
     }
     Ok(Trained { net, walkers, rows, recoveries })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The autodiff gradient of the Feynman–Kac loss against central finite differences, in
+    //! double precision, with the same noise for every evaluation.
+    use super::*;
+    use crate::device::Precision;
+    use crate::integrators::{EULER_MARUYAMA, SOSRA};
+    use crate::nn::{Mlp, MlpConfig, PairNet, PairNetConfig};
+    use crate::physics::{GaussianInteraction, HarmonicTrap, Molecule, Nucleus};
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use burn::tensor::{Device, TensorData};
+
+    fn f64_devices() -> (Device, Device) {
+        let mut plain = Device::flex();
+        Precision::F64.configure(&mut plain).unwrap();
+        let mut ad = plain.clone().autodiff();
+        Precision::F64.configure(&mut ad).unwrap();
+        (plain, ad)
+    }
+
+    /// Copy of `layer` with weight (i, j) shifted by `delta`.
+    fn perturbed(layer: &Linear, i: usize, j: usize, delta: f64) -> Linear {
+        let w = layer.weight.val();
+        let [r, c] = w.dims();
+        let mut values = w.into_data().try_into_vec_as::<f64>().unwrap();
+        values[i * c + j] += delta;
+        let weight = Tensor::<2>::from_data(TensorData::new(values, [r, c]), &layer.weight.val().device());
+        Linear { weight: Param::from_tensor(weight), bias: layer.bias.as_ref().map(|b| Param::from_tensor(b.val())) }
+    }
+
+    fn loss_of(engine: &mut AutodiffEngine, net: &DriftNet, walkers: &Tensor<3>) -> EngineStep {
+        engine.step(net, walkers.clone(), &mut Noise::new(99))
+    }
+
+    /// Without the boundary term the loss is an ordinary function of θ (the noise is fixed), so
+    /// its gradient must match a central difference of its value. With it, the extra gradient is
+    /// −mean_w[sg(v(X_T))·∂X_T/∂θ]/T, checked against a central difference of X_T.
+    fn check(engine: &mut AutodiffEngine, system: &System, net: DriftNet, walkers: Tensor<3>, pick: &dyn Fn(&DriftNet, f64) -> (DriftNet, burn::module::ParamId, usize)) {
+        let (_, id, flat) = pick(&net, 0.0);
+        let component = |step: &EngineStep| -> f64 {
+            let grad: Tensor<2> = step.grads.get(id).expect("gradient for the weight");
+            grad.into_data().try_into_vec_as::<f64>().unwrap()[flat]
+        };
+        let eps = 1e-5;
+        engine.boundary = false;
+        let analytic = component(&loss_of(engine, &net, &walkers));
+        let plus = loss_of(engine, &pick(&net, eps).0, &walkers);
+        let minus = loss_of(engine, &pick(&net, -eps).0, &walkers);
+        let numeric = (plus.loss - minus.loss) / (2.0 * eps);
+        assert!(analytic.abs() > 1e-6, "gradient too small to test: {analytic}");
+        assert!(
+            (analytic - numeric).abs() <= 1e-6 * (1.0 + numeric.abs()),
+            "autodiff {analytic} vs finite difference {numeric}"
+        );
+
+        engine.boundary = true;
+        let with_boundary = loss_of(engine, &net, &walkers);
+        let boundary_analytic = component(&with_boundary) - analytic;
+        let v_t = full_drift(&net, system)(with_boundary.walkers.clone());
+        let [w, p, d] = v_t.dims();
+        let dx = (plus.walkers - minus.walkers) / (2.0 * eps);
+        let horizon = engine.steps as f64 * engine.dt;
+        let boundary_numeric = -(v_t * dx).reshape([w, p * d]).sum_dim(1).mean().into_scalar::<f64>() / horizon;
+        assert!(boundary_analytic.abs() > 1e-8, "boundary gradient too small to test: {boundary_analytic}");
+        assert!(
+            (boundary_analytic - boundary_numeric).abs() <= 1e-6 * (1.0 + boundary_numeric.abs()),
+            "boundary gradient {boundary_analytic} vs finite difference {boundary_numeric}"
+        );
+    }
+
+    #[test]
+    fn pair_net_gradient_matches_finite_difference() {
+        let (_, ad) = f64_devices();
+        let system = System::HarmonicTrap(HarmonicTrap {
+            particles: 3,
+            dims: 2,
+            omega: 1.0,
+            interaction: Some(GaussianInteraction { g: 1.0, s: 0.7 }),
+        });
+        let mut noise = Noise::new(1);
+        let mut pair = PairNetConfig { dims: 2, hidden: 8, skip_init: -0.8 }.init(&mut noise, &ad);
+        // Give the zero-initialised output layers values so every path carries gradient.
+        pair.output = crate::nn::linear(8, 2, true, crate::nn::Init::Uniform, &mut noise, &ad);
+        pair.pair_weight = crate::nn::linear(8, 1, true, crate::nn::Init::Uniform, &mut noise, &ad);
+        let walkers = noise.gaussian([4, 3, 2], 1.0, &ad);
+        let mut engine = AutodiffEngine { system: &system, integrator: &SOSRA, dt: 0.05, steps: 6, boundary: true };
+        let pick = |net: &DriftNet, delta: f64| match net {
+            DriftNet::Pair(p) => {
+                let two_body = perturbed(&p.two_body, 1, 3, delta);
+                let id = p.two_body.weight.id;
+                let net = DriftNet::Pair(PairNet { two_body, ..p.clone() });
+                (net, id, 3 + 8)
+            }
+            _ => unreachable!(),
+        };
+        check(&mut engine, &system, DriftNet::Pair(pair), walkers, &pick);
+    }
+
+    #[test]
+    fn mlp_gradient_through_cusps_matches_finite_difference() {
+        let (_, ad) = f64_devices();
+        let system = System::Molecule(Molecule {
+            electrons: 2,
+            nuclei: vec![
+                Nucleus { charge: 1.0, position: [0.0, 0.0, 0.7] },
+                Nucleus { charge: 1.0, position: [0.0, 0.0, -0.7] },
+            ],
+            cusps: true,
+        });
+        let mut noise = Noise::new(2);
+        let mut mlp = MlpConfig { particles: 2, dims: 3, hidden: 8, layers: 2, skip_init: -0.2 }.init(&mut noise, &ad);
+        mlp.output = crate::nn::linear(8, 6, true, crate::nn::Init::Uniform, &mut noise, &ad);
+        let walkers = noise.gaussian([4, 2, 3], 1.0, &ad);
+        let mut engine = AutodiffEngine { system: &system, integrator: &EULER_MARUYAMA, dt: 0.02, steps: 8, boundary: true };
+        let pick = |net: &DriftNet, delta: f64| match net {
+            DriftNet::Mlp(m) => {
+                let mut hidden = m.hidden.clone();
+                hidden[0] = perturbed(&m.hidden[0], 2, 5, delta);
+                let id = m.hidden[0].weight.id;
+                (DriftNet::Mlp(Mlp { hidden, ..m.clone() }), id, 2 * 8 + 5)
+            }
+            _ => unreachable!(),
+        };
+        check(&mut engine, &system, DriftNet::Mlp(mlp), walkers, &pick);
+    }
+}

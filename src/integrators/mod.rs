@@ -126,3 +126,104 @@ pub fn by_name(name: &str) -> Option<&'static Tableau> {
 
 /// Every integrator, in order of increasing cost per step.
 pub const ALL: [&Tableau; 4] = [&EULER_MARUYAMA, &HEUN, &SRA3, &SOSRA];
+
+#[cfg(test)]
+mod tests {
+    //! Weak orders on the Ornstein–Uhlenbeck process dX = −θX dt + dW.
+    //!
+    //! For a linear drift every scheme here is a linear map X_{n+1} = R X_n + c₁ξ₁ + c₂ξ₂, so
+    //! E[X_T²] of the *discrete* scheme follows exactly from m_{n+1} = R² m_n + c₁² + c₂². R, c₁
+    //! and c₂ are read off the implemented `step` itself (unit inputs), so this measures the weak
+    //! error of the code with no Monte Carlo noise. Exact: E[X_T²] = x₀² e^{−2θT} + (1 − e^{−2θT})/(2θ).
+    use super::*;
+    use crate::device::Precision;
+    use burn::tensor::{Device, TensorData};
+
+    fn device() -> Device {
+        let mut d = Device::flex();
+        Precision::F64.configure(&mut d).unwrap();
+        d
+    }
+
+    fn scalar_tensor(v: f64, d: &Device) -> Tensor<3> {
+        Tensor::from_data(TensorData::new(vec![v], [1, 1, 1]), d)
+    }
+
+    fn value(t: Tensor<3>) -> f64 {
+        t.into_data().try_into_vec_as::<f64>().unwrap()[0]
+    }
+
+    /// E[X_T²] of the scheme for OU(θ) from x₀ with step h.
+    fn scheme_second_moment(integ: &dyn Integrator, theta: f64, x0: f64, t: f64, h: f64) -> f64 {
+        let d = device();
+        let drift = |x: Tensor<3>| x * (-theta);
+        let step = |x: f64, xi1: f64, xi2: f64| {
+            let x = scalar_tensor(x, &d);
+            let normals = [scalar_tensor(xi1, &d), scalar_tensor(xi2, &d)];
+            value(integ.step(&drift, x.clone(), drift(x), h, &normals[..integ.normals_per_step()]))
+        };
+        let r = step(1.0, 0.0, 0.0);
+        let c1 = step(0.0, 1.0, 0.0);
+        let c2 = if integ.normals_per_step() == 2 { step(0.0, 0.0, 1.0) } else { 0.0 };
+        let n = (t / h).round() as usize;
+        let mut m = x0 * x0;
+        for _ in 0..n {
+            m = r * r * m + c1 * c1 + c2 * c2;
+        }
+        m
+    }
+
+    fn observed_weak_order(integ: &dyn Integrator) -> f64 {
+        let (theta, x0, t): (f64, f64, f64) = (1.0, 1.0, 1.0);
+        let exact = x0 * x0 * (-2.0 * theta * t).exp() + (1.0 - (-2.0 * theta * t).exp()) / (2.0 * theta);
+        let hs = [0.2, 0.1, 0.05, 0.025];
+        let errs: Vec<f64> = hs.iter().map(|&h| (scheme_second_moment(integ, theta, x0, t, h) - exact).abs()).collect();
+        // Least-squares slope of log err against log h.
+        let xs: Vec<f64> = hs.iter().map(|h| h.ln()).collect();
+        let ys: Vec<f64> = errs.iter().map(|e| e.ln()).collect();
+        let (mx, my) = (xs.iter().sum::<f64>() / 4.0, ys.iter().sum::<f64>() / 4.0);
+        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+        sxy / sxx
+    }
+
+    #[test]
+    fn euler_maruyama_is_weak_order_one() {
+        let p = observed_weak_order(&EULER_MARUYAMA);
+        assert!((p - 1.0).abs() < 0.15, "observed weak order {p}");
+    }
+
+    #[test]
+    fn heun_is_weak_order_two() {
+        let p = observed_weak_order(&HEUN);
+        assert!((p - 2.0).abs() < 0.2, "observed weak order {p}");
+    }
+
+    #[test]
+    fn sosra_is_weak_order_two() {
+        let p = observed_weak_order(&SOSRA);
+        assert!((p - 2.0).abs() < 0.2, "observed weak order {p}");
+    }
+
+    /// See `sra3.rs`: with constant unit diffusion the SRA update noise is ΔW, which caps the
+    /// weak order on the OU second moment at 2 even though the drift part is third order.
+    #[test]
+    fn sra3_weak_order_is_two_with_unit_diffusion() {
+        let p = observed_weak_order(&SRA3);
+        assert!((p - 2.0).abs() < 0.2, "observed weak order {p}");
+        assert_eq!(SRA3.weak_order(), 2);
+    }
+
+    #[test]
+    fn every_scheme_is_consistent_on_the_drift_free_process() {
+        // With a = 0 every scheme must give X_{n+1} = X_n + ΔW exactly.
+        let d = device();
+        for integ in ALL {
+            let zero = |x: Tensor<3>| x.zeros_like();
+            let x = scalar_tensor(0.3, &d);
+            let normals = [scalar_tensor(0.7, &d), scalar_tensor(-1.1, &d)];
+            let next = value(integ.step(&zero, x.clone(), zero(x), 0.04, &normals[..integ.normals_per_step()]));
+            assert!((next - (0.3 + 0.2 * 0.7)).abs() < 1e-12, "{}", integ.name());
+        }
+    }
+}

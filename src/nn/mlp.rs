@@ -20,9 +20,9 @@ pub struct MlpConfig {
 
 #[derive(Module, Debug)]
 pub struct Mlp {
-    hidden: Vec<Linear>,
-    output: Linear,
-    skip: Param<Tensor<2>>,
+    pub(crate) hidden: Vec<Linear>,
+    pub(crate) output: Linear,
+    pub(crate) skip: Param<Tensor<2>>,
 }
 
 impl MlpConfig {

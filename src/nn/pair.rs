@@ -27,12 +27,12 @@ pub struct PairNetConfig {
 
 #[derive(Module, Debug)]
 pub struct PairNet {
-    one_body: Linear,
-    two_body: Linear,
-    mix: Linear,
-    output: Linear,
-    pair_weight: Linear,
-    skip: Param<Tensor<1>>,
+    pub(crate) one_body: Linear,
+    pub(crate) two_body: Linear,
+    pub(crate) mix: Linear,
+    pub(crate) output: Linear,
+    pub(crate) pair_weight: Linear,
+    pub(crate) skip: Param<Tensor<1>>,
 }
 
 /// Smoothing of |r_ij| at coincidence: |r| ≈ √(r² + ε²).
@@ -56,24 +56,36 @@ impl PairNet {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [w, n, d] = x.dims();
         let device = x.device();
-        let h = self.one_body.forward(x.clone()).tanh(); // [w, n, H]
+        let h = dense(&self.one_body, x.clone()).tanh(); // [w, n, H]
         let hidden = h.dims()[2];
         let mut v = x.clone() * self.skip.val().reshape([1, 1, 1]);
         let s = if n > 1 {
             let diff = x.clone().reshape([w, n, 1, d]) - x.clone().reshape([w, 1, n, d]); // [w, n, n, d]
             let r = (diff.clone() * diff.clone()).sum_dim(3).add_scalar(EPS_SQ).sqrt(); // [w, n, n, 1]
-            let g = self.two_body.forward(Tensor::cat(vec![diff.clone(), r], 3)).tanh(); // [w, n, n, H]
+            let g = dense(&self.two_body, Tensor::cat(vec![diff.clone(), r], 3)).tanh(); // [w, n, n, H]
             let off_diagonal = off_diagonal_mask(n, &device); // [1, n, n, 1]
             let g = g * off_diagonal.clone();
-            let radial = self.pair_weight.forward(g.clone()) * off_diagonal; // [w, n, n, 1]
+            let radial = dense(&self.pair_weight, g.clone()) * off_diagonal; // [w, n, n, 1]
             v = v + (radial * diff).sum_dim(2).reshape([w, n, d]);
             g.sum_dim(2).reshape([w, n, hidden])
         } else {
             h.zeros_like()
         };
-        let u = self.mix.forward(Tensor::cat(vec![h, s], 2)).tanh();
-        v + self.output.forward(u)
+        let u = dense(&self.mix, Tensor::cat(vec![h, s], 2)).tanh();
+        v + dense(&self.output, u)
     }
+}
+
+/// A dense layer applied to the last axis of a tensor of any rank, as one 2-D matrix product
+/// (burn's CPU backend is much faster on 2-D products than on broadcast batched ones).
+fn dense<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let y = layer.forward(x.reshape([rows, d_in]));
+    let mut out = dims;
+    out[D - 1] = y.dims()[1];
+    y.reshape(out)
 }
 
 fn off_diagonal_mask(n: usize, device: &Device) -> Tensor<4> {
