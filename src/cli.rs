@@ -1,4 +1,6 @@
-//! Subcommands: `solve FILE` trains and evaluates a ground state.
+//! Subcommands: `solve FILE` trains and evaluates a ground state (`--resume DIR` continues a
+//! stopped run from its checkpoint); `plot DIR` redraws the plots from DIR/run.h5;
+//! `export DIR --format csv` writes the content of DIR/run.h5 as CSV.
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
@@ -6,8 +8,14 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pathspace::device::Precision;
 use pathspace::problem::Problem;
-use pathspace::solve::{Overrides, solve};
-use std::path::PathBuf;
+use pathspace::io::checkpoint::Checkpoint;
+use pathspace::io::hdf5::RunFile;
+use pathspace::solve::{Outcome, Overrides, solve_with};
+use pathspace::train::{Control, TrainState, TrainingRow};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(name = "pathspace", version, about = "Path-space variational methods: Feynman–Kac ground states")]
@@ -34,8 +42,38 @@ enum Command {
         /// Compute in double precision.
         #[arg(long)]
         f64: bool,
+        /// Continue the run in DIR from DIR/checkpoint.bin (results are written to DIR).
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
+    },
+    /// Redraw energy.png/.svg, drift.png/.svg and density.png/.svg of a run from DIR/run.h5.
+    Plot {
+        /// Run directory.
+        dir: PathBuf,
+    },
+    /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
+    Export {
+        /// Run directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
     },
 }
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+}
+
+/// What a SIGINT/SIGTERM does: stop training at the next iteration boundary with a checkpoint,
+/// or, outside training (or when it comes a second time), end the process at once.
+const PHASE_OTHER: u8 = 0;
+const PHASE_TRAINING: u8 = 1;
+const PHASE_STOPPING: u8 = 2;
+
+/// Exit status of a run stopped by a signal after writing its checkpoint (128 + SIGINT).
+const EXIT_INTERRUPTED: i32 = 130;
 
 /// The device of this binary: burn's CUDA backend with the `cuda` feature, otherwise Flex (CPU).
 fn choose_device(precision: Precision) -> Result<Device> {
@@ -50,29 +88,110 @@ fn choose_device(precision: Precision) -> Result<Device> {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Solve { file, seed, out, iterations, f64 } => {
-            let problem = Problem::load(&file)?;
-            let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-            let total = iterations.unwrap_or(problem.train.iterations) as u64;
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} it  E = {msg}  [{elapsed_precise} < {eta_precise}]")
-                    .expect("valid template"),
-            );
-            let mut on_row = |row: &pathspace::train::TrainingRow| {
-                bar.set_position(row.iteration as u64 + 1);
-                bar.set_message(format!("{:.5}", row.energy));
-            };
-            let overrides = Overrides { seed, iterations };
-            let mut output = solve(&problem, &device, &overrides, &mut on_row)?;
-            bar.finish_and_clear();
-            let files = pathspace::io::write_run(&out, &mut output.summary, &output.rows)
-                .with_context(|| format!("writing results to {}", out.display()))?;
-            print_table(&output.summary, &files);
+        Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
+        Command::Plot { dir } => {
+            let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
+            for f in pathspace::plot::plot_run(&run, &dir)? {
+                println!("wrote {}", f.display());
+            }
+            Ok(())
+        }
+        Command::Export { dir, format: ExportFormat::Csv } => {
+            let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
+            for f in pathspace::io::export::export_csv(&run, &dir.join("csv"))? {
+                println!("wrote {}", f.display());
+            }
             Ok(())
         }
     }
+}
+
+fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>) -> Result<()> {
+    let problem = Problem::load(file)?;
+    // A damaged checkpoint is reported before anything in the run directory is touched.
+    let checkpoint = match &resume {
+        Some(dir) => {
+            let path = Checkpoint::path_in(dir);
+            Some((Checkpoint::read(&path)?, path))
+        }
+        None => None,
+    };
+    let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
+    let out = resume.or(out).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
+    let seed = seed.unwrap_or(problem.train.seed);
+    let total = iterations.unwrap_or(problem.train.iterations);
+    let attributes = pathspace::io::run_attributes(&problem, seed);
+    let checkpoint_path = Checkpoint::path_in(&out);
+
+    let phase = Arc::new(AtomicU8::new(PHASE_OTHER));
+    {
+        let phase = phase.clone();
+        ctrlc::set_handler(move || {
+            if phase.compare_exchange(PHASE_TRAINING, PHASE_STOPPING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                eprintln!("\ninterrupted");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        })
+        .context("installing the SIGINT/SIGTERM handler")?;
+    }
+
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} it  E = {msg}  [{elapsed_precise} < {eta_precise}]").expect("valid template"),
+    );
+    let every = problem.output.checkpoint_every;
+    let mut last_progress = Instant::now();
+    let mut write_error: Option<pathspace::Error> = None;
+    let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::noise::Noise| {
+        bar.set_position(row.iteration as u64 + 1);
+        bar.set_message(format!("{:.5}", row.energy));
+        let stopping = phase.load(Ordering::SeqCst) == PHASE_STOPPING;
+        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || stopping;
+        let written = (|| {
+            if due {
+                Checkpoint::capture(&problem.text, seed, state, noise)?.write(&checkpoint_path)?;
+            }
+            if due || last_progress.elapsed() > Duration::from_secs(2) {
+                last_progress = Instant::now();
+                pathspace::io::write_progress(&out, &attributes, &state.rows)?;
+            }
+            Ok::<(), pathspace::Error>(())
+        })();
+        if let Err(e) = written {
+            write_error = Some(e);
+            return Control::Stop;
+        }
+        if stopping { Control::Stop } else { Control::Continue }
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    phase.store(PHASE_TRAINING, Ordering::SeqCst);
+    let overrides = Overrides { seed: Some(seed), iterations };
+    let resume_from = checkpoint.as_ref().map(|(c, p)| (p.as_path(), c));
+    let outcome = solve_with(&problem, &device, &overrides, resume_from, &mut observe);
+    // Training is over: a signal now ends the process at once.
+    phase.store(PHASE_OTHER, Ordering::SeqCst);
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e).with_context(|| format!("writing progress to {}", out.display()));
+    }
+    let mut output = match outcome? {
+        Outcome::Finished(output) => output,
+        Outcome::Stopped { iteration } => {
+            eprintln!(
+                "interrupted before iteration {iteration}: checkpoint written to {}\ncontinue with: pathspace solve {} --resume {}",
+                checkpoint_path.display(),
+                file.display(),
+                out.display()
+            );
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    };
+    // No checkpoint exists when no iteration ran (e.g. --iterations 0).
+    let extra: Vec<PathBuf> = std::iter::once(checkpoint_path.clone()).filter(|p| p.exists()).collect();
+    let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
+        .with_context(|| format!("writing results to {}", out.display()))?;
+    print_table(&output.summary, &files);
+    Ok(())
 }
 
 fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {

@@ -25,6 +25,10 @@ pub enum Error {
     /// An output could not be written.
     #[error("{path}: cannot write: {message}")]
     Write { path: PathBuf, message: String },
+    /// A file this crate wrote earlier (run.h5, checkpoint) is missing, truncated or corrupt.
+    /// `field` names the dataset, attribute or section that could not be read.
+    #[error("{path}: {field}: {message}")]
+    Format { path: PathBuf, field: String, message: String },
     /// Training diverged and could not be recovered.
     #[error("training diverged: {0}")]
     Diverged(String),

@@ -15,7 +15,10 @@
 //! - [`estimate`]: energies from paths, blocking and batch-means error bars, Richardson.
 //! - [`train`]: the training loop behind the [`train::PathEngine`] interface.
 //! - [`solve`]: a whole ground-state run (train, then evaluate) from a [`problem::Problem`].
-//! - [`io`]: writers (summary.json, training.csv); they read results, they start nothing.
+//! - [`sample`]: what a run stores that needs the trained drift (a path sample, a 2-D drift slice).
+//! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
+//!   CSV export); they read results, they start nothing.
+//! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone.
 //!
 //! Tensor layout everywhere: `[walkers, particles, dims]`.
 
@@ -29,7 +32,9 @@ pub mod nn;
 pub mod noise;
 pub mod objective;
 pub mod physics;
+pub mod plot;
 pub mod problem;
+pub mod sample;
 pub mod sde;
 pub mod solve;
 pub mod train;

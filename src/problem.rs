@@ -12,6 +12,7 @@
 //! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
 //! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7
 //! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
+//! [output]  path_walkers = 64  path_steps = 256  path_every = 4  checkpoint_every = 100
 //! ```
 //!
 //! Every key but `system` has a default. Unknown keys, wrong types and impossible values are
@@ -37,6 +38,8 @@ struct RawProblem {
     train: RawTrain,
     #[serde(default)]
     eval: RawEval,
+    #[serde(default)]
+    output: RawOutput,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +109,15 @@ struct RawEval {
     dt: Option<f64>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    path_walkers: Option<usize>,
+    path_steps: Option<usize>,
+    path_every: Option<usize>,
+    checkpoint_every: Option<usize>,
+}
+
 /// Drift network family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +171,19 @@ pub struct EvalSpec {
     pub dt: f64,
 }
 
+/// `[output]`: what a run records besides its numbers.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    /// Walkers whose paths are stored in run.h5 `/paths` (0: none).
+    pub path_walkers: usize,
+    /// Steps simulated for the stored path sample (at the evaluation dt).
+    pub path_steps: usize,
+    /// Store every `path_every`-th state of the sample.
+    pub path_every: usize,
+    /// Write a checkpoint every this many training iterations (and at the end, and on SIGINT/SIGTERM).
+    pub checkpoint_every: usize,
+}
+
 /// A validated problem.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -171,6 +196,7 @@ pub struct Problem {
     pub sde: SdeSpec,
     pub train: TrainSpec,
     pub eval: EvalSpec,
+    pub output: OutputSpec,
 }
 
 impl Problem {
@@ -251,6 +277,13 @@ impl Problem {
                 return Err(ctx.invalid("", "reference", "must be a finite number"));
             }
         }
+        let o = &raw.output;
+        let output = OutputSpec {
+            path_walkers: o.path_walkers.unwrap_or(64),
+            path_steps: ctx.positive("output", "path_steps", o.path_steps.unwrap_or(256))?,
+            path_every: ctx.positive("output", "path_every", o.path_every.unwrap_or(4))?,
+            checkpoint_every: ctx.positive("output", "checkpoint_every", o.checkpoint_every.unwrap_or(100))?,
+        };
         Ok(Problem {
             path: path.to_path_buf(),
             text: text.to_string(),
@@ -261,6 +294,7 @@ impl Problem {
             sde,
             train,
             eval,
+            output,
         })
     }
 }

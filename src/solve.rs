@@ -2,14 +2,17 @@
 //! with the Feynman–Kac loss, evaluate the energy with error bars and dt-extrapolation.
 //! Returns results; writing them is [`crate::io`]'s job.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::evaluate::{EvalSettings, Evaluation, evaluate};
+use crate::io::checkpoint::Checkpoint;
+use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_paths};
 use crate::nn::{DriftNet, MlpConfig, PairNetConfig};
 use crate::noise::Noise;
 use crate::problem::{DriftKind, Problem};
-use crate::train::{AutodiffEngine, Schedule, TrainingRow, full_drift, train};
+use crate::train::{AutodiffEngine, Control, Schedule, TrainState, TrainingRow, full_drift, train_from};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use std::path::Path;
 use std::time::Instant;
 
 /// Command-line overrides of the problem file.
@@ -54,7 +57,21 @@ pub struct SolveOutput {
     pub summary: Summary,
     pub rows: Vec<TrainingRow>,
     pub net: DriftNet,
+    /// A sample of paths with the trained drift (`[output]` path_walkers, path_steps, path_every).
+    pub paths: Option<PathSample>,
+    /// The trained drift on a 2-D slice.
+    pub slice: Option<DriftSlice>,
 }
+
+/// How a run ended.
+pub enum Outcome {
+    Finished(Box<SolveOutput>),
+    /// The observer stopped training before `iteration` (it has checkpointed the state).
+    Stopped { iteration: usize },
+}
+
+/// Points of the drift-slice grid per axis.
+const SLICE_POINTS: usize = 25;
 
 /// Builds the drift network of a problem with weights drawn from `noise`.
 pub fn build_net(problem: &Problem, noise: &mut Noise, device: &Device) -> DriftNet {
@@ -90,6 +107,26 @@ fn resize_walkers(walkers: Tensor<3>, count: usize, device: &Device) -> Tensor<3
 /// Trains and evaluates. `device` is a plain (non-autodiff) device; training runs on its
 /// autodiff decorator.
 pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: &mut dyn FnMut(&TrainingRow)) -> Result<SolveOutput> {
+    let mut observe = |row: &TrainingRow, _: &TrainState, _: &Noise| {
+        on_row(row);
+        Control::Continue
+    };
+    match solve_with(problem, device, overrides, None, &mut observe)? {
+        Outcome::Finished(output) => Ok(*output),
+        Outcome::Stopped { iteration } => Err(Error::Other(format!("training stopped at iteration {iteration}"))),
+    }
+}
+
+/// [`solve`], optionally continuing from a checkpoint (read from the file `resume.0`), with an
+/// observer that sees every applied iteration's row, state and noise stream (to checkpoint them)
+/// and may stop training.
+pub fn solve_with(
+    problem: &Problem,
+    device: &Device,
+    overrides: &Overrides,
+    resume: Option<(&Path, &Checkpoint)>,
+    observe: &mut dyn FnMut(&TrainingRow, &TrainState, &Noise) -> Control,
+) -> Result<Outcome> {
     let start = Instant::now();
     let seed = overrides.seed.unwrap_or(problem.train.seed);
     let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
@@ -97,10 +134,25 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
     let mut init_noise = root.split();
     let mut train_noise = root.split();
     let mut eval_noise = root.split();
+    let mut sample_noise = root.split();
 
     let train_device = device.clone().autodiff();
     let net = build_net(problem, &mut init_noise, &train_device);
-    let walkers = initial_walkers(problem, problem.train.walkers, &mut init_noise, &train_device);
+    let state = match resume {
+        None => TrainState::new(net, initial_walkers(problem, problem.train.walkers, &mut init_noise, &train_device)),
+        Some((path, checkpoint)) => {
+            let mismatch = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
+            if checkpoint.problem_text != problem.text {
+                return Err(mismatch("problem", format!("written for a different problem file than {}", problem.path.display())));
+            }
+            if checkpoint.seed != seed {
+                return Err(mismatch("seed", format!("written with seed {}, this run uses seed {seed}", checkpoint.seed)));
+            }
+            let (state, noise) = checkpoint.into_state(path, net, &train_device)?;
+            train_noise = noise;
+            state
+        }
+    };
     let mut engine = AutodiffEngine {
         system: &problem.system,
         integrator: problem.sde.integrator,
@@ -109,7 +161,10 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
         boundary: problem.train.boundary,
     };
     let schedule = Schedule { iterations, lr: problem.train.lr, lr_decay: problem.train.lr_decay };
-    let trained = train(&mut engine, net, walkers, &schedule, &mut train_noise, on_row)?;
+    let (trained, control) = train_from(&mut engine, state, &schedule, &mut train_noise, observe)?;
+    if control == Control::Stop {
+        return Ok(Outcome::Stopped { iteration: trained.iteration });
+    }
     let train_seconds = start.elapsed().as_secs_f64();
 
     let eval_start = Instant::now();
@@ -124,6 +179,18 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
         extrapolate: problem.eval.extrapolate,
     };
     let evaluation = evaluate(&drift, &potential, problem.sde.integrator, walkers, &settings, &mut eval_noise);
+    let out = &problem.output;
+    let paths = match (&evaluation.walkers, out.path_walkers) {
+        (Some(w), k) if k > 0 => Some(sample_paths(
+            &drift,
+            problem.sde.integrator,
+            w.clone(),
+            PathSampling { walkers: k, steps: out.path_steps, every: out.path_every, dt: problem.eval.dt },
+            &mut sample_noise,
+        )),
+        _ => None,
+    };
+    let slice = drift_slice(&drift, &problem.system, SLICE_POINTS, device);
     let eval_seconds = eval_start.elapsed().as_secs_f64();
 
     let energy = evaluation.at_dt.energy;
@@ -153,5 +220,5 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
         evaluation,
         files: Vec::new(),
     };
-    Ok(SolveOutput { summary, rows: trained.rows, net: trained.net })
+    Ok(Outcome::Finished(Box::new(SolveOutput { summary, rows: trained.rows, net: trained.net, paths, slice })))
 }

@@ -98,65 +98,124 @@ pub struct Trained {
 /// Most consecutive non-finite steps tolerated before giving up.
 const MAX_RECOVERIES: usize = 20;
 
+/// The complete state of the loop between two iterations: what a checkpoint must hold for a
+/// resumed run to continue bit for bit (together with the noise stream).
+#[derive(Clone)]
+pub struct TrainState {
+    pub net: DriftNet,
+    pub optim: ModuleOptimizer,
+    pub walkers: Tensor<3>,
+    /// Next iteration to run.
+    pub iteration: usize,
+    pub lr_scale: f64,
+    pub recoveries: usize,
+    pub rows: Vec<TrainingRow>,
+    /// The state before the last applied update (the NaN-recovery rollback target).
+    pub previous: Option<(DriftNet, ModuleOptimizer, Tensor<3>)>,
+    /// Training seconds already spent before this process (a resumed run).
+    pub seconds_offset: f64,
+}
+
+impl TrainState {
+    /// The state before the first iteration.
+    pub fn new(net: DriftNet, walkers: Tensor<3>) -> Self {
+        TrainState {
+            net,
+            optim: AdamConfig::new().init(),
+            walkers,
+            iteration: 0,
+            lr_scale: 1.0,
+            recoveries: 0,
+            rows: Vec::new(),
+            previous: None,
+            seconds_offset: 0.0,
+        }
+    }
+}
+
+/// What the loop does after an iteration, as decided by an observer (checkpointing, signals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop now; the state returned is the one the observer last saw.
+    Stop,
+}
+
 /// Trains `net` for `schedule.iterations` steps of `engine`, calling `on_row` after each.
 pub fn train(
     engine: &mut dyn PathEngine,
-    mut net: DriftNet,
-    mut walkers: Tensor<3>,
+    net: DriftNet,
+    walkers: Tensor<3>,
     schedule: &Schedule,
     noise: &mut Noise,
     on_row: &mut dyn FnMut(&TrainingRow),
 ) -> Result<Trained> {
-    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut observe = |row: &TrainingRow, _: &TrainState, _: &Noise| {
+        on_row(row);
+        Control::Continue
+    };
+    let (state, _) = train_from(engine, TrainState::new(net, walkers), schedule, noise, &mut observe)?;
+    Ok(Trained { net: state.net, walkers: state.walkers, rows: state.rows, recoveries: state.recoveries })
+}
+
+/// Runs the loop from `state` up to `schedule.iterations`. After every applied iteration
+/// `observe` sees the new row, the state and the noise stream (as they would be checkpointed)
+/// and may stop the loop. Returns the final state and the control that ended it.
+pub fn train_from(
+    engine: &mut dyn PathEngine,
+    mut state: TrainState,
+    schedule: &Schedule,
+    noise: &mut Noise,
+    observe: &mut dyn FnMut(&TrainingRow, &TrainState, &Noise) -> Control,
+) -> Result<(TrainState, Control)> {
     let start = Instant::now();
-    let mut rows = Vec::with_capacity(schedule.iterations);
-    let mut lr_scale = 1.0;
-    let mut recoveries = 0;
     let mut consecutive = 0;
-    let mut iteration = 0;
-    // The state before the last applied update: a non-finite step may come from parameters that
-    // the previous update broke (finite loss, non-finite gradient), so recovery rolls back one.
-    let mut previous: Option<(DriftNet, ModuleOptimizer, Tensor<3>)> = None;
-    while iteration < schedule.iterations {
-        let lr = schedule.learning_rate(iteration) * lr_scale;
-        let step = engine.step(&net, walkers.clone(), noise);
+    // `state.previous`: the state before the last applied update. A non-finite step may come
+    // from parameters that the previous update broke (finite loss, non-finite gradient), so
+    // recovery rolls back one.
+    while state.iteration < schedule.iterations {
+        let lr = schedule.learning_rate(state.iteration) * state.lr_scale;
+        let step = engine.step(&state.net, state.walkers.clone(), noise);
         let finite_walkers = step.walkers.clone().is_finite().all().into_scalar::<bool>();
         if !(step.loss.is_finite() && step.energy.is_finite() && finite_walkers) {
-            recoveries += 1;
+            state.recoveries += 1;
             consecutive += 1;
             if consecutive > MAX_RECOVERIES {
                 return Err(Error::Diverged(format!(
-                    "{consecutive} consecutive non-finite steps at iteration {iteration}"
+                    "{consecutive} consecutive non-finite steps at iteration {}",
+                    state.iteration
                 )));
             }
             // Nothing of this step is applied. Undo the update before it, lower the learning
             // rate and go on with fresh noise.
-            if let Some((n, o, w)) = previous.take() {
-                net = n;
-                optim = o;
-                walkers = w;
-                rows.pop();
-                iteration -= 1;
+            if let Some((n, o, w)) = state.previous.take() {
+                state.net = n;
+                state.optim = o;
+                state.walkers = w;
+                state.rows.pop();
+                state.iteration -= 1;
             }
-            lr_scale *= 0.5;
+            state.lr_scale *= 0.5;
             continue;
         }
         consecutive = 0;
-        previous = Some((net.clone(), optim.clone(), walkers.clone()));
-        net = optim.step(lr, net, step.grads);
-        walkers = step.walkers;
+        state.previous = Some((state.net.clone(), state.optim.clone(), state.walkers.clone()));
+        state.net = state.optim.step(lr, state.net, step.grads);
+        state.walkers = step.walkers;
         let row = TrainingRow {
-            iteration,
+            iteration: state.iteration,
             loss: step.loss,
             energy: step.energy,
             learning_rate: lr,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: state.seconds_offset + start.elapsed().as_secs_f64(),
         };
-        on_row(&row);
-        rows.push(row);
-        iteration += 1;
+        state.rows.push(row);
+        state.iteration += 1;
+        if observe(&row, &state, noise) == Control::Stop {
+            return Ok((state, Control::Stop));
+        }
     }
-    Ok(Trained { net, walkers, rows, recoveries })
+    Ok((state, Control::Continue))
 }
 
 #[cfg(test)]

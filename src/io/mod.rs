@@ -1,9 +1,20 @@
 //! Writers. They read results and start no computation. Every file is written atomically:
 //! to a temporary file beside the target, then renamed, so an interrupted run never leaves a
 //! partial file that looks complete.
+//!
+//! - [`hdf5`]: run.h5 (trajectories, training curve, evaluation; for h5py).
+//! - [`checkpoint`]: checkpoint.bin (what `solve --resume` continues from).
+//! - [`export`]: the content of run.h5 as CSV files.
+//! - this file: training.csv, summary.json and the set of files of a finished run.
+
+pub mod checkpoint;
+pub mod export;
+pub mod hdf5;
 
 use crate::error::{Error, Result};
-use crate::solve::Summary;
+use crate::problem::Problem;
+use crate::solve::{SolveOutput, Summary};
+use hdf5::{EvaluationRecord, RunAttributes, RunFile};
 use crate::train::TrainingRow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,4 +52,73 @@ pub fn write_run(dir: &Path, summary: &mut Summary, rows: &[TrainingRow]) -> Res
     let text = serde_json::to_string_pretty(summary).map_err(|e| Error::Write { path: json.clone(), message: e.to_string() })?;
     write_atomic(&json, text.as_bytes())?;
     Ok(vec![csv, json])
+}
+
+/// Root attributes of run.h5 for a run of `problem` with `seed`, created now.
+pub fn run_attributes(problem: &Problem, seed: u64) -> RunAttributes {
+    RunAttributes {
+        problem: problem.text.clone(),
+        seed,
+        pathspace_version: env!("CARGO_PKG_VERSION").to_string(),
+        integrator: problem.sde.integrator.name.to_string(),
+        dt: problem.sde.dt,
+        created: hdf5::iso_now(),
+    }
+}
+
+/// While training: training.csv and a run.h5 with the attributes and /training so far, so that a
+/// killed run keeps what it did.
+pub fn write_progress(dir: &Path, attributes: &RunAttributes, rows: &[TrainingRow]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.to_path_buf(), message: e.to_string() })?;
+    write_atomic(&dir.join("training.csv"), training_csv(rows).as_bytes())?;
+    let run = RunFile { attributes: attributes.clone(), training: rows.to_vec(), paths: None, evaluation: None, slice: None };
+    run.write(&dir.join(hdf5::FILE_NAME))
+}
+
+/// The run.h5 content of a finished run.
+pub fn run_file(attributes: &RunAttributes, output: &SolveOutput) -> RunFile {
+    let s = &output.summary;
+    RunFile {
+        attributes: attributes.clone(),
+        training: output.rows.clone(),
+        paths: output.paths.clone(),
+        evaluation: Some(EvaluationRecord {
+            per_walker: s.evaluation.at_dt.per_walker.clone(),
+            energy: s.energy,
+            energy_error: s.energy_error,
+            energy_extrapolated: s.energy_extrapolated,
+            energy_extrapolated_error: s.energy_extrapolated_error,
+            timestep_bias: s.timestep_bias,
+            reference: s.reference,
+            dt: s.dt,
+        }),
+        slice: output.slice.clone(),
+    }
+}
+
+/// Writes every file of a finished run into `dir`: training.csv, run.h5, the files `plot`
+/// returns, and last summary.json, whose `files` lists them all (plus `extra`, e.g. the
+/// checkpoint). Returns that list.
+pub fn write_outputs(
+    dir: &Path,
+    attributes: &RunAttributes,
+    output: &mut SolveOutput,
+    extra: &[PathBuf],
+    plot: &dyn Fn(&RunFile, &Path) -> Result<Vec<PathBuf>>,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.to_path_buf(), message: e.to_string() })?;
+    let csv = dir.join("training.csv");
+    write_atomic(&csv, training_csv(&output.rows).as_bytes())?;
+    let h5 = dir.join(hdf5::FILE_NAME);
+    let run = run_file(attributes, output);
+    run.write(&h5)?;
+    let mut files = vec![csv, h5];
+    files.extend(plot(&run, dir)?);
+    files.extend(extra.iter().cloned());
+    let json = dir.join("summary.json");
+    files.push(json.clone());
+    output.summary.files = files.iter().map(|p| p.display().to_string()).collect();
+    let text = serde_json::to_string_pretty(&output.summary).map_err(|e| Error::Write { path: json.clone(), message: e.to_string() })?;
+    write_atomic(&json, text.as_bytes())?;
+    Ok(files)
 }

@@ -1,0 +1,321 @@
+//! Checkpoints: everything a training run needs to continue bit for bit after it stopped —
+//! the drift network (burnpack record, parameter ids included, so the optimiser state still
+//! matches its parameters), the Adam state (burnpack), the walkers, the noise-generator state,
+//! the learning-rate scale, the rows so far and the NaN-recovery rollback state.
+//!
+//! File layout (`checkpoint.bin`, little-endian): the magic `PATHSPACE-CHECKPOINT-1\n`, then
+//! length-prefixed sections in a fixed order, then a 64-bit FNV-1a checksum of everything before
+//! it. Floats are stored as their bits. A truncated or altered file fails the checksum before
+//! anything is decoded. Written atomically ([`super::write_atomic`]).
+
+use crate::error::{Error, Result};
+use crate::nn::DriftNet;
+use crate::noise::Noise;
+use crate::train::{TrainState, TrainingRow};
+use burn::module::Module;
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8] = b"PATHSPACE-CHECKPOINT-1\n";
+
+/// File name of the checkpoint inside a run directory.
+pub const FILE_NAME: &str = "checkpoint.bin";
+
+/// Network, optimiser and walkers at one moment, serialised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub model: Vec<u8>,
+    pub optim: Vec<u8>,
+    pub walker_shape: [usize; 3],
+    pub walkers: Vec<f64>,
+}
+
+/// A training run between two iterations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The problem file's text: a resume must use the same problem.
+    pub problem_text: String,
+    pub seed: u64,
+    /// Next iteration to run.
+    pub iteration: usize,
+    pub lr_scale: f64,
+    pub recoveries: usize,
+    pub seconds: f64,
+    pub rows: Vec<TrainingRow>,
+    /// The training noise stream, serialised (serde JSON of [`Noise`]).
+    pub noise: String,
+    pub current: Snapshot,
+    pub previous: Option<Snapshot>,
+}
+
+fn record_error(path: &Path, field: &str, e: impl std::fmt::Display) -> Error {
+    Error::Format { path: path.to_path_buf(), field: field.to_string(), message: e.to_string() }
+}
+
+impl Snapshot {
+    fn capture(net: &DriftNet, optim: &ModuleOptimizer, walkers: &Tensor<3>) -> Result<Self> {
+        let err = |e: burn::store::RecordError| Error::Other(format!("checkpoint: cannot serialise: {e}"));
+        let model = net.clone().into_record().into_bytes().map_err(err)?.to_vec();
+        let optim = optim.into_bytes().map_err(err)?.to_vec();
+        let walker_shape = walkers.dims();
+        let walkers = walkers.clone().into_data().try_into_vec_as::<f64>().map_err(|e| Error::Other(format!("{e:?}")))?;
+        Ok(Snapshot { model, optim, walker_shape, walkers })
+    }
+
+    /// Restores onto `template` (a freshly built network of the same problem) on `device`.
+    fn restore(&self, path: &Path, template: DriftNet, device: &Device) -> Result<(DriftNet, ModuleOptimizer, Tensor<3>)> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone())).map_err(|e| record_error(path, "model", e))?;
+        let net = template.try_load_record(record).map_err(|e| record_error(path, "model", e))?;
+        let optim: ModuleOptimizer = AdamConfig::new().init();
+        let optim = optim.from_bytes(Bytes::from_bytes_vec(self.optim.clone())).map_err(|e| record_error(path, "optimizer", e))?;
+        let [w, p, d] = self.walker_shape;
+        if w * p * d != self.walkers.len() {
+            return Err(record_error(path, "walkers", "shape does not match the stored values"));
+        }
+        let walkers = Tensor::<3>::from_data(TensorData::new(self.walkers.clone(), self.walker_shape), device);
+        Ok((net, optim, walkers))
+    }
+}
+
+impl Checkpoint {
+    /// Captures `state` and the noise stream that goes with it.
+    pub fn capture(problem_text: &str, seed: u64, state: &TrainState, noise: &Noise) -> Result<Self> {
+        let current = Snapshot::capture(&state.net, &state.optim, &state.walkers)?;
+        let previous = match &state.previous {
+            Some((n, o, w)) => Some(Snapshot::capture(n, o, w)?),
+            None => None,
+        };
+        Ok(Checkpoint {
+            problem_text: problem_text.to_string(),
+            seed,
+            iteration: state.iteration,
+            lr_scale: state.lr_scale,
+            recoveries: state.recoveries,
+            seconds: state.rows.last().map_or(state.seconds_offset, |r| r.seconds),
+            rows: state.rows.clone(),
+            noise: serde_json::to_string(noise).map_err(|e| Error::Other(format!("checkpoint: noise: {e}")))?,
+            current,
+            previous,
+        })
+    }
+
+    /// The training state and noise stream, with networks loaded into clones of `template`
+    /// (which must be built for the same problem, on the training device). `path` is for messages.
+    pub fn into_state(&self, path: &Path, template: DriftNet, device: &Device) -> Result<(TrainState, Noise)> {
+        let (net, optim, walkers) = self.current.restore(path, template.clone(), device)?;
+        let previous = match &self.previous {
+            Some(s) => Some(s.restore(path, template, device)?),
+            None => None,
+        };
+        let noise: Noise = serde_json::from_str(&self.noise).map_err(|e| record_error(path, "noise", e))?;
+        let state = TrainState {
+            net,
+            optim,
+            walkers,
+            iteration: self.iteration,
+            lr_scale: self.lr_scale,
+            recoveries: self.recoveries,
+            rows: self.rows.clone(),
+            previous,
+            seconds_offset: self.seconds,
+        };
+        Ok((state, noise))
+    }
+
+    /// Serialises to the file layout described in the module comment.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Encoder { buf: MAGIC.to_vec() };
+        w.bytes(self.problem_text.as_bytes());
+        w.u64(self.seed);
+        w.u64(self.iteration as u64);
+        w.f64(self.lr_scale);
+        w.u64(self.recoveries as u64);
+        w.f64(self.seconds);
+        w.u64(self.rows.len() as u64);
+        for r in &self.rows {
+            w.u64(r.iteration as u64);
+            for v in [r.loss, r.energy, r.learning_rate, r.seconds] {
+                w.f64(v);
+            }
+        }
+        w.bytes(self.noise.as_bytes());
+        w.snapshot(&self.current);
+        w.u64(self.previous.is_some() as u64);
+        if let Some(p) = &self.previous {
+            w.snapshot(p);
+        }
+        let sum = fnv1a(&w.buf);
+        w.u64(sum);
+        w.buf
+    }
+
+    /// Parses a checkpoint; `path` is for messages. Any damage gives an error naming the part.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let bad = |field: &str, message: &str| record_error(path, field, message);
+        if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(bad("header", "not a pathspace checkpoint (bad magic or too short)"));
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 8);
+        if fnv1a(body) != u64::from_le_bytes(tail.try_into().expect("8 bytes")) {
+            return Err(bad("checksum", "truncated or corrupt (checksum mismatch)"));
+        }
+        let mut r = Decoder { buf: body, at: MAGIC.len(), path };
+        let text = |r: &mut Decoder, field: &str| -> Result<String> {
+            String::from_utf8(r.bytes(field)?.to_vec()).map_err(|_| bad(field, "not UTF-8"))
+        };
+        let problem_text = text(&mut r, "problem")?;
+        let seed = r.u64("seed")?;
+        let iteration = r.u64("iteration")? as usize;
+        let lr_scale = r.f64("lr_scale")?;
+        let recoveries = r.u64("recoveries")? as usize;
+        let seconds = r.f64("seconds")?;
+        let n = r.u64("rows")? as usize;
+        if n > body.len() / 40 {
+            return Err(bad("rows", "row count larger than the file"));
+        }
+        let mut rows = Vec::with_capacity(n);
+        for _ in 0..n {
+            rows.push(TrainingRow {
+                iteration: r.u64("rows")? as usize,
+                loss: r.f64("rows")?,
+                energy: r.f64("rows")?,
+                learning_rate: r.f64("rows")?,
+                seconds: r.f64("rows")?,
+            });
+        }
+        let noise = text(&mut r, "noise")?;
+        let current = r.snapshot("current")?;
+        let previous = match r.u64("previous")? {
+            0 => None,
+            1 => Some(r.snapshot("previous")?),
+            _ => return Err(bad("previous", "invalid flag")),
+        };
+        if r.at != body.len() {
+            return Err(bad("trailer", "unexpected bytes after the last section"));
+        }
+        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous })
+    }
+
+    /// Writes atomically to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        super::write_atomic(path, &self.to_bytes())
+    }
+
+    /// Reads and checks `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// The checkpoint file of a run directory.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+}
+
+/// 64-bit FNV-1a: detects truncation and bit flips (not an authentication code).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+struct Encoder {
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.u64(v.to_bits());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.buf.extend_from_slice(b);
+    }
+    fn snapshot(&mut self, s: &Snapshot) {
+        self.bytes(&s.model);
+        self.bytes(&s.optim);
+        for d in s.walker_shape {
+            self.u64(d as u64);
+        }
+        self.u64(s.walkers.len() as u64);
+        for v in &s.walkers {
+            self.f64(*v);
+        }
+    }
+}
+
+struct Decoder<'a> {
+    buf: &'a [u8],
+    at: usize,
+    path: &'a Path,
+}
+
+impl<'a> Decoder<'a> {
+    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8]> {
+        if n > self.buf.len() - self.at {
+            return Err(record_error(self.path, field, "section runs past the end of the file"));
+        }
+        let s = &self.buf[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+    fn u64(&mut self, field: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("8 bytes")))
+    }
+    fn f64(&mut self, field: &str) -> Result<f64> {
+        self.u64(field).map(f64::from_bits)
+    }
+    fn bytes(&mut self, field: &str) -> Result<&'a [u8]> {
+        let n = self.u64(field)? as usize;
+        self.take(n, field)
+    }
+    fn snapshot(&mut self, field: &str) -> Result<Snapshot> {
+        let model = self.bytes(field)?.to_vec();
+        let optim = self.bytes(field)?.to_vec();
+        let walker_shape = [self.u64(field)? as usize, self.u64(field)? as usize, self.u64(field)? as usize];
+        let n = self.u64(field)? as usize;
+        let raw = self.take(n.saturating_mul(8), field)?;
+        let walkers = raw.chunks_exact(8).map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().expect("8 bytes")))).collect();
+        Ok(Snapshot { model, optim, walker_shape, walkers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        let snap = Snapshot { model: vec![1, 2, 3], optim: vec![4, 5], walker_shape: [1, 1, 2], walkers: vec![0.5, -1.25] };
+        Checkpoint {
+            problem_text: "name = \"x\"".into(),
+            seed: 3,
+            iteration: 2,
+            lr_scale: 0.5,
+            recoveries: 1,
+            seconds: 1.5,
+            rows: vec![TrainingRow { iteration: 0, loss: 1.0, energy: 2.0, learning_rate: 1e-3, seconds: 0.1 }],
+            noise: serde_json::to_string(&Noise::new(9)).unwrap(),
+            current: snap.clone(),
+            previous: Some(snap),
+        }
+    }
+
+    #[test]
+    fn checkpoint_bytes_round_trip_and_damage_is_detected() {
+        let c = sample();
+        let bytes = c.to_bytes();
+        let p = Path::new("ck.bin");
+        assert_eq!(Checkpoint::from_bytes(p, &bytes).unwrap(), c);
+        let truncated = Checkpoint::from_bytes(p, &bytes[..bytes.len() - 5]).unwrap_err().to_string();
+        assert!(truncated.contains("ck.bin") && truncated.contains("checksum"), "{truncated}");
+        let mut flipped = bytes.clone();
+        flipped[MAGIC.len() + 12] ^= 1;
+        assert!(Checkpoint::from_bytes(p, &flipped).is_err());
+        let wrong = Checkpoint::from_bytes(p, b"hello world, not a checkpoint").unwrap_err().to_string();
+        assert!(wrong.contains("magic"), "{wrong}");
+    }
+}

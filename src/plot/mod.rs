@@ -1,0 +1,146 @@
+//! Plots of a run, drawn with plotters from a [`RunFile`] alone (so `pathspace plot DIR` can
+//! redraw them from run.h5), each as PNG and SVG:
+//!
+//! - [`energy`]: `energy.png` (1000×800): the training energy against iteration with its running
+//!   mean, the evaluated energy with its error band and the reference (difference in mHa in the
+//!   legend); a second panel shows |E − E_ref| on a log scale.
+//! - [`drift`]: `drift.png` (800×800): the learned drift as a vector field on the 2-D slice of
+//!   run.h5 `/slice` (for H₂ the molecular-axis plane with the other electron fixed).
+//! - [`density`]: `density.png` (800×800): a histogram of the stored walker positions
+//!   (`/paths/positions`, all particles) projected on the same plane.
+//!
+//! Text is drawn with DejaVu Sans, bundled in `assets/fonts/` (licence beside it) and registered
+//! with plotters' ab_glyph renderer: no system fonts or fontconfig are needed.
+//! Files are written atomically (a temporary file, then a rename).
+
+pub mod density;
+pub mod drift;
+pub mod energy;
+
+use crate::error::{Error, Result};
+use crate::io::hdf5::RunFile;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// The bundled font (Bitstream Vera / DejaVu licence: assets/fonts/DejaVuSans.LICENSE).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// The family name every plot uses.
+pub(crate) const FAMILY: &str = "sans-serif";
+
+/// Pixel sizes of the plots.
+pub const ENERGY_SIZE: (u32, u32) = (1000, 800);
+pub const DRIFT_SIZE: (u32, u32) = (800, 800);
+pub const DENSITY_SIZE: (u32, u32) = (800, 800);
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            assert!(plotters::style::register_font(FAMILY, style, FONT).is_ok(), "the bundled font parses");
+        }
+    });
+}
+
+/// Draws every plot the run has data for into `dir`; returns the files written.
+pub fn plot_run(run: &RunFile, dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    let problem = crate::problem::Problem::parse(Path::new("run.h5:/problem"), &run.attributes.problem).ok();
+    // The reference of a run stopped before evaluation comes from its problem text.
+    let reference = run.evaluation.as_ref().and_then(|e| e.reference).or(problem.as_ref().and_then(|p| p.reference));
+    let mut files = save(dir, "energy", ENERGY_SIZE, |a| energy::draw(a, run, reference), |a| energy::draw(a, run, reference))?;
+    if let Some(slice) = &run.slice {
+        let nuclei = nuclei_in_plane(problem.as_ref(), slice.axes);
+        files.extend(save(dir, "drift", DRIFT_SIZE, |a| drift::draw(a, slice, &nuclei), |a| drift::draw(a, slice, &nuclei))?);
+        if let Some(paths) = &run.paths {
+            files.extend(save(
+                dir,
+                "density",
+                DENSITY_SIZE,
+                |a| density::draw(a, paths, slice, &nuclei),
+                |a| density::draw(a, paths, slice, &nuclei),
+            )?);
+        }
+    }
+    Ok(files)
+}
+
+/// Nuclear positions projected on the plane `axes`, read from the problem text stored in run.h5
+/// (none for systems without nuclei, or when the text does not parse).
+fn nuclei_in_plane(problem: Option<&crate::problem::Problem>, axes: [usize; 2]) -> Vec<(f64, f64)> {
+    match problem {
+        Some(crate::problem::Problem { system: crate::physics::System::Molecule(m), .. }) => {
+            m.nuclei.iter().map(|n| (n.position[axes[0]], n.position[axes[1]])).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Nuclei as red crosses.
+pub(crate) fn draw_nuclei<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    nuclei: &[(f64, f64)],
+) -> DrawResult {
+    chart
+        .draw_series(nuclei.iter().map(|&p| Cross::new(p, 8, RGBColor(200, 0, 0).stroke_width(3))))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A drawing error as text.
+pub(crate) type DrawResult = std::result::Result<(), String>;
+
+/// Renders `stem`.png and `stem`.svg into `dir` with the two drawing functions (one per backend).
+fn save(
+    dir: &Path,
+    stem: &str,
+    size: (u32, u32),
+    png: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> DrawResult,
+    svg: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> DrawResult,
+) -> Result<Vec<PathBuf>> {
+    let png_path = dir.join(format!("{stem}.png"));
+    let svg_path = dir.join(format!("{stem}.svg"));
+    let fail = |path: &Path, message: String| Error::Write { path: path.to_path_buf(), message };
+    // The bitmap backend picks the encoder from the extension: the temporary name ends in .png.
+    let tmp = dir.join(format!(".{stem}.tmp.png"));
+    {
+        let area = BitMapBackend::new(&tmp, size).into_drawing_area();
+        png(area).map_err(|m| fail(&png_path, m))?;
+    }
+    std::fs::rename(&tmp, &png_path).map_err(|e| fail(&png_path, e.to_string()))?;
+    let mut text = String::new();
+    {
+        let area = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        svg(area).map_err(|m| fail(&svg_path, m))?;
+    }
+    crate::io::write_atomic(&svg_path, text.as_bytes())?;
+    Ok(vec![png_path, svg_path])
+}
+
+/// (min, max) of finite values, widened when degenerate; `None` when there is none.
+pub(crate) fn finite_range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values.into_iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1e-3) };
+    Some((lo - pad, hi + pad))
+}
+
+/// A colour from white (t = 0) through blue to dark red (t = 1).
+pub(crate) fn heat(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let stops = [(255.0, 255.0, 255.0), (70.0, 110.0, 220.0), (30.0, 40.0, 140.0), (170.0, 20.0, 30.0)];
+    let x = t * (stops.len() - 1) as f64;
+    let k = (x.floor() as usize).min(stops.len() - 2);
+    let f = x - k as f64;
+    let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    RGBColor(mix(stops[k].0, stops[k + 1].0), mix(stops[k].1, stops[k + 1].1), mix(stops[k].2, stops[k + 1].2))
+}
+
+/// Coordinate names of an axis index.
+pub(crate) fn axis_name(a: usize) -> String {
+    ["x", "y", "z"].get(a).map_or(format!("x{a}"), |s| s.to_string())
+}
