@@ -9,11 +9,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A problem file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The io error is part of the one-line message and deliberately not a source (a field
+    /// named `source` would be one implicitly), so printing the chain does not repeat it.
+    #[error("{path}: cannot read: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A problem file is malformed or has an invalid value. `location` is `key` or `line N, key`.
     #[error("{path}: {location}: {message}")]

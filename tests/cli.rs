@@ -73,4 +73,6 @@ fn missing_system_and_unreadable_file() {
     assert_ne!(o.status.code(), Some(0));
     assert_ne!(o.status.code(), Some(101));
     assert!(stderr.contains("/nonexistent/problem.toml") && stderr.trim_end().lines().count() == 1, "{stderr}");
+    // The io error is said once, not repeated by the error chain.
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 }
