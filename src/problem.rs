@@ -202,7 +202,7 @@ pub struct Problem {
 impl Problem {
     /// Reads and validates a problem file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|cause| Error::Read { path: path.to_path_buf(), cause })?;
         Self::parse(path, &text)
     }
 

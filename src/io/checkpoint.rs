@@ -205,7 +205,7 @@ impl Checkpoint {
 
     /// Reads and checks `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|cause| Error::Read { path: path.to_path_buf(), cause })?;
         Self::from_bytes(path, &bytes)
     }
 

@@ -161,7 +161,7 @@ impl RunFile {
     /// Reads a run.h5 written by [`RunFile::write`]; errors name the file and the object.
     pub fn read(path: &Path) -> Result<Self> {
         let bad = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|cause| Error::Read { path: path.to_path_buf(), cause })?;
         let file = File::from_bytes(bytes).map_err(|e| bad("file", format!("not a readable HDF5 file: {e}")))?;
         let root = file.root().attrs().map_err(|e| bad("/ attributes", e.to_string()))?;
         let attributes = RunAttributes {
