@@ -92,13 +92,7 @@ impl Dense {
     #[inline(always)]
     pub fn accumulate(&self, x: &[f64], y: &mut [f64], rows: usize) {
         let (n, m) = (self.d_in, self.d_out);
-        for r in 0..rows {
-            let yr = &mut y[r * m..(r + 1) * m];
-            let xr = &x[r * n..(r + 1) * n];
-            for (k, &a) in xr.iter().enumerate() {
-                axpy(yr, a, &self.w[k * m..(k + 1) * m]);
-            }
-        }
+        gemm_acc(y, m, x, n, 1, &self.w, m, rows, m, n);
     }
 
     /// y = tanh(x W + b).
@@ -112,13 +106,7 @@ impl Dense {
     #[inline(always)]
     pub fn backward_input(&self, y_bar: &[f64], x_bar: &mut [f64], rows: usize) {
         let (n, m) = (self.d_in, self.d_out);
-        for r in 0..rows {
-            let xr = &mut x_bar[r * n..(r + 1) * n];
-            let yr = &y_bar[r * m..(r + 1) * m];
-            for (j, &a) in yr.iter().enumerate() {
-                axpy(xr, a, &self.wt[j * n..(j + 1) * n]);
-            }
-        }
+        gemm_acc(x_bar, n, y_bar, m, 1, &self.wt, n, rows, n, m);
     }
 
     /// W̄ += xᵀ ȳ, b̄ += Σ_rows ȳ.
@@ -126,13 +114,9 @@ impl Dense {
     pub fn backward_params(&self, x: &[f64], y_bar: &[f64], grad: &mut DenseGrad, rows: usize) {
         let (n, m) = (self.d_in, self.d_out);
         for r in 0..rows {
-            let yr = &y_bar[r * m..(r + 1) * m];
-            axpy(&mut grad.b, 1.0, yr);
-            let xr = &x[r * n..(r + 1) * n];
-            for (k, &a) in xr.iter().enumerate() {
-                axpy(&mut grad.w[k * m..(k + 1) * m], a, yr);
-            }
+            axpy(&mut grad.b, 1.0, &y_bar[r * m..(r + 1) * m]);
         }
+        gemm_acc(&mut grad.w, m, x, 1, n, y_bar, m, n, m, rows);
     }
 
     /// Registers the gradient of this layer.
@@ -140,6 +124,57 @@ impl Dense {
         out.register(self.w_id, Tensor::<2>::from_data(TensorData::new(grad.w.clone(), [self.d_in, self.d_out]), device));
         if let Some(id) = self.b_id {
             out.register(id, Tensor::<1>::from_data(TensorData::new(grad.b.clone(), [self.d_out]), device));
+        }
+    }
+}
+
+/// C += A B for an `mi × pi` matrix A with element (i, p) at `a[i·a_rs + p·a_cs]` (so A or Aᵀ
+/// of a row-major array), B row-major `pi × ni` with row stride `ldb`, C row-major with row
+/// stride `ldc`. Register-blocked in 4 × 8 tiles (the accumulators stay in vector registers),
+/// summing over p in order, so the result does not depend on the tiling.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_acc(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
+    const R: usize = 4;
+    const Q: usize = 8;
+    let mut i = 0;
+    while i + R <= mi {
+        let mut j = 0;
+        while j + Q <= ni {
+            let mut acc = [[0.0f64; Q]; R];
+            for (r, row) in acc.iter_mut().enumerate() {
+                row.copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
+            }
+            for p in 0..pi {
+                let bv: &[f64; Q] = b[p * ldb + j..p * ldb + j + Q].try_into().expect("tile of B");
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = a[(i + r) * a_rs + p * a_cs];
+                    for q in 0..Q {
+                        row[q] += av * bv[q];
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(row);
+            }
+            j += Q;
+        }
+        if j < ni {
+            gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, i..i + R, j..ni, pi);
+        }
+        i += R;
+    }
+    gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, i..mi, 0..ni, pi);
+}
+
+/// The unblocked remainder of [`gemm_acc`]: rows `rows`, columns `cols`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
+    for i in rows {
+        let ci = &mut c[i * ldc + cols.start..i * ldc + cols.end];
+        for p in 0..pi {
+            axpy(ci, a[i * a_rs + p * a_cs], &b[p * ldb + cols.start..p * ldb + cols.end]);
         }
     }
 }
