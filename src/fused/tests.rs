@@ -195,8 +195,8 @@ fn fused_gradient_matches_finite_difference() {
             };
             let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
             let value = match &analytic.grad {
-                NetGrad::Mlp(g) => g.hidden[0].w[k],
-                NetGrad::Pair(g) => g.mix.w[k],
+                NetGrad::Mlp(g) => g.hidden[0].weight()[k],
+                NetGrad::Pair(g) => g.mix.weight()[k],
             };
             assert!((value - numeric).abs() <= 1e-9 * (1.0 + numeric.abs()), "fused {value} vs finite difference {numeric}");
             checked += 1;
