@@ -193,43 +193,59 @@ impl Dense {
 /// C += A B for an `mi × pi` matrix A with element (i, p) at `a[i·a_rs + p·a_cs]` (so A or Aᵀ
 /// of a row-major array), B row-major `pi × ni` with row stride `ldb`, C row-major with row
 /// stride `ldc`. Register-blocked in 4 × 8 tiles (the accumulators stay in vector registers),
-/// summing over p in order (with fused multiply–adds on CPUs that have them).
-#[inline(always)]
+/// summing over p in order (with fused multiply–adds on CPUs that have them). A small function
+/// of its own, compiled for AVX2+FMA and for the baseline target and chosen at run time.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_acc(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
+    if mi == 0 || ni == 0 || pi == 0 {
+        return;
+    }
+    assert!((mi - 1) * a_rs + (pi - 1) * a_cs < a.len(), "A out of bounds");
+    assert!((pi - 1) * ldb + ni <= b.len() && (mi - 1) * ldc + ni <= c.len(), "B or C out of bounds");
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+        return unsafe { gemm_acc_avx2(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) };
+    }
+    gemm_acc_impl::<false>(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc_avx2(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
+    gemm_acc_impl::<true>(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc_impl<const FMA: bool>(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
     const R: usize = 4;
     const Q: usize = 8;
-    // Fused multiply–adds where the CPU has them: the dispatching caller then runs the copy
-    // compiled with FMA enabled, where `mul_add` is one instruction (never a libm call).
-    let fma = super::has_avx2();
     let mut i = 0;
     while i + R <= mi {
         let mut j = 0;
         while j + Q <= ni {
             let mut acc = [[0.0f64; Q]; R];
-            for (r, row) in acc.iter_mut().enumerate() {
-                row.copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
+            for r in 0..R {
+                acc[r].copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
             }
-            let b_tile = |p: usize| -> &[f64; Q] { b[p * ldb + j..p * ldb + j + Q].try_into().expect("tile of B") };
-            match (fma, a_cs == 1) {
-                (true, true) => {
-                    let rows: [&[f64]; R] = std::array::from_fn(|r| &a[(i + r) * a_rs..(i + r) * a_rs + pi]);
-                    tile::<true, R, Q>(&mut acc, pi, |p| std::array::from_fn(|r| rows[r][p]), b_tile);
+            for p in 0..pi {
+                let mut av = [0.0f64; R];
+                for r in 0..R {
+                    // SAFETY: the index is at most (mi − 1)·a_rs + (pi − 1)·a_cs, asserted above.
+                    av[r] = unsafe { *a.get_unchecked((i + r) * a_rs + p * a_cs) };
                 }
-                (false, true) => {
-                    let rows: [&[f64]; R] = std::array::from_fn(|r| &a[(i + r) * a_rs..(i + r) * a_rs + pi]);
-                    tile::<false, R, Q>(&mut acc, pi, |p| std::array::from_fn(|r| rows[r][p]), b_tile);
+                // SAFETY: p·ldb + j + Q ≤ (pi − 1)·ldb + ni ≤ b.len(), asserted above.
+                let bv = unsafe { &*(b.as_ptr().add(p * ldb + j) as *const [f64; Q]) };
+                for r in 0..R {
+                    for q in 0..Q {
+                        acc[r][q] = if FMA { av[r].mul_add(bv[q], acc[r][q]) } else { acc[r][q] + av[r] * bv[q] };
+                    }
                 }
-                (true, false) if a_rs == 1 => {
-                    tile::<true, R, Q>(&mut acc, pi, |p| *<&[f64; R]>::try_from(&a[p * a_cs + i..p * a_cs + i + R]).expect("R"), b_tile);
-                }
-                (false, false) if a_rs == 1 => {
-                    tile::<false, R, Q>(&mut acc, pi, |p| *<&[f64; R]>::try_from(&a[p * a_cs + i..p * a_cs + i + R]).expect("R"), b_tile);
-                }
-                _ => tile::<false, R, Q>(&mut acc, pi, |p| std::array::from_fn(|r| a[(i + r) * a_rs + p * a_cs]), b_tile),
             }
-            for (r, row) in acc.iter().enumerate() {
-                c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(row);
+            for r in 0..R {
+                c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(&acc[r]);
             }
             j += Q;
         }
@@ -239,26 +255,6 @@ pub(crate) fn gemm_acc(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: 
         i += R;
     }
     gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, i..mi, 0..ni, pi);
-}
-
-/// acc[r][q] += Σ_p A(r, p) B(p, q) for one R × Q tile; `a(p)` gives column p of the A rows,
-/// `b(p)` row p of the B columns.
-#[inline(always)]
-fn tile<'b, const FMA: bool, const R: usize, const Q: usize>(
-    acc: &mut [[f64; Q]; R],
-    pi: usize,
-    a: impl Fn(usize) -> [f64; R],
-    b: impl Fn(usize) -> &'b [f64; Q],
-) {
-    for p in 0..pi {
-        let av = a(p);
-        let bv = b(p);
-        for (row, &x) in acc.iter_mut().zip(&av) {
-            for q in 0..Q {
-                row[q] = if FMA { x.mul_add(bv[q], row[q]) } else { row[q] + x * bv[q] };
-            }
-        }
-    }
 }
 
 /// The unblocked remainder of [`gemm_acc`]: rows `rows`, columns `cols`.
@@ -293,8 +289,23 @@ pub(crate) fn tanh_backward(h: &[f64], h_bar: &mut [f64]) {
 /// tanh(x) = sign(x)·(1 − e)/(1 + e), e = exp(−2|x|), relative error ~1e-15 for |x| ≳ 1e-3
 /// and absolute error ~1e-16 below. Elements go in groups of 16 so that several independent
 /// vector polynomial evaluations are in flight (the Horner chain is latency-bound otherwise).
-#[inline(always)]
 pub(crate) fn tanh_in_place(x: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+        return unsafe { tanh_avx2(x) };
+    }
+    tanh_impl(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tanh_avx2(x: &mut [f64]) {
+    tanh_impl(x)
+}
+
+#[inline(always)]
+fn tanh_impl(x: &mut [f64]) {
     const N: usize = 16;
     let mut groups = x.chunks_exact_mut(N);
     for group in &mut groups {
