@@ -23,10 +23,15 @@ pub(crate) struct MlpGrad {
     pub skip: DenseGrad,
 }
 
-/// Activations of one forward evaluation and scratch for its reverse pass.
+/// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct MlpCache {
     acts: Vec<Vec<f64>>,
+}
+
+/// Scratch of the reverse pass.
+#[derive(Debug, Clone)]
+pub(crate) struct MlpScratch {
     bar: [Vec<f64>; 2],
 }
 
@@ -48,11 +53,12 @@ impl MlpParams {
     }
 
     pub fn cache(&self, rows: usize) -> MlpCache {
+        MlpCache { acts: self.hidden.iter().map(|l| vec![0.0; rows * l.d_out]).collect() }
+    }
+
+    pub fn scratch(&self, rows: usize) -> MlpScratch {
         let width = self.hidden.iter().map(|l| l.d_out).max().unwrap_or(0);
-        MlpCache {
-            acts: self.hidden.iter().map(|l| vec![0.0; rows * l.d_out]).collect(),
-            bar: [vec![0.0; rows * width], vec![0.0; rows * width]],
-        }
+        MlpScratch { bar: [vec![0.0; rows * width], vec![0.0; rows * width]] }
     }
 
     /// v = f(x) for `rows` walkers.
@@ -69,12 +75,12 @@ impl MlpParams {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `cache` at `x`.
     #[inline(always)]
-    pub fn backward(&self, x: &[f64], cache: &mut MlpCache, v_bar: &[f64], x_bar: &mut [f64], grad: &mut MlpGrad, rows: usize) {
+    pub fn backward(&self, x: &[f64], cache: &MlpCache, scratch: &mut MlpScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut MlpGrad, rows: usize) {
         let last = self.hidden.len() - 1;
         self.output.backward_params(&cache.acts[last], v_bar, &mut grad.output, rows);
         self.skip.backward_params(x, v_bar, &mut grad.skip, rows);
         self.skip.backward_input(v_bar, x_bar, rows);
-        let [a, b] = &mut cache.bar;
+        let [a, b] = &mut scratch.bar;
         let (mut cur, mut prev) = (a, b);
         let width = self.output.d_in;
         cur[..rows * width].fill(0.0);

@@ -28,8 +28,8 @@ use crate::physics::System;
 use crate::train::{EngineStep, PathEngine};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use mlp::{MlpCache, MlpGrad, MlpParams};
-use pair::{PairCache, PairGrad, PairParams};
+use mlp::{MlpCache, MlpGrad, MlpParams, MlpScratch};
+use pair::{PairCache, PairGrad, PairParams, PairScratch};
 use path::{EvalBlock, Normals, Scheme, TrainBlock};
 use physics::FlatSystem;
 
@@ -52,6 +52,11 @@ pub(crate) enum FlatNet {
 pub(crate) enum NetCache {
     Mlp(MlpCache),
     Pair(PairCache),
+}
+
+pub(crate) enum NetScratch {
+    Mlp(MlpScratch),
+    Pair(PairScratch),
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +102,13 @@ impl FlatDrift {
         }
     }
 
+    fn scratch(&self, walkers: usize) -> NetScratch {
+        match &self.net {
+            FlatNet::Mlp(m) => NetScratch::Mlp(m.scratch(walkers)),
+            FlatNet::Pair(p) => NetScratch::Pair(p.scratch(walkers)),
+        }
+    }
+
     fn grad_zeros(&self) -> NetGrad {
         match &self.net {
             FlatNet::Mlp(m) => NetGrad::Mlp(m.grad_zeros()),
@@ -122,10 +134,11 @@ impl FlatDrift {
 
     /// x̄ += J_a(x)ᵀ v̄ and θ̄ += ∂_θ(a·v̄), after `forward` at `x` filled `cache`.
     #[inline(always)]
-    fn backward(&self, x: &[f64], cache: &mut NetCache, v_bar: &[f64], x_bar: &mut [f64], grad: &mut NetGrad, walkers: usize) {
-        match (&self.net, cache, grad) {
-            (FlatNet::Mlp(m), NetCache::Mlp(c), NetGrad::Mlp(g)) => m.backward(x, c, v_bar, x_bar, g, walkers),
-            (FlatNet::Pair(p), NetCache::Pair(c), NetGrad::Pair(g)) => p.backward(x, c, v_bar, x_bar, g, walkers),
+    #[allow(clippy::too_many_arguments)]
+    fn backward(&self, x: &[f64], cache: &NetCache, scratch: &mut NetScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut NetGrad, walkers: usize) {
+        match (&self.net, cache, scratch, grad) {
+            (FlatNet::Mlp(m), NetCache::Mlp(c), NetScratch::Mlp(t), NetGrad::Mlp(g)) => m.backward(x, c, t, v_bar, x_bar, g, walkers),
+            (FlatNet::Pair(p), NetCache::Pair(c), NetScratch::Pair(t), NetGrad::Pair(g)) => p.backward(x, c, t, v_bar, x_bar, g, walkers),
             _ => unreachable!("cache or gradient of another network"),
         }
         if self.system.has_prior() {

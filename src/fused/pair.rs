@@ -39,7 +39,7 @@ pub(crate) struct PairGrad {
     pub skip: f64,
 }
 
-/// Activations of one forward evaluation and scratch for its reverse pass.
+/// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct PairCache {
     h: Vec<f64>,
@@ -50,6 +50,11 @@ pub(crate) struct PairCache {
     hs: Vec<f64>,
     u: Vec<f64>,
     radial: Vec<f64>,
+}
+
+/// Scratch of the reverse pass.
+#[derive(Debug, Clone)]
+pub(crate) struct PairScratch {
     u_bar: Vec<f64>,
     hs_bar: Vec<f64>,
     g_bar: Vec<f64>,
@@ -99,6 +104,13 @@ impl PairParams {
             hs: vec![0.0; n * 2 * h],
             u: vec![0.0; n * h],
             radial: vec![0.0; p],
+        }
+    }
+
+    pub fn scratch(&self, walkers: usize) -> PairScratch {
+        let (n, d, h) = (walkers * self.particles, self.dims, self.one_body.d_out);
+        let p = walkers * self.pairs();
+        PairScratch {
             u_bar: vec![0.0; n * h],
             hs_bar: vec![0.0; n * 2 * h],
             g_bar: vec![0.0; p * h],
@@ -158,7 +170,7 @@ impl PairParams {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `c` at `x`.
     #[inline(always)]
-    pub fn backward(&self, x: &[f64], c: &mut PairCache, v_bar: &[f64], x_bar: &mut [f64], grad: &mut PairGrad, walkers: usize) {
+    pub fn backward(&self, x: &[f64], c: &PairCache, t: &mut PairScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut PairGrad, walkers: usize) {
         let (np, d, hid) = (self.particles, self.dims, self.one_body.d_out);
         let rows = walkers * np;
         let pairs = walkers * self.pairs();
@@ -167,14 +179,14 @@ impl PairParams {
             x_bar[k] += self.skip * v_bar[k];
         }
         self.output.backward_params(&c.u, v_bar, &mut grad.output, rows);
-        c.u_bar[..rows * hid].fill(0.0);
-        self.output.backward_input(v_bar, &mut c.u_bar, rows);
-        tanh_backward(&c.u[..rows * hid], &mut c.u_bar[..rows * hid]);
-        self.mix.backward_params(&c.hs, &c.u_bar, &mut grad.mix, rows);
-        c.hs_bar[..rows * 2 * hid].fill(0.0);
-        self.mix.backward_input(&c.u_bar, &mut c.hs_bar, rows);
+        t.u_bar[..rows * hid].fill(0.0);
+        self.output.backward_input(v_bar, &mut t.u_bar, rows);
+        tanh_backward(&c.u[..rows * hid], &mut t.u_bar[..rows * hid]);
+        self.mix.backward_params(&c.hs, &t.u_bar, &mut grad.mix, rows);
+        t.hs_bar[..rows * 2 * hid].fill(0.0);
+        self.mix.backward_input(&t.u_bar, &mut t.hs_bar, rows);
         for row in 0..rows {
-            c.h_bar[row * hid..(row + 1) * hid].copy_from_slice(&c.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
+            t.h_bar[row * hid..(row + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
         }
         if pairs > 0 {
             // ḡ_ij = s̄_i + radial̄_ij w_5, radial̄_ij = v̄_i·(r_i − r_j).
@@ -183,23 +195,23 @@ impl PairParams {
                 for q in 0..np - 1 {
                     let p = row * (np - 1) + q;
                     let e = &c.e[p * (d + 1)..p * (d + 1) + d];
-                    c.radial_bar[p] = (0..d).map(|k| vb[k] * e[k]).sum();
-                    c.g_bar[p * hid..(p + 1) * hid].copy_from_slice(&c.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
+                    t.radial_bar[p] = (0..d).map(|k| vb[k] * e[k]).sum();
+                    t.g_bar[p * hid..(p + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
                 }
             }
-            self.pair_weight.backward_params(&c.g, &c.radial_bar, &mut grad.pair_weight, pairs);
-            self.pair_weight.backward_input(&c.radial_bar, &mut c.g_bar, pairs);
-            tanh_backward(&c.g[..pairs * hid], &mut c.g_bar[..pairs * hid]);
-            self.two_body.backward_params(&c.e, &c.g_bar, &mut grad.two_body, pairs);
-            c.e_bar[..pairs * (d + 1)].fill(0.0);
-            self.two_body.backward_input(&c.g_bar, &mut c.e_bar, pairs);
+            self.pair_weight.backward_params(&c.g, &t.radial_bar, &mut grad.pair_weight, pairs);
+            self.pair_weight.backward_input(&t.radial_bar, &mut t.g_bar, pairs);
+            tanh_backward(&c.g[..pairs * hid], &mut t.g_bar[..pairs * hid]);
+            self.two_body.backward_params(&c.e, &t.g_bar, &mut grad.two_body, pairs);
+            t.e_bar[..pairs * (d + 1)].fill(0.0);
+            self.two_body.backward_input(&t.g_bar, &mut t.e_bar, pairs);
             let mut p = 0;
             for w in 0..walkers {
                 for i in 0..np {
                     let row = w * np + i;
                     for j in (0..np).filter(|&j| j != i) {
                         let e = &c.e[p * (d + 1)..(p + 1) * (d + 1)];
-                        let eb = &c.e_bar[p * (d + 1)..(p + 1) * (d + 1)];
+                        let eb = &t.e_bar[p * (d + 1)..(p + 1) * (d + 1)];
                         let radius = eb[d] / e[d];
                         for k in 0..d {
                             let diff_bar = c.radial[p] * v_bar[row * d + k] + eb[k] + radius * e[k];
@@ -211,9 +223,9 @@ impl PairParams {
                 }
             }
         }
-        tanh_backward(&c.h[..rows * hid], &mut c.h_bar[..rows * hid]);
-        self.one_body.backward_params(x, &c.h_bar, &mut grad.one_body, rows);
-        self.one_body.backward_input(&c.h_bar, x_bar, rows);
+        tanh_backward(&c.h[..rows * hid], &mut t.h_bar[..rows * hid]);
+        self.one_body.backward_params(x, &t.h_bar, &mut grad.one_body, rows);
+        self.one_body.backward_input(&t.h_bar, x_bar, rows);
     }
 }
 

@@ -18,10 +18,10 @@
 //! λ_n = λ_{n+1} + Σ_i H̄_i + ∇V(X_n) Δt/(W T)
 //! ```
 //!
-//! Only the states X_n are stored; the stages of step n are recomputed in the reverse pass
-//! (step-level checkpointing: one extra forward evaluation, memory O(N·walkers·dims)).
+//! The forward pass keeps, per step, the stage states and the network activations (memory
+//! O(N · stages · walkers · hidden) per block of walkers); the reverse pass reads them back.
 
-use super::{FlatDrift, NetCache, NetGrad};
+use super::{FlatDrift, NetCache, NetGrad, NetScratch};
 use crate::integrators::Tableau;
 
 /// Noise of a whole batch, standard normals in the order the [`crate::noise::Noise`] stream
@@ -65,8 +65,38 @@ pub(crate) struct Stages {
     bar: Vec<Vec<f64>>,
     h_bar: Vec<f64>,
     caches: Vec<NetCache>,
+    scratch: NetScratch,
     dw: Vec<f64>,
     chi: Vec<f64>,
+}
+
+/// What the reverse pass needs of one step: stage states, drifts, network activations, ΔW.
+pub(crate) struct StepRecord {
+    x: Vec<Vec<f64>>,
+    v: Vec<Vec<f64>>,
+    caches: Vec<NetCache>,
+    dw: Vec<f64>,
+}
+
+impl StepRecord {
+    fn new(drift: &FlatDrift, scheme: Scheme, walkers: usize) -> Self {
+        let n = walkers * drift.dim();
+        let s = scheme.stages();
+        StepRecord {
+            x: vec![vec![0.0; n]; s],
+            v: vec![vec![0.0; n]; s],
+            caches: (0..s).map(|_| drift.cache(walkers)).collect(),
+            dw: vec![0.0; n],
+        }
+    }
+
+    /// Exchanges the step's buffers with the working ones of `stages`.
+    fn swap(&mut self, stages: &mut Stages) {
+        std::mem::swap(&mut self.x, &mut stages.x);
+        std::mem::swap(&mut self.v, &mut stages.v);
+        std::mem::swap(&mut self.caches, &mut stages.caches);
+        std::mem::swap(&mut self.dw, &mut stages.dw);
+    }
 }
 
 impl Stages {
@@ -79,6 +109,7 @@ impl Stages {
             bar: vec![vec![0.0; n]; s],
             h_bar: vec![0.0; n],
             caches: (0..s).map(|_| drift.cache(walkers)).collect(),
+            scratch: drift.scratch(walkers),
             dw: vec![0.0; n],
             chi: vec![0.0; n],
         }
@@ -163,6 +194,7 @@ pub(crate) fn train_block(
     let mut st = Stages::new(drift, scheme, count);
     let mut xs = vec![0.0; (steps + 1) * n];
     xs[..n].copy_from_slice(x0);
+    let mut records: Vec<StepRecord> = (0..steps).map(|_| StepRecord::new(drift, scheme, count)).collect();
     let mut ell = 0.0;
     for step in 0..steps {
         let (past, future) = xs.split_at_mut((step + 1) * n);
@@ -178,6 +210,7 @@ pub(crate) fn train_block(
             ell += (potential + kinetic) * dt + martingale;
         }
         st.advance(scheme, &mut future[..n]);
+        records[step].swap(&mut st);
     }
     let x_final = xs[steps * n..].to_vec();
     let walkers = normals.walkers as f64;
@@ -198,8 +231,7 @@ pub(crate) fn train_block(
     let t = scheme.tableau;
     for step in (0..steps).rev() {
         let x = &xs[step * n..(step + 1) * n];
-        let xi2 = chi.then(|| normals.slice(step, 1, w0, count));
-        st.forward(drift, scheme, x, normals.slice(step, 0, w0, count), xi2, count);
+        records[step].swap(&mut st);
         for (i, alpha) in t.alpha.iter().enumerate() {
             for (b, l) in st.bar[i].iter_mut().zip(&lambda) {
                 *b = dt * alpha * l;
@@ -214,7 +246,7 @@ pub(crate) fn train_block(
         }
         for i in (0..t.alpha.len()).rev() {
             st.h_bar.fill(0.0);
-            drift.backward(&st.x[i], &mut st.caches[i], &st.bar[i], &mut st.h_bar, &mut grad, count);
+            drift.backward(&st.x[i], &st.caches[i], &mut st.scratch, &st.bar[i], &mut st.h_bar, &mut grad, count);
             for (j, a_ij) in t.a[i].iter().enumerate() {
                 if *a_ij != 0.0 {
                     super::params::axpy(&mut st.bar[j], dt * a_ij, &st.h_bar);
