@@ -36,6 +36,10 @@ fn bosons() -> System {
 
 /// An MLP or pair network with every layer random (none zero-initialised).
 fn network(pair: bool, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
+    network_with_layers(pair, 2, system, noise, device)
+}
+
+fn network_with_layers(pair: bool, layers: usize, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
     let (p, d) = (system.particles(), system.dims());
     if pair {
         let mut net = PairNetConfig { dims: d, hidden: 8, skip_init: -0.7 }.init(noise, device);
@@ -43,7 +47,7 @@ fn network(pair: bool, system: &System, noise: &mut Noise, device: &Device) -> D
         net.pair_weight = linear(8, 1, true, Init::Uniform, noise, device);
         DriftNet::Pair(net)
     } else {
-        let mut net = MlpConfig { particles: p, dims: d, hidden: 8, layers: 2, skip_init: -0.6 }.init(noise, device);
+        let mut net = MlpConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }.init(noise, device);
         net.output = linear(8, p * d, true, Init::Uniform, noise, device);
         DriftNet::Mlp(net)
     }
@@ -76,9 +80,13 @@ fn assert_close(what: &str, fused: &[f64], reference: &[f64], tol: f64) {
 
 /// One step of both engines from the same walkers and noise seed.
 fn compare(system: &System, pair: bool, integrator: &'static Tableau, boundary: bool) {
+    compare_layers(system, pair, 2, integrator, boundary)
+}
+
+fn compare_layers(system: &System, pair: bool, layers: usize, integrator: &'static Tableau, boundary: bool) {
     let device = autodiff_device();
     let mut noise = Noise::new(5);
-    let net = network(pair, system, &mut noise, &device);
+    let net = network_with_layers(pair, layers, system, &mut noise, &device);
     // 37 walkers: one full block and a partial one.
     let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
     let (dt, steps) = (0.03, 5);
@@ -125,6 +133,12 @@ fn mlp_h2_with_and_without_cusps_matches_autodiff() {
     }
     compare(&h2(false), false, &SOSRA, true);
     compare(&h2(false), false, &EULER_MARUYAMA, false);
+}
+
+#[test]
+fn mlp_with_one_and_three_hidden_layers_on_bosons_matches_autodiff() {
+    compare_layers(&bosons(), false, 1, &SOSRA, true);
+    compare_layers(&bosons(), false, 3, &EULER_MARUYAMA, true);
 }
 
 #[test]
