@@ -1,6 +1,7 @@
 //! Subcommands: `solve FILE` trains and evaluates a ground state (`--resume DIR` continues a
 //! stopped run from its checkpoint); `plot DIR` redraws the plots from DIR/run.h5;
-//! `export DIR --format csv` writes the content of DIR/run.h5 as CSV.
+//! `export DIR --format csv` writes the content of DIR/run.h5 as CSV; `bench NAME` times
+//! training iterations of the fused or autodiff engine.
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
@@ -51,6 +52,24 @@ enum Command {
         /// Run directory.
         dir: PathBuf,
     },
+    /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
+    /// `h2` (problems/h2.toml), or a problem file.
+    Bench {
+        /// Benchmark name or problem file.
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Engine to time.
+        #[arg(long, value_enum, default_value = "fused")]
+        engine: EngineArg,
+        /// Timed iterations (after one warm-up).
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
+        /// Compute in double precision.
+        #[arg(long)]
+        f64: bool,
+    },
     /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
     Export {
         /// Run directory.
@@ -59,6 +78,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    Fused,
+    Autodiff,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -89,6 +114,23 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
+        Command::Bench { name, json, engine, repeats, f64 } => {
+            let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
+            let engine = match engine {
+                EngineArg::Fused => pathspace::bench::BenchEngine::Fused,
+                EngineArg::Autodiff => pathspace::bench::BenchEngine::Autodiff,
+            };
+            let result = pathspace::bench::run(&name, engine, repeats, &device)?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!(
+                    "{} ({:?}, {}): {:.4} s/iteration (min {:.4}, max {:.4}), {} walkers x {} steps",
+                    result.benchmark, result.engine, result.backend, result.seconds_per_iteration, result.min, result.max, result.walkers, result.steps
+                );
+            }
+            Ok(())
+        }
         Command::Plot { dir } => {
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
             for f in pathspace::plot::plot_run(&run, &dir)? {

@@ -58,48 +58,87 @@ pub struct EvalSettings {
     pub extrapolate: bool,
 }
 
+/// The pieces of the path functional along `steps` steps of fresh paths.
+pub struct Measured {
+    /// Per walker Σ_n (V + ½|v|²)(X_n).
+    pub running: Vec<f64>,
+    /// Per walker Σ_n v(X_n)·ΔW_n.
+    pub martingale: Vec<f64>,
+    /// Per step the walker average of V + ½|v|².
+    pub series: Vec<f64>,
+    /// The final walkers.
+    pub walkers: Option<Tensor<3>>,
+}
+
+/// Simulates paths without gradients: the burn graph ([`BurnSimulator`], any backend) or the
+/// fused CPU engine ([`crate::fused::FusedSimulator`]). Noise is drawn in the same order by both.
+pub trait PathSimulator {
+    /// X after `steps` steps of size `dt` from `walkers`.
+    fn advance(&mut self, walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> Tensor<3>;
+    /// The path functional's pieces along `steps` steps from `walkers`.
+    fn measure(&mut self, walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> Measured;
+}
+
+/// [`PathSimulator`] on burn tensors: any drift closure, any backend.
+pub struct BurnSimulator<'a> {
+    pub drift: &'a dyn Fn(Tensor<3>) -> Tensor<3>,
+    pub potential: &'a dyn Fn(Tensor<3>) -> Tensor<1>,
+    pub integrator: &'a dyn Integrator,
+}
+
+impl PathSimulator for BurnSimulator<'_> {
+    fn advance(&mut self, mut walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> Tensor<3> {
+        let mut remaining = steps;
+        while remaining > 0 {
+            let n = remaining.min(CHUNK);
+            walkers = simulate(self.drift, self.integrator, walkers, n, dt, noise).last_state();
+            remaining -= n;
+        }
+        walkers
+    }
+
+    fn measure(&mut self, mut walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> Measured {
+        let w = walkers.dims()[0];
+        let mut running_sum = vec![0.0; w];
+        let mut martingale_sum = vec![0.0; w];
+        let mut series = Vec::with_capacity(steps);
+        let mut remaining = steps;
+        while remaining > 0 {
+            let n = remaining.min(CHUNK);
+            let path = simulate(self.drift, self.integrator, walkers, n, dt, noise);
+            let f = PathFunctional::new(&path, self.potential);
+            let running: Vec<f64> = f.running.into_data().try_into_vec_as::<f64>().expect("float data");
+            let martingale: Vec<f64> = f.martingale.into_data().try_into_vec_as::<f64>().expect("float data");
+            for step in 0..n {
+                let row = &running[step * w..(step + 1) * w];
+                series.push(row.iter().sum::<f64>() / w as f64);
+                for k in 0..w {
+                    running_sum[k] += row[k];
+                    martingale_sum[k] += martingale[step * w + k];
+                }
+            }
+            walkers = path.last_state();
+            remaining -= n;
+        }
+        Measured { running: running_sum, martingale: martingale_sum, series, walkers: Some(walkers) }
+    }
+}
+
 /// Runs burn-in and measurement at one dt from `walkers`; returns the result and final walkers.
 pub fn energy_at_step(
-    drift: &dyn Fn(Tensor<3>) -> Tensor<3>,
-    potential: &dyn Fn(Tensor<3>) -> Tensor<1>,
-    integrator: &dyn Integrator,
-    mut walkers: Tensor<3>,
+    simulator: &mut dyn PathSimulator,
+    walkers: Tensor<3>,
     dt: f64,
     burn_in: usize,
     steps: usize,
     noise: &mut Noise,
 ) -> (EnergyAtStep, Tensor<3>) {
     let w = walkers.dims()[0];
-    let mut remaining = burn_in;
-    while remaining > 0 {
-        let n = remaining.min(CHUNK);
-        walkers = simulate(drift, integrator, walkers, n, dt, noise).last_state();
-        remaining -= n;
-    }
-    let mut running_sum = vec![0.0; w];
-    let mut martingale_sum = vec![0.0; w];
-    let mut series = Vec::with_capacity(steps);
-    let mut remaining = steps;
-    while remaining > 0 {
-        let n = remaining.min(CHUNK);
-        let path = simulate(drift, integrator, walkers, n, dt, noise);
-        let f = PathFunctional::new(&path, potential);
-        let running: Vec<f64> = f.running.into_data().try_into_vec_as::<f64>().expect("float data");
-        let martingale: Vec<f64> = f.martingale.into_data().try_into_vec_as::<f64>().expect("float data");
-        for step in 0..n {
-            let row = &running[step * w..(step + 1) * w];
-            series.push(row.iter().sum::<f64>() / w as f64);
-            for k in 0..w {
-                running_sum[k] += row[k];
-                martingale_sum[k] += martingale[step * w + k];
-            }
-        }
-        walkers = path.last_state();
-        remaining -= n;
-    }
+    let walkers = simulator.advance(walkers, burn_in, dt, noise);
+    let measured = simulator.measure(walkers, steps, dt, noise);
     let t = steps as f64 * dt;
-    let a: Vec<f64> = running_sum.iter().map(|s| s / steps as f64).collect();
-    let b: Vec<f64> = martingale_sum.iter().map(|s| s / t).collect();
+    let a: Vec<f64> = measured.running.iter().map(|s| s / steps as f64).collect();
+    let b: Vec<f64> = measured.martingale.iter().map(|s| s / t).collect();
     let (energy, c) = control_variate(&a, &b);
     let ell: Vec<f64> = a.iter().zip(&b).map(|(a, b)| a + b).collect();
     let result = EnergyAtStep {
@@ -108,37 +147,34 @@ pub fn energy_at_step(
         walkers: w,
         energy,
         path_functional: crate::estimate::mean_and_error(&ell),
-        blocking: blocking(&series),
+        blocking: blocking(&measured.series),
         control_coefficient: c,
         per_walker: a,
     };
-    (result, walkers)
+    (result, measured.walkers.expect("measured paths end in walkers"))
 }
 
 /// Evaluates at `dt` and, if asked, at dt/2 with Richardson extrapolation.
+/// `weak_order` is the integrator's (for the extrapolation).
 pub fn evaluate(
-    drift: &dyn Fn(Tensor<3>) -> Tensor<3>,
-    potential: &dyn Fn(Tensor<3>) -> Tensor<1>,
-    integrator: &dyn Integrator,
+    simulator: &mut dyn PathSimulator,
+    weak_order: u32,
     walkers: Tensor<3>,
     settings: &EvalSettings,
     noise: &mut Noise,
 ) -> Evaluation {
-    let (at_dt, walkers) =
-        energy_at_step(drift, potential, integrator, walkers, settings.dt, settings.burn_in, settings.steps, noise);
+    let (at_dt, walkers) = energy_at_step(simulator, walkers, settings.dt, settings.burn_in, settings.steps, noise);
     if !settings.extrapolate {
         return Evaluation { at_dt, at_half_dt: None, extrapolated: None, walkers: Some(walkers) };
     }
     let (at_half, walkers) = energy_at_step(
-        drift,
-        potential,
-        integrator,
+        simulator,
         walkers,
         settings.dt / 2.0,
         2 * settings.burn_in,
         2 * settings.steps,
         noise,
     );
-    let extrapolated = richardson(at_dt.energy, at_half.energy, integrator.weak_order());
+    let extrapolated = richardson(at_dt.energy, at_half.energy, weak_order);
     Evaluation { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), walkers: Some(walkers) }
 }

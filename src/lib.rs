@@ -14,18 +14,23 @@
 //! - [`objective`]: the Feynman–Kac (Holland) path functional ℓ_T and its training loss.
 //! - [`estimate`]: energies from paths, blocking and batch-means error bars, Richardson.
 //! - [`train`]: the training loop behind the [`train::PathEngine`] interface.
+//! - [`fused`]: the fused CPU engine: hand-written forward and reverse pass through the whole
+//!   path over walker blocks and threads (a second `PathEngine`, and fast evaluation paths).
 //! - [`solve`]: a whole ground-state run (train, then evaluate) from a [`problem::Problem`].
 //! - [`sample`]: what a run stores that needs the trained drift (a path sample, a 2-D drift slice).
 //! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
 //!   CSV export); they read results, they start nothing.
+//! - [`bench`]: timings of a training iteration for the fused and the autodiff engine.
 //! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone.
 //!
 //! Tensor layout everywhere: `[walkers, particles, dims]`.
 
+pub mod bench;
 pub mod device;
 pub mod error;
 pub mod estimate;
 pub mod evaluate;
+pub mod fused;
 pub mod integrators;
 pub mod io;
 pub mod nn;

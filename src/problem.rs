@@ -10,7 +10,7 @@
 //!            { charge = 1.0, position = [0.0, 0.0, -0.7005] } ]
 //! [drift]   kind = "pair"  hidden = 64  cusps = true     # or "mlp"
 //! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
-//! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7
+//! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7  engine = "fused"  # or "autodiff"
 //! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
 //! [output]  path_walkers = 64  path_steps = 256  path_every = 4  checkpoint_every = 100
 //! ```
@@ -97,6 +97,7 @@ struct RawTrain {
     seed: Option<u64>,
     boundary: Option<bool>,
     init_spread: Option<f64>,
+    engine: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -144,6 +145,18 @@ pub struct SdeSpec {
     pub steps: usize,
 }
 
+/// `[train] engine`: what computes a training step (and the evaluation paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// The fused CPU engine where it runs (the CPU device), burn autodiff elsewhere.
+    Auto,
+    /// The fused CPU engine; falls back to autodiff on a device it does not run on.
+    Fused,
+    /// burn's reverse-mode autodiff through the path (any backend).
+    Autodiff,
+}
+
 /// `[train]`.
 #[derive(Debug, Clone)]
 pub struct TrainSpec {
@@ -158,6 +171,7 @@ pub struct TrainSpec {
     /// Standard deviation of the initial walkers around their centres, in units of the
     /// system's length scale.
     pub init_spread: f64,
+    pub engine: EngineChoice,
 }
 
 /// `[eval]`.
@@ -262,6 +276,14 @@ impl Problem {
             seed: t.seed.unwrap_or(0),
             boundary: t.boundary.unwrap_or(true),
             init_spread: ctx.positive_f("train", "init_spread", t.init_spread.unwrap_or(1.0))?,
+            engine: match t.engine.as_deref() {
+                None | Some("auto") => EngineChoice::Auto,
+                Some("fused") => EngineChoice::Fused,
+                Some("autodiff") => EngineChoice::Autodiff,
+                Some(other) => {
+                    return Err(ctx.invalid("train", "engine", &format!("unknown engine \"{other}\" (expected \"fused\", \"autodiff\" or \"auto\")")));
+                }
+            },
         };
 
         let e = &raw.eval;

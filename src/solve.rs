@@ -3,13 +3,14 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::evaluate::{EvalSettings, Evaluation, evaluate};
+use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, PathSimulator, evaluate};
+use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
 use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_paths};
 use crate::nn::{DriftNet, MlpConfig, PairNetConfig};
 use crate::noise::Noise;
-use crate::problem::{DriftKind, Problem};
-use crate::train::{AutodiffEngine, Control, Schedule, TrainState, TrainingRow, full_drift, train_from};
+use crate::problem::{DriftKind, EngineChoice, Problem};
+use crate::train::{AutodiffEngine, Control, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
@@ -44,6 +45,8 @@ pub struct Summary {
     pub iterations: usize,
     pub seed: u64,
     pub integrator: String,
+    /// The engine that computed training steps and evaluation paths: "fused" or "autodiff".
+    pub engine: String,
     pub dt: f64,
     pub recoveries: usize,
     pub estimator: String,
@@ -104,6 +107,12 @@ fn resize_walkers(walkers: Tensor<3>, count: usize, device: &Device) -> Tensor<3
     Tensor::from_data(TensorData::new(resized, [count, p, d]), device)
 }
 
+/// Whether a problem runs on the fused CPU engine on `device` (`[train] engine`, falling back
+/// to autodiff where the fused engine does not run).
+pub fn use_fused(problem: &Problem, device: &Device) -> bool {
+    problem.train.engine != EngineChoice::Autodiff && crate::fused::supported(device)
+}
+
 /// Trains and evaluates. `device` is a plain (non-autodiff) device; training runs on its
 /// autodiff decorator.
 pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: &mut dyn FnMut(&TrainingRow)) -> Result<SolveOutput> {
@@ -153,15 +162,16 @@ pub fn solve_with(
             state
         }
     };
-    let mut engine = AutodiffEngine {
-        system: &problem.system,
-        integrator: problem.sde.integrator,
-        dt: problem.sde.dt,
-        steps: problem.sde.steps,
-        boundary: problem.train.boundary,
+    let fused = use_fused(problem, device);
+    let (system, integrator) = (&problem.system, problem.sde.integrator);
+    let (dt, steps, boundary) = (problem.sde.dt, problem.sde.steps, problem.train.boundary);
+    let mut engine: Box<dyn PathEngine + '_> = if fused {
+        Box::new(FusedEngine { system, integrator, dt, steps, boundary })
+    } else {
+        Box::new(AutodiffEngine { system, integrator, dt, steps, boundary })
     };
     let schedule = Schedule { iterations, lr: problem.train.lr, lr_decay: problem.train.lr_decay };
-    let (trained, control) = train_from(&mut engine, state, &schedule, &mut train_noise, observe)?;
+    let (trained, control) = train_from(engine.as_mut(), state, &schedule, &mut train_noise, observe)?;
     if control == Control::Stop {
         return Ok(Outcome::Stopped { iteration: trained.iteration });
     }
@@ -178,7 +188,14 @@ pub fn solve_with(
         burn_in: problem.eval.burn_in,
         extrapolate: problem.eval.extrapolate,
     };
-    let evaluation = evaluate(&drift, &potential, problem.sde.integrator, walkers, &settings, &mut eval_noise);
+    let mut simulator: Box<dyn PathSimulator + '_> = if fused {
+        Box::new(FusedSimulator::new(&eval_net, &problem.system, problem.sde.integrator))
+    } else {
+        Box::new(BurnSimulator { drift: &drift, potential: &potential, integrator: problem.sde.integrator })
+    };
+    let weak_order = problem.sde.integrator.weak_order;
+    let evaluation = evaluate(simulator.as_mut(), weak_order, walkers, &settings, &mut eval_noise);
+    drop(simulator);
     let out = &problem.output;
     let paths = match (&evaluation.walkers, out.path_walkers) {
         (Some(w), k) if k > 0 => Some(sample_paths(
@@ -212,6 +229,7 @@ pub fn solve_with(
         iterations,
         seed,
         integrator: problem.sde.integrator.name.to_string(),
+        engine: if fused { "fused" } else { "autodiff" }.to_string(),
         dt: problem.eval.dt,
         recoveries: trained.recoveries,
         estimator: "variational: E[l_T]/T of fresh stationary paths (Ito), batch means over independent walkers \

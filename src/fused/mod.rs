@@ -1,0 +1,386 @@
+//! The fused CPU path engine: the whole training step — integrator, drift network (MLP or pair
+//! network) plus analytic prior, potential, Feynman–Kac loss with its boundary term — and its
+//! reverse pass through time, written by hand in f64 over blocks of walkers, the blocks spread
+//! over threads (`std::thread::scope`).
+//!
+//! It is a second [`PathEngine`]: the same loss, energy and gradients as
+//! [`crate::train::AutodiffEngine`] (tests hold them equal in f64), from the same [`Noise`]
+//! draws. Burn keeps the parameters and the optimiser: they are read out of the module into
+//! flat buffers each step and the gradients go back as [`GradientsParams`] keyed by the
+//! parameter ids. See [`path`] for the equations of the forward and reverse passes.
+//!
+//! Hot loops are compiled twice, for the baseline target and for AVX2+FMA, and chosen at run
+//! time (no `target-cpu=native` needed). Results do not depend on the number of threads: every
+//! block is computed on its own and blocks are summed in order.
+
+mod mlp;
+mod pair;
+mod params;
+mod path;
+mod physics;
+#[cfg(test)]
+mod tests;
+
+use crate::integrators::Tableau;
+use crate::nn::DriftNet;
+use crate::noise::Noise;
+use crate::physics::System;
+use crate::train::{EngineStep, PathEngine};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use mlp::{MlpCache, MlpGrad, MlpParams, MlpScratch};
+use pair::{PairCache, PairGrad, PairParams, PairScratch};
+use path::{EvalBlock, Normals, Scheme, TrainBlock};
+use physics::FlatSystem;
+
+/// Walkers per block: the unit of work of a thread and of the batched products.
+const BLOCK: usize = 32;
+
+/// Whether the fused engine can run on `device` (the CPU; every network, integrator and
+/// system of the crate is supported there).
+pub fn supported(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
+/// A drift network's parameters as flat buffers.
+#[derive(Debug, Clone)]
+pub(crate) enum FlatNet {
+    Mlp(MlpParams),
+    Pair(PairParams),
+}
+
+pub(crate) enum NetCache {
+    Mlp(MlpCache),
+    Pair(PairCache),
+}
+
+pub(crate) enum NetScratch {
+    Mlp(MlpScratch),
+    Pair(PairScratch),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NetGrad {
+    Mlp(MlpGrad),
+    Pair(PairGrad),
+}
+
+impl NetGrad {
+    fn add(&mut self, other: &NetGrad) {
+        match (self, other) {
+            (NetGrad::Mlp(a), NetGrad::Mlp(b)) => a.add(b),
+            (NetGrad::Pair(a), NetGrad::Pair(b)) => a.add(b),
+            _ => unreachable!("gradients of one network"),
+        }
+    }
+}
+
+/// Network plus the system's prior drift, and the potential.
+pub(crate) struct FlatDrift {
+    net: FlatNet,
+    system: FlatSystem,
+}
+
+impl FlatDrift {
+    pub fn new(net: &DriftNet, system: &System) -> Self {
+        let net = match net {
+            DriftNet::Mlp(m) => FlatNet::Mlp(MlpParams::from_module(m)),
+            DriftNet::Pair(p) => FlatNet::Pair(PairParams::from_module(p, system.particles())),
+        };
+        FlatDrift { net, system: FlatSystem::new(system) }
+    }
+
+    /// particles · dims.
+    fn dim(&self) -> usize {
+        self.system.particles * self.system.dims
+    }
+
+    fn cache(&self, walkers: usize) -> NetCache {
+        match &self.net {
+            FlatNet::Mlp(m) => NetCache::Mlp(m.cache(walkers)),
+            FlatNet::Pair(p) => NetCache::Pair(p.cache(walkers)),
+        }
+    }
+
+    fn scratch(&self, walkers: usize) -> NetScratch {
+        match &self.net {
+            FlatNet::Mlp(m) => NetScratch::Mlp(m.scratch(walkers)),
+            FlatNet::Pair(p) => NetScratch::Pair(p.scratch(walkers)),
+        }
+    }
+
+    fn grad_zeros(&self) -> NetGrad {
+        match &self.net {
+            FlatNet::Mlp(m) => NetGrad::Mlp(m.grad_zeros()),
+            FlatNet::Pair(p) => NetGrad::Pair(p.grad_zeros()),
+        }
+    }
+
+    /// v = a(x) for `walkers` walkers.
+    #[inline(always)]
+    fn forward(&self, x: &[f64], v: &mut [f64], cache: &mut NetCache, walkers: usize) {
+        match (&self.net, cache) {
+            (FlatNet::Mlp(m), NetCache::Mlp(c)) => m.forward(x, v, c, walkers),
+            (FlatNet::Pair(p), NetCache::Pair(c)) => p.forward(x, v, c, walkers),
+            _ => unreachable!("cache of another network"),
+        }
+        if self.system.has_prior() {
+            let d = self.dim();
+            for w in 0..walkers {
+                self.system.add_prior(&x[w * d..(w + 1) * d], &mut v[w * d..(w + 1) * d]);
+            }
+        }
+    }
+
+    /// x̄ += J_a(x)ᵀ v̄ and θ̄ += ∂_θ(a·v̄), after `forward` at `x` filled `cache`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward(&self, x: &[f64], cache: &NetCache, scratch: &mut NetScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut NetGrad, walkers: usize) {
+        match (&self.net, cache, scratch, grad) {
+            (FlatNet::Mlp(m), NetCache::Mlp(c), NetScratch::Mlp(t), NetGrad::Mlp(g)) => m.backward(x, c, t, v_bar, x_bar, g, walkers),
+            (FlatNet::Pair(p), NetCache::Pair(c), NetScratch::Pair(t), NetGrad::Pair(g)) => p.backward(x, c, t, v_bar, x_bar, g, walkers),
+            _ => unreachable!("cache or gradient of another network"),
+        }
+        if self.system.has_prior() {
+            let d = self.dim();
+            for w in 0..walkers {
+                let r = w * d..(w + 1) * d;
+                self.system.prior_backward(&x[r.clone()], &v_bar[r.clone()], &mut x_bar[r]);
+            }
+        }
+    }
+
+    /// The gradients as burn tensors on `device` (a non-autodiff device), keyed by parameter id.
+    fn gradients(&self, grad: &NetGrad, device: &Device) -> GradientsParams {
+        let mut out = GradientsParams::new();
+        match (&self.net, grad) {
+            (FlatNet::Mlp(m), NetGrad::Mlp(g)) => {
+                for (layer, lg) in m.hidden.iter().zip(&g.hidden) {
+                    layer.register(lg, &mut out, device);
+                }
+                m.output.register(&g.output, &mut out, device);
+                m.skip.register(&g.skip, &mut out, device);
+            }
+            (FlatNet::Pair(p), NetGrad::Pair(g)) => {
+                p.one_body.register(&g.one_body, &mut out, device);
+                p.two_body.register(&g.two_body, &mut out, device);
+                p.mix.register(&g.mix, &mut out, device);
+                p.output.register(&g.output, &mut out, device);
+                p.pair_weight.register(&g.pair_weight, &mut out, device);
+                out.register(p.skip_id, Tensor::<1>::from_data(TensorData::new(vec![g.skip], [1]), device));
+            }
+            _ => unreachable!("gradient of another network"),
+        }
+        out
+    }
+}
+
+/// Runs `work(block)` for every block on up to `available_parallelism` threads; results in
+/// block order.
+fn parallel_blocks<T: Send>(blocks: usize, work: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blocks).max(1);
+    if threads == 1 {
+        return (0..blocks).map(work).collect();
+    }
+    let mut results: Vec<Option<T>> = (0..blocks).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (t..blocks).step_by(threads).map(|b| (b, work(b))).collect::<Vec<_>>()))
+            .collect();
+        for handle in handles {
+            for (b, r) in handle.join().expect("fused engine worker panicked") {
+                results[b] = Some(r);
+            }
+        }
+    });
+    results.into_iter().map(|r| r.expect("every block computed")).collect()
+}
+
+/// Whether the AVX2+FMA versions of the hot loops can run here (checked once).
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Defines `$name` calling the `#[inline(always)]` function `$inner` compiled with AVX2+FMA
+/// where the CPU has them and for the baseline target otherwise.
+macro_rules! dispatch {
+    ($name:ident, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx($($arg: $ty),*) -> $ret {
+            $inner($($arg),*)
+        }
+        fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                return unsafe { $avx($($arg),*) };
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+
+dispatch!(train_block, train_block_avx2, path::train_block,
+    (drift: &FlatDrift, scheme: Scheme, steps: usize, boundary: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> TrainBlock);
+dispatch!(eval_block, eval_block_avx2, path::eval_block,
+    (drift: &FlatDrift, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
+
+/// Walkers of a tensor as f64 values.
+fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {
+    walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers")
+}
+
+/// The fused training step (see the module docs).
+pub struct FusedEngine<'a> {
+    pub system: &'a System,
+    pub integrator: &'static Tableau,
+    pub dt: f64,
+    pub steps: usize,
+    pub boundary: bool,
+}
+
+/// Loss, energy and gradients of one batch of paths, computed by the fused engine.
+pub(crate) struct FusedStep {
+    pub loss: f64,
+    pub energy: f64,
+    pub grad: NetGrad,
+    pub x_final: Vec<f64>,
+}
+
+impl FusedEngine<'_> {
+    fn normals_per_step(&self) -> usize {
+        if self.integrator.stage_chi.iter().any(|c| *c != 0.0) { 2 } else { 1 }
+    }
+
+    pub(crate) fn run(&self, drift: &FlatDrift, x0: &[f64], walkers: usize, noise: &mut Noise) -> FusedStep {
+        let dim = drift.dim();
+        let per_step = self.normals_per_step();
+        let values = noise.standard_normals(self.steps * per_step * walkers * dim);
+        let normals = Normals { values: &values, per_step, walkers, dim };
+        let scheme = Scheme { tableau: self.integrator, dt: self.dt };
+        let blocks = walkers.div_ceil(BLOCK);
+        let results = parallel_blocks(blocks, &|b| {
+            let w0 = b * BLOCK;
+            let count = BLOCK.min(walkers - w0);
+            train_block(drift, scheme, self.steps, self.boundary, &x0[w0 * dim..(w0 + count) * dim], &normals, w0, count)
+        });
+        let horizon = self.steps as f64 * self.dt;
+        let mut ell = 0.0;
+        let mut end = 0.0;
+        let mut grad = drift.grad_zeros();
+        let mut x_final = Vec::with_capacity(walkers * dim);
+        for r in &results {
+            ell += r.ell;
+            end += r.end;
+            grad.add(&r.grad);
+            x_final.extend_from_slice(&r.x_final);
+        }
+        let energy = ell / horizon / walkers as f64;
+        let loss = if self.boundary { energy - end / walkers as f64 / horizon } else { energy };
+        FusedStep { loss, energy, grad, x_final }
+    }
+}
+
+impl PathEngine for FusedEngine<'_> {
+    fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
+        let device = walkers.device();
+        let shape: [usize; 3] = walkers.dims();
+        let drift = FlatDrift::new(net, self.system);
+        let x0 = walker_values(&walkers);
+        let out = self.run(&drift, &x0, shape[0], noise);
+        let grads = drift.gradients(&out.grad, &device.clone().inner());
+        let walkers = Tensor::from_data(TensorData::new(out.x_final, shape), &device);
+        EngineStep { loss: out.loss, energy: out.energy, grads, walkers }
+    }
+}
+
+/// Forward-only simulation of evaluation paths with the fused engine (see
+/// [`crate::evaluate::PathSimulator`]).
+pub struct FusedSimulator {
+    drift: FlatDrift,
+    integrator: &'static Tableau,
+}
+
+impl FusedSimulator {
+    pub fn new(net: &DriftNet, system: &System, integrator: &'static Tableau) -> Self {
+        FusedSimulator { drift: FlatDrift::new(net, system), integrator }
+    }
+
+    /// `steps` steps of `walkers` (f64 values, walker-major) with step `dt`, noise drawn as the
+    /// burn simulator draws it; returns the block results in walker order.
+    fn simulate(&self, x: &[f64], walkers: usize, steps: usize, dt: f64, measure: bool, noise: &mut Noise) -> Vec<EvalBlock> {
+        let dim = self.drift.dim();
+        let per_step = if self.integrator.stage_chi.iter().any(|c| *c != 0.0) { 2 } else { 1 };
+        let values = noise.standard_normals(steps * per_step * walkers * dim);
+        let normals = Normals { values: &values, per_step, walkers, dim };
+        let scheme = Scheme { tableau: self.integrator, dt };
+        let blocks = walkers.div_ceil(BLOCK);
+        parallel_blocks(blocks, &|b| {
+            let w0 = b * BLOCK;
+            let count = BLOCK.min(walkers - w0);
+            eval_block(&self.drift, scheme, steps, measure, &x[w0 * dim..(w0 + count) * dim], &normals, w0, count)
+        })
+    }
+}
+
+/// Steps simulated per chunk of noise (bounds memory for long evaluations).
+const EVAL_CHUNK: usize = 64;
+
+impl crate::evaluate::PathSimulator for FusedSimulator {
+    fn advance(&mut self, walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> Tensor<3> {
+        let device = walkers.device();
+        let shape: [usize; 3] = walkers.dims();
+        let mut x = walker_values(&walkers);
+        let mut remaining = steps;
+        while remaining > 0 {
+            let n = remaining.min(EVAL_CHUNK);
+            x = self.simulate(&x, shape[0], n, dt, false, noise).into_iter().flat_map(|b| b.x_final).collect();
+            remaining -= n;
+        }
+        Tensor::from_data(TensorData::new(x, shape), &device)
+    }
+
+    fn measure(&mut self, walkers: Tensor<3>, steps: usize, dt: f64, noise: &mut Noise) -> crate::evaluate::Measured {
+        let device = walkers.device();
+        let shape: [usize; 3] = walkers.dims();
+        let w = shape[0];
+        let mut x = walker_values(&walkers);
+        let mut measured = crate::evaluate::Measured {
+            running: vec![0.0; w],
+            martingale: vec![0.0; w],
+            series: Vec::with_capacity(steps),
+            walkers: None,
+        };
+        let mut remaining = steps;
+        while remaining > 0 {
+            let n = remaining.min(EVAL_CHUNK);
+            let blocks = self.simulate(&x, w, n, dt, true, noise);
+            let mut series = vec![0.0; n];
+            let mut next = Vec::with_capacity(x.len());
+            let mut w0 = 0;
+            for b in blocks {
+                for (s, v) in series.iter_mut().zip(&b.series) {
+                    *s += v;
+                }
+                for (k, (r, m)) in b.running.iter().zip(&b.martingale).enumerate() {
+                    measured.running[w0 + k] += r;
+                    measured.martingale[w0 + k] += m;
+                }
+                w0 += b.running.len();
+                next.extend(b.x_final);
+            }
+            measured.series.extend(series.into_iter().map(|s| s / w as f64));
+            x = next;
+            remaining -= n;
+        }
+        measured.walkers = Some(Tensor::from_data(TensorData::new(x, shape), &device));
+        measured
+    }
+}
