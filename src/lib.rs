@@ -19,6 +19,8 @@
 //! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
 //!   CSV export); they read results, they start nothing.
 //! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone.
+//! - [`latent`]: latent-variable models (VAE, flow, Markov-chain VAE, SDE VAE, mixtures) as
+//!   one chain of transition kernels trained by the same pathwise KL; `pathspace fit`.
 //!
 //! Tensor layout everywhere: `[walkers, particles, dims]`.
 
@@ -28,6 +30,7 @@ pub mod estimate;
 pub mod evaluate;
 pub mod integrators;
 pub mod io;
+pub mod latent;
 pub mod nn;
 pub mod noise;
 pub mod objective;
