@@ -18,7 +18,7 @@ fn device() -> Device {
 
 fn random_flow(device: &Device) -> Chain {
     let mut noise = Noise::new(4);
-    let flow = FlowConfig { dim: 2, layers: 4, hidden: 16 }.init(&mut noise, device).randomise(0.3, &mut noise);
+    let flow = FlowConfig { dim: 2, layers: 4, hidden: 16 }.init(&mut noise, device).randomise(0.1, &mut noise);
     Chain { stages: vec![Stage::Flow(flow)] }
 }
 
@@ -53,17 +53,17 @@ fn coupling_inverse_is_exact_and_log_det_matches_finite_differences() {
 fn gaussian_kernel_pair_converges_to_the_flow_as_sigma_goes_to_zero() {
     let device = device();
     let chain = random_flow(&device);
-    let x = Noise::new(2).gaussian([16, 2], 1.0, &device);
-    let flow_ll = values(chain.log_weight(x.clone(), &mut Noise::new(0), PathTerm::Exact).log_weight).iter().sum::<f64>() / 16.0;
+    let x = Noise::new(2).gaussian([8, 2], 1.0, &device);
+    let flow_ll = values(chain.log_weight(x.clone(), &mut Noise::new(0), PathTerm::Exact).log_weight).iter().sum::<f64>() / 8.0;
     let mut noise = Noise::new(3);
-    let gaps: Vec<f64> = [0.3, 0.1, 0.01]
+    let gaps: Vec<f64> = [1.0, 0.3, 0.01]
         .iter()
         .map(|&sigma| {
             let g = gaussian_limit(&chain, sigma, 2, &device).unwrap();
-            (mean_iwae(&g, &x, 4000, 16, &mut noise) - flow_ll).abs()
+            (mean_iwae(&g, &x, 20000, 8, &mut noise) - flow_ll).abs()
         })
         .collect();
-    println!("flow log-likelihood {flow_ll:.5}; |IWAE(σ) − flow| for σ = 0.3, 0.1, 0.01: {gaps:?}");
-    assert!(gaps[0] > gaps[2], "the gap must shrink with σ: {gaps:?}");
-    assert!(gaps[2] < 0.01, "σ = 0.01 should agree with the flow to 0.01 nats: {gaps:?}");
+    println!("flow log-likelihood {flow_ll:.5}; |IWAE(σ) − flow| for σ = 1, 0.3, 0.01: {gaps:?}");
+    assert!(gaps[0] > 0.05 && gaps[0] > 5.0 * gaps[2], "the gap must shrink with σ: {gaps:?}");
+    assert!(gaps[2] < 0.005, "σ = 0.01 should agree with the flow to 0.005 nats: {gaps:?}");
 }

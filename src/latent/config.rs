@@ -45,6 +45,9 @@ pub struct DataConfig {
     pub modes: usize,
     #[serde(default = "d_radius")]
     pub radius: f64,
+    /// Ring: dimension of the data (the ring lies in the first two coordinates).
+    #[serde(default = "d_dims")]
+    pub dims: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -158,6 +161,9 @@ impl FitProblem {
             return Err(bad("data.file", "digits data needs a file".into()));
         }
         let flow_data = f.data.kind != DataKind::Digits;
+        if f.model.kind == ModelKind::Flow && f.data.kind == DataKind::Ring && f.data.dims != 2 {
+            return Err(bad("data.dims", "flows here are 2-D: use dims = 2".into()));
+        }
         match f.model.kind {
             ModelKind::Flow | ModelKind::Mixture if !flow_data => {
                 return Err(bad("model.kind", format!("{:?} models need 2-D data (moons or ring)", f.model.kind)));
@@ -202,6 +208,7 @@ fn d_test() -> usize { 2000 }
 fn d_sd() -> f64 { 0.05 }
 fn d_modes() -> usize { 8 }
 fn d_radius() -> f64 { 2.0 }
+fn d_dims() -> usize { 2 }
 fn d_latent() -> usize { 8 }
 fn d_hidden() -> usize { 128 }
 fn d_layers() -> usize { 2 }

@@ -48,6 +48,10 @@ impl Dataset {
         let v: Vec<f64> = idx.iter().flat_map(|&i| self.row(i).iter().copied()).collect();
         burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, [idx.len(), self.dim]), device)
     }
+    /// The first two coordinates of every row, interleaved (for 2-D plots).
+    pub fn plane(&self) -> Vec<f64> {
+        (0..self.rows).flat_map(|i| self.row(i)[..2].to_vec()).collect()
+    }
     /// All rows as a tensor.
     pub fn all(&self, device: &burn::tensor::Device) -> burn::tensor::Tensor<2> {
         burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(self.values.clone(), [self.rows, self.dim]), device)
@@ -141,19 +145,22 @@ pub fn two_moons(n: usize, sd: f64, noise: &mut Noise) -> Dataset {
     Dataset { values, rows: n, dim: 2, labels: Vec::new() }
 }
 
-/// `modes` Gaussians of standard deviation `sd` evenly spaced on a circle of `radius`.
-pub fn ring(n: usize, modes: usize, radius: f64, sd: f64, noise: &mut Noise) -> Dataset {
-    let mut values = Vec::with_capacity(2 * n);
+/// `modes` isotropic Gaussians of standard deviation `sd` in `dims` ≥ 2 dimensions, their means
+/// evenly spaced on a circle of `radius` in the first two coordinates (zero in the others).
+pub fn ring(n: usize, modes: usize, radius: f64, sd: f64, dims: usize, noise: &mut Noise) -> Dataset {
+    let dims = dims.max(2);
+    let mut values = Vec::with_capacity(dims * n);
     let mut labels = Vec::with_capacity(n);
     for _ in 0..n {
         let c = ((noise.uniform() * modes as f64) as usize).min(modes - 1);
         let a = 2.0 * std::f64::consts::PI * c as f64 / modes as f64;
-        let e = noise.standard_normals(2);
+        let e = noise.standard_normals(dims);
         values.push(radius * a.cos() + sd * e[0]);
         values.push(radius * a.sin() + sd * e[1]);
+        values.extend(e[2..].iter().map(|v| sd * v));
         labels.push(c as u8);
     }
-    Dataset { values, rows: n, dim: 2, labels }
+    Dataset { values, rows: n, dim: dims, labels }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
             // Fixed data seeds: the same points whatever the run's seed.
             let make = |n: usize, seed: u64| {
                 let mut noise = Noise::new(seed);
-                if d.kind == DataKind::Moons { data::two_moons(n, d.noise, &mut noise) } else { data::ring(n, d.modes, d.radius, d.noise, &mut noise) }
+                if d.kind == DataKind::Moons { data::two_moons(n, d.noise, &mut noise) } else { data::ring(n, d.modes, d.radius, d.noise, d.dims, &mut noise) }
             };
             Splits { train: make(d.train, 11), validation: make(d.test / 2, 12), test: make(d.test, 13), dequantise_train: false }
         }
@@ -317,13 +317,15 @@ fn write_summary(out: &Path, summary: &mut FitSummary, files: &[PathBuf]) -> Res
     Ok(json)
 }
 
-/// Log-density of the ring's generating mixture (uniform weights, isotropic sd).
+/// Log-density of the ring's generating mixture (uniform weights, isotropic sd, any dimension).
 fn ring_log_density(x: &[f64], modes: usize, radius: f64, sd: f64) -> f64 {
+    let rest: f64 = x[2..].iter().map(|v| v * v).sum();
+    let norm = 0.5 * x.len() as f64 * (2.0 * std::f64::consts::PI * sd * sd).ln();
     let terms: Vec<f64> = (0..modes)
         .map(|c| {
             let a = 2.0 * std::f64::consts::PI * c as f64 / modes as f64;
-            let r2 = (x[0] - radius * a.cos()).powi(2) + (x[1] - radius * a.sin()).powi(2);
-            -(modes as f64).ln() - r2 / (2.0 * sd * sd) - (2.0 * std::f64::consts::PI * sd * sd).ln()
+            let r2 = (x[0] - radius * a.cos()).powi(2) + (x[1] - radius * a.sin()).powi(2) + rest;
+            -(modes as f64).ln() - r2 / (2.0 * sd * sd) - norm
         })
         .collect();
     let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -88,6 +88,12 @@ impl GaussianKernel {
         k
     }
 
+    /// The same kernel with log σ² raised by `delta` (a wider or narrower proposal).
+    pub fn with_log_var_offset(mut self, delta: f64) -> Self {
+        self.log_var = Param::from_tensor(self.log_var.val() + delta);
+        self
+    }
+
     /// (μ(h), log σ²(h)), both `[B, d_out]`.
     pub fn forward(&self, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let [b, _] = h.dims();

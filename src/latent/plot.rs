@@ -155,10 +155,11 @@ pub fn mixture_plots(dir: &Path, model: &Mixture, splits: &Splits, device: &Devi
     let q = values(model.log_posterior(test));
     let k = model.logits.val().dims()[0];
     let labels: Vec<u8> = q.chunks(k).map(|r| (0..k).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap_or(0) as u8).collect();
-    let means = values(model.means.val());
-    let data = &splits.test.values;
+    let k2 = model.means.val().dims()[1];
+    let means: Vec<f64> = values(model.means.val()).chunks(k2).flat_map(|m| m[..2].to_vec()).collect();
+    let data = &splits.test.plane();
     Ok(vec![
         save_png(dir, "latent", (800, 800), |a| labelled(a, "Test points coloured by argmax q(c | x) (NVIL-trained)", data, &labels))?,
-        save_png(dir, "samples", (800, 800), |a| scatter(a, "Test data (grey) and component means (red)", &[(data, RGBColor(150, 150, 150)), (&means, RGBColor(200, 0, 0))]))?,
+        save_png(dir, "samples", (800, 800), |a| scatter(a, "Test data (grey) and component means (red), first two coordinates", &[(data, RGBColor(150, 150, 150)), (&means, RGBColor(200, 0, 0))]))?,
     ])
 }
