@@ -59,7 +59,7 @@ fn gaussian_kernel_pair_converges_to_the_flow_as_sigma_goes_to_zero() {
     let gaps: Vec<f64> = [1.0, 0.3, 0.01]
         .iter()
         .map(|&sigma| {
-            let g = gaussian_limit(&chain, sigma, 2, &device).unwrap();
+            let g = gaussian_limit(&chain, sigma, 1.0, 2, &device).unwrap();
             (mean_iwae(&g, &x, 20000, 8, &mut noise) - flow_ll).abs()
         })
         .collect();

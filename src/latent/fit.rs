@@ -19,6 +19,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Kernel width and test points of the σ → 0 check of flow problems.
+const GAUSSIAN_LIMIT_SIGMA: f64 = 0.01;
+const GAUSSIAN_LIMIT_POINTS: usize = 200;
+const GAUSSIAN_LIMIT_PROPOSAL: f64 = 10.0;
+
 /// One row of training.csv. `validation_elbo` is NaN between validations.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CurveRow {
@@ -35,6 +40,9 @@ pub struct MixtureMethod {
     pub estimator: Estimator,
     pub test_loglik: f64,
     pub test_loglik_stderr: f64,
+    /// Mean over test points of log p_model(x) − log p_true(x) (ring data), and its standard error.
+    pub test_loglik_minus_true: Option<f64>,
+    pub test_loglik_minus_true_stderr: Option<f64>,
     pub test_elbo: f64,
     pub test_iwae: f64,
     /// Trace of the encoder-gradient covariance (one estimate on a 100-point batch), at the end.
@@ -57,9 +65,12 @@ pub struct FitSummary {
     pub iwae_k: usize,
     pub test_bits_per_dim: Option<f64>,
     pub ppca_test_loglik: Option<f64>,
-    /// Flow problems: IWAE(K) of the Gaussian-kernel pair around the trained flow with σ = 0.01
-    /// (the σ → 0 limit of the Gaussian chain), beside the flow's exact test log-likelihood.
+    /// Flow problems: IWAE(K) of the Gaussian-kernel pair around the trained flow with kernel
+    /// width σ (the σ → 0 limit of the Gaussian chain) and the flow's exact log-likelihood, both
+    /// on the first 200 test points.
+    pub gaussian_limit_sigma: Option<f64>,
     pub gaussian_limit_test_iwae: Option<f64>,
+    pub gaussian_limit_flow_loglik: Option<f64>,
     /// Mixture problems: the data-generating density's mean test log-likelihood.
     pub true_test_loglik: Option<f64>,
     pub methods: Vec<MixtureMethod>,
@@ -202,12 +213,15 @@ pub fn train_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &De
     Ok((chain.valid(), rows))
 }
 
-/// The Gaussian-kernel chain around the flow of `chain` with kernel width σ.
-pub fn gaussian_limit(chain: &Chain, sigma: f64, dim: usize, device: &Device) -> Option<Chain> {
+/// The Gaussian-kernel chain around the flow of `chain`: p(x|z) = N(f⁻¹(z), σ²I) (this fixes the
+/// model, whose likelihood → the flow's as σ → 0) and the proposal q(z|x) = N(f(x), (cσ)²I).
+/// Any c gives a valid bound; c > 1 keeps the importance weights' variance finite where the
+/// flow stretches space by more than √2 (the posterior of z is ≈ N(f(x), σ² J Jᵀ)).
+pub fn gaussian_limit(chain: &Chain, sigma: f64, proposal_scale: f64, dim: usize, device: &Device) -> Option<Chain> {
     match chain.stages.as_slice() {
         [Stage::Flow(f)] => Some(Chain {
             stages: vec![Stage::Gaussian(GaussianStage {
-                encoder: GaussianKernel::around_flow(f.clone(), false, dim, sigma, device),
+                encoder: GaussianKernel::around_flow(f.clone(), false, dim, proposal_scale * sigma, device),
                 decoder: GaussianKernel::around_flow(f.clone(), true, dim, sigma, device),
             })],
         }),
@@ -234,10 +248,16 @@ pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device
     let test = splits.test.all(device);
     let k = problem.eval.iwae_k;
     let test_elbo = mean_elbo(&chain, &test, 500, &mut noise);
-    let test_iwae = mean_iwae(&chain, &test, k, 40, &mut noise);
+    // A deterministic chain has one possible latent per x: every importance weight is the same
+    // and IWAE(K) equals the exact log-likelihood, so it is not resampled.
+    let deterministic = chain.stages.iter().all(|s| matches!(s, Stage::Flow(_)));
+    let test_iwae = if deterministic { test_elbo } else { mean_iwae(&chain, &test, k, 40, &mut noise) };
     let digits = problem.data.kind == DataKind::Digits;
     let ppca_test_loglik = digits.then(|| Ppca::fit(&data::dequantise_fixed(&splits.train), problem.model.latent).mean_log_likelihood(&splits.test));
-    let gaussian_limit_test_iwae = gaussian_limit(&chain, 0.01, splits.test.dim, device).map(|g| mean_iwae(&g, &test, k, 200, &mut noise));
+    // The σ → 0 check on the first GAUSSIAN_LIMIT_POINTS test points (IWAE(K) is K flow passes).
+    let subset = test.clone().narrow(0, 0, GAUSSIAN_LIMIT_POINTS.min(splits.test.rows));
+    let gaussian_limit_test_iwae = gaussian_limit(&chain, GAUSSIAN_LIMIT_SIGMA, GAUSSIAN_LIMIT_PROPOSAL, splits.test.dim, device).map(|g| mean_iwae(&g, &subset, k, 50, &mut noise));
+    let gaussian_limit_flow_loglik = gaussian_limit_test_iwae.map(|_| mean_elbo(&chain, &subset, 500, &mut noise));
     let eval_seconds = eval_start.elapsed().as_secs_f64();
     let mut summary = FitSummary {
         name: problem.name.clone(),
@@ -258,7 +278,9 @@ pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device
         iwae_k: k,
         test_bits_per_dim: digits.then(|| bits_per_dim(test_iwae, splits.test.dim, DIGIT_LEVELS)),
         ppca_test_loglik,
+        gaussian_limit_sigma: gaussian_limit_test_iwae.map(|_| GAUSSIAN_LIMIT_SIGMA),
         gaussian_limit_test_iwae,
+        gaussian_limit_flow_loglik,
         true_test_loglik: None,
         methods: Vec::new(),
         variance_ratio_reinforce_over_nvil: None,
@@ -400,6 +422,8 @@ fn mean_stderr(v: &[f64]) -> (f64, f64) {
 fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, device: &Device, show: bool, wall: Instant) -> Result<(FitSummary, Vec<PathBuf>)> {
     let test = splits.test.all(device);
     let k = problem.eval.iwae_k;
+    let d = &problem.data;
+    let true_ll: Option<Vec<f64>> = (d.kind == DataKind::Ring).then(|| (0..splits.test.rows).map(|i| ring_log_density(splits.test.row(i), d.modes, d.radius, d.noise)).collect());
     let mut methods = Vec::new();
     let mut files = Vec::new();
     let mut noise = Noise::new(seed ^ 0xE7A1);
@@ -407,21 +431,30 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
     let (mut train_seconds, mut eval_seconds) = (0.0, 0.0);
     for estimator in Estimator::ALL {
         let t0 = Instant::now();
-        let (model, rows) = train_mixture(problem, splits, estimator, seed, device, show);
+        let (trained_model, rows) = train_mixture(problem, splits, estimator, seed, device, show);
         let seconds = t0.elapsed().as_secs_f64();
+        let model = trained_model.valid();
         train_seconds += seconds;
         let e0 = Instant::now();
-        let (test_loglik, test_loglik_stderr) = mean_stderr(&values(model.log_marginal(test.clone())));
+        let per_point = values(model.log_marginal(test.clone()));
+        let (test_loglik, test_loglik_stderr) = mean_stderr(&per_point);
+        let difference = true_ll.as_ref().map(|t| mean_stderr(&per_point.iter().zip(t).map(|(a, b)| a - b).collect::<Vec<_>>()));
         let test_elbo = mean_stderr(&values(model.exact_elbo(test.clone()))).0;
         let test_iwae = mean_stderr(&mixture_iwae(&model, test.clone(), k, &mut noise)).0;
-        methods.push(MixtureMethod { estimator, test_loglik, test_loglik_stderr, test_elbo, test_iwae, gradient_variance: f64::NAN, train_seconds: seconds });
+        methods.push(MixtureMethod {
+            estimator,
+            test_loglik,
+            test_loglik_stderr,
+            test_loglik_minus_true: difference.map(|d| d.0),
+            test_loglik_minus_true_stderr: difference.map(|d| d.1),
+            test_elbo, test_iwae, gradient_variance: f64::NAN, train_seconds: seconds });
         eval_seconds += e0.elapsed().as_secs_f64();
         let curve = out.join(format!("training_{}.csv", estimator.name()));
         files.extend(write_curves(out, &rows)?.into_iter().map(|p| {
             let _ = std::fs::rename(&p, &curve);
             curve.clone()
         }));
-        trained.push(model);
+        trained.push(trained_model);
     }
     // Gradient variance of the three estimators at the NVIL-trained model (its baseline fitted).
     let e0 = Instant::now();
@@ -430,7 +463,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         let _ = d.configure(device.settings().float_dtype);
         d
     };
-    let nvil_model = trained[2].clone().train();
+    let nvil_model = trained[2].clone();
     let idx: Vec<usize> = (0..100.min(splits.test.rows)).collect();
     let xb = splits.test.tensor(&idx, &ad);
     let nvil_model = super::mixture::fit_baseline(nvil_model, &xb, 200, 1e-2, &mut noise);
@@ -438,9 +471,8 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         methods[i].gradient_variance = gradient_moments(&nvil_model, &xb, *estimator, problem.eval.gradient_repeats, &mut noise).total_variance();
     }
     eval_seconds += e0.elapsed().as_secs_f64();
-    let d = &problem.data;
-    let true_ll = (d.kind == DataKind::Ring).then(|| (0..splits.test.rows).map(|i| ring_log_density(splits.test.row(i), d.modes, d.radius, d.noise)).sum::<f64>() / splits.test.rows as f64);
-    files.extend(super::plot::mixture_plots(out, &trained[2], splits, device)?);
+    let true_ll = true_ll.map(|t| t.iter().sum::<f64>() / t.len() as f64);
+    files.extend(super::plot::mixture_plots(out, &trained[2].valid(), splits, device)?);
     let mut summary = FitSummary {
         name: problem.name.clone(),
         model: ModelKind::Mixture,
@@ -454,7 +486,9 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         iwae_k: k,
         test_bits_per_dim: None,
         ppca_test_loglik: None,
+        gaussian_limit_sigma: None,
         gaussian_limit_test_iwae: None,
+        gaussian_limit_flow_loglik: None,
         true_test_loglik: true_ll,
         variance_ratio_reinforce_over_nvil: Some(methods[1].gradient_variance / methods[2].gradient_variance),
         methods,
