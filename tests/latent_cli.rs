@@ -72,3 +72,20 @@ fn tiny_digits_run_writes_summary_with_required_keys() {
         assert!(out.join(f).exists(), "{f} missing");
     }
 }
+
+#[test]
+fn same_seed_gives_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz");
+    let p = problem(dir.path(), &data, "");
+    let summary = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let o = fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", seed]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        (s["test_elbo"].as_f64().unwrap(), s["test_iwae"].as_f64().unwrap())
+    };
+    let a = summary("a", "4");
+    assert_eq!(a, summary("b", "4"), "same seed, different numbers");
+    assert_ne!(a, summary("c", "5"), "a different seed should change the numbers");
+}
