@@ -289,7 +289,7 @@ pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device
         wall_seconds: 0.0,
         files: Vec::new(),
     };
-    let mut files = write_curves(&out, &rows)?;
+    let mut files = write_curves(&out, "training.csv", &rows)?;
     files.push(write_h5(&out, &problem, seed, &rows)?);
     files.push(super::plot::curves(&out, &rows)?);
     files.extend(super::plot::chain_plots(&out, &chain, &splits, &problem, &mut noise, device)?);
@@ -298,14 +298,14 @@ pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device
     Ok((summary, files))
 }
 
-/// training.csv.
-fn write_curves(out: &Path, rows: &[CurveRow]) -> Result<Vec<PathBuf>> {
+/// The training curve as CSV (`training.csv`, or one file per mixture method).
+fn write_curves(out: &Path, file_name: &str, rows: &[CurveRow]) -> Result<Vec<PathBuf>> {
     let mut s = String::from("iteration,train_elbo,validation_elbo,learning_rate,seconds\n");
     for r in rows {
         let v = if r.validation_elbo.is_finite() { format!("{:.6}", r.validation_elbo) } else { String::new() };
         s.push_str(&format!("{},{:.6},{},{:.3e},{:.3}\n", r.iteration, r.train_elbo, v, r.learning_rate, r.seconds));
     }
-    let path = out.join("training.csv");
+    let path = out.join(file_name);
     crate::io::write_atomic(&path, s.as_bytes())?;
     Ok(vec![path])
 }
@@ -449,11 +449,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
             test_loglik_minus_true_stderr: difference.map(|d| d.1),
             test_elbo, test_iwae, gradient_variance: f64::NAN, train_seconds: seconds });
         eval_seconds += e0.elapsed().as_secs_f64();
-        let curve = out.join(format!("training_{}.csv", estimator.name()));
-        files.extend(write_curves(out, &rows)?.into_iter().map(|p| {
-            let _ = std::fs::rename(&p, &curve);
-            curve.clone()
-        }));
+        files.extend(write_curves(out, &format!("training_{}.csv", estimator.name()), &rows)?);
         trained.push(trained_model);
     }
     // Gradient variance of the three estimators at the NVIL-trained model (its baseline fitted).
