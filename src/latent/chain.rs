@@ -136,3 +136,66 @@ impl GaussianKernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! With the exact backward kernels of a linear-Gaussian Markov chain h₂ → h₁ → x, every
+    //! backward sample has log w = log p(x) (Bayes' rule, stage by stage): the chain's
+    //! bookkeeping of forward and backward densities is exact.
+    use super::*;
+    use crate::latent::kernels::{GaussianKernelConfig, Variance};
+    use crate::latent::{LN_2PI, values};
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use burn::tensor::{Device, FloatDType, TensorData};
+
+    fn kernel(weight: Vec<f64>, bias: Vec<f64>, var: f64, d_in: usize, d_out: usize, device: &Device) -> GaussianKernel {
+        let mut k = GaussianKernelConfig { d_in, d_out, hidden: 0, layers: 0, variance: Variance::Shared, log_var_init: var.ln() }.init(&mut Noise::new(0), device);
+        k.mean = Linear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
+            bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [d_out]), device))),
+        };
+        k
+    }
+
+    #[test]
+    fn exact_backward_kernels_give_a_constant_log_weight_equal_to_log_p() {
+        let mut device = Device::flex();
+        let _ = device.configure(FloatDType::F64);
+        // h₂ ~ N(0, 1); h₁ | h₂ ~ N(a h₂ + b, s²); x | h₁ ~ N(c h₁ + e, t² I₂).
+        let (a, b, s2) = (0.8, 0.3, 0.5);
+        let (c, e, t2) = ([1.2, -0.7], [0.1, 0.4], 0.2);
+        let (m1, v1) = (b, a * a + s2);
+        let cc = c[0] * c[0] + c[1] * c[1];
+        let post = 1.0 / (1.0 / v1 + cc / t2);
+        let ce = c[0] * e[0] + c[1] * e[1];
+        let q1 = kernel(vec![post * c[0] / t2, post * c[1] / t2], vec![post * (m1 / v1 - ce / t2)], post, 2, 1, &device);
+        let p1 = kernel(c.to_vec(), e.to_vec(), t2, 1, 2, &device);
+        let post2 = 1.0 / (1.0 + a * a / s2);
+        let q2 = kernel(vec![post2 * a / s2], vec![-post2 * a * b / s2], post2, 1, 1, &device);
+        let p2 = kernel(vec![a], vec![b], s2, 1, 1, &device);
+        let chain = Chain {
+            stages: vec![Stage::Gaussian(GaussianStage { encoder: q1, decoder: p1 }), Stage::Gaussian(GaussianStage { encoder: q2, decoder: p2 })],
+        };
+        let xs = [[0.3, -0.2], [1.5, 0.7], [-2.0, 1.1]];
+        let x = Tensor::<2>::from_data(TensorData::new(xs.concat(), [3, 2]), &device);
+        // log p(x) = log N(x; c m₁ + e, v₁ c cᵀ + t² I).
+        let (s00, s01, s11) = (v1 * c[0] * c[0] + t2, v1 * c[0] * c[1], v1 * c[1] * c[1] + t2);
+        let det = s00 * s11 - s01 * s01;
+        let exact: Vec<f64> = xs
+            .iter()
+            .map(|x| {
+                let r = [x[0] - c[0] * m1 - e[0], x[1] - c[1] * m1 - e[1]];
+                let quad = (s11 * r[0] * r[0] - 2.0 * s01 * r[0] * r[1] + s00 * r[1] * r[1]) / det;
+                -0.5 * (2.0 * LN_2PI + det.ln() + quad)
+            })
+            .collect();
+        let mut noise = Noise::new(5);
+        for _ in 0..3 {
+            let lw = values(chain.log_weight(x.clone(), &mut noise, PathTerm::Exact).log_weight);
+            for (w, p) in lw.iter().zip(&exact) {
+                assert!((w - p).abs() < 1e-9, "log w {w} vs log p(x) {p}");
+            }
+        }
+    }
+}
