@@ -1,5 +1,5 @@
 //! A discrete latent variable: a Gaussian mixture p(x) = Σ_c π_c N(x; μ_c, σ_c² I) with an
-//! amortised posterior q(c | x) = softmax(e(x)), trained on the ELBO three ways:
+//! amortised posterior q(c | x) = softmax(e(x)), trained on the ELBO four ways:
 //!
 //! - [`Estimator::Exact`]: the expectation over c is a finite sum,
 //!   ELBO = Σ_c q(c|x) [log p(x, c) − log q(c|x)], differentiated exactly;

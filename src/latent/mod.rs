@@ -19,7 +19,8 @@
 //! - [`kernels`]: Gaussian kernels, affine coupling layers, the SDE segment.
 //! - [`chain`]: stages, the chain, its log-weight log p_F − log p_B and generative sampling.
 //! - [`bounds`]: ELBO, IWAE(K), closed-form Gaussian KL, bits per dimension.
-//! - [`mixture`]: a discrete-latent mixture trained by exact marginalisation, REINFORCE and NVIL.
+//! - [`mixture`]: a discrete-latent mixture trained by exact enumeration, REINFORCE, NVIL and a
+//!   Gumbel-softmax relaxation.
 //! - [`data`]: the 8×8 digits (vendored CSV.gz), two moons and a ring of Gaussians.
 //! - [`ppca`]: probabilistic PCA in closed form, the linear-Gaussian reference.
 //! - [`config`]: `fit` problem files; [`fit`]: a whole `pathspace fit` run; [`plot`]: its plots.
