@@ -47,6 +47,18 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
     },
+    /// Fit a latent-variable model (VAE, flow, Markov-chain VAE, SDE VAE, mixture) from a
+    /// problem file and report test ELBO and IWAE (nats per example).
+    Fit {
+        /// Problem file (TOML), e.g. problems/vae_digits.toml.
+        file: PathBuf,
+        /// Output directory (default runs/<name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override [train] seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Redraw energy.png/.svg, drift.png/.svg and density.png/.svg of a run from DIR/run.h5.
     Plot {
         /// Run directory.
@@ -128,6 +140,18 @@ pub fn run() -> Result<()> {
                     "{} ({:?}, {}): {:.4} s/iteration (min {:.4}, max {:.4}), {} walkers x {} steps",
                     result.benchmark, result.engine, result.backend, result.seconds_per_iteration, result.min, result.max, result.walkers, result.steps
                 );
+            }
+            Ok(())
+        }
+        Command::Fit { file, out, seed } => {
+            let device = choose_device(Precision::F32)?;
+            let (s, files) = pathspace::latent::fit::run(&file, out, seed, &device, true)?;
+            println!("{}  (test ELBO {:.3}, IWAE(K = {}) {:.3} nats per example; {:.1} s)", s.name, s.test_elbo, s.iwae_k, s.test_iwae, s.wall_seconds);
+            if let Some(p) = s.ppca_test_loglik {
+                println!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
+            }
+            for f in files {
+                println!("  wrote {}", f.display());
             }
             Ok(())
         }

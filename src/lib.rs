@@ -22,6 +22,8 @@
 //!   CSV export); they read results, they start nothing.
 //! - [`bench`]: timings of a training iteration for the fused and the autodiff engine.
 //! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone.
+//! - [`latent`]: latent-variable models (VAE, flow, Markov-chain VAE, SDE VAE, mixtures) as
+//!   one chain of transition kernels trained by the same pathwise KL; `pathspace fit`.
 //!
 //! Tensor layout everywhere: `[walkers, particles, dims]`.
 
@@ -33,6 +35,7 @@ pub mod evaluate;
 pub mod fused;
 pub mod integrators;
 pub mod io;
+pub mod latent;
 pub mod nn;
 pub mod noise;
 pub mod objective;

@@ -35,7 +35,7 @@ pub const ENERGY_SIZE: (u32, u32) = (1000, 800);
 pub const DRIFT_SIZE: (u32, u32) = (800, 800);
 pub const DENSITY_SIZE: (u32, u32) = (800, 800);
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for style in [FontStyle::Normal, FontStyle::Bold] {
