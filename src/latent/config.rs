@@ -148,7 +148,7 @@ fn empty() -> toml::Table {
 
 impl FitProblem {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Read { path: path.to_path_buf(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Read { path: path.to_path_buf(), cause: e })?;
         Self::parse(path, &text)
     }
 

@@ -91,7 +91,7 @@ pub fn parse_digits(path: &Path, text: &str) -> Result<Dataset> {
 
 /// Reads a digits file, gzip-compressed when its name ends in `.gz`.
 pub fn load_digits(path: &Path) -> Result<Dataset> {
-    let read_err = |e: std::io::Error| Error::Read { path: path.to_path_buf(), source: e };
+    let read_err = |e: std::io::Error| Error::Read { path: path.to_path_buf(), cause: e };
     let bytes = std::fs::read(path).map_err(read_err)?;
     let text = if path.extension().is_some_and(|e| e == "gz") {
         let mut s = String::new();
