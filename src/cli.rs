@@ -59,6 +59,24 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Diffusion Monte Carlo (and the other guided estimators of `[eval] estimators`) with the drift
+    /// trained by `solve` in DIR (its checkpoint.bin); writes DIR/dmc.json.
+    Dmc {
+        /// Problem file (TOML) of that run; its `[dmc]` table may differ from the run's.
+        file: PathBuf,
+        /// Run directory written by `solve`.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Override [dmc] target_error (Ha).
+        #[arg(long)]
+        target_error: Option<f64>,
+        /// Override [dmc] max_seconds.
+        #[arg(long)]
+        max_seconds: Option<f64>,
+        /// Seed of the DMC noise (default: [train] seed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Redraw energy.png/.svg, drift.png/.svg and density.png/.svg of a run from DIR/run.h5.
     Plot {
         /// Run directory.
@@ -153,6 +171,25 @@ pub fn run() -> Result<()> {
             for f in files {
                 println!("  wrote {}", f.display());
             }
+            Ok(())
+        }
+        Command::Dmc { file, from, target_error, max_seconds, seed } => {
+            let mut problem = Problem::load(&file)?;
+            if target_error.is_some() {
+                problem.dmc.target_error = target_error;
+            }
+            if max_seconds.is_some() {
+                problem.dmc.max_seconds = max_seconds;
+            }
+            let path = Checkpoint::path_in(&from);
+            let checkpoint = Checkpoint::read(&path)?;
+            let device = choose_device(Precision::F64)?;
+            let out = pathspace::solve::dmc_from_checkpoint(&problem, &path, &checkpoint, &device, seed)?;
+            let json = serde_json::to_string_pretty(&out).context("serialising dmc.json")?;
+            let written = from.join("dmc.json");
+            pathspace::io::write_atomic(&written, json.as_bytes())?;
+            print_guided(&out.headline, &out.guided, out.reference);
+            println!("  wall time {:.1} s\n  wrote {}", out.seconds, written.display());
             Ok(())
         }
         Command::Plot { dir } => {
@@ -260,6 +297,36 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     Ok(())
 }
 
+/// Prints the guided estimates and the headline.
+fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evaluate::GuidedEnergies, reference: Option<f64>) {
+    let line = |k: &str, v: String| println!("  {k:<24} {v}");
+    let diff = |e: f64| reference.map(|r| format!("   ({:+.3} mHa)", 1e3 * (e - r))).unwrap_or_default();
+    if let Some(w) = &guided.local_energy {
+        if w.reweighted.is_empty() || w.generations > 0 {
+            line("local energy", format!("{:.6} ± {:.6} Ha{}   (var E_L {:.2e})", w.energy.value, w.energy.error, diff(w.energy.value), w.local_energy_variance));
+        }
+        for r in &w.reweighted {
+            let increment = r.increment.map(|i| format!("   increment {:.6} ± {:.6}{}", i.value, i.error, diff(i.value))).unwrap_or_default();
+            line(&format!("reweighted T = {}", r.time), format!("{:.6} ± {:.6} Ha{increment}", r.energy.value, r.energy.error));
+        }
+    }
+    if let Some(d) = &guided.dmc {
+        for w in std::iter::once(&d.at_dt).chain(&d.at_half_dt) {
+            line(
+                &format!("dmc (dt = {})", w.dt),
+                format!(
+                    "{:.6} ± {:.6} Ha{}   ({} generations, population {}..{}, {})",
+                    w.energy.value, w.energy.error, diff(w.energy.value), w.generations, w.population_min, w.population_max, w.stopped_by
+                ),
+            );
+        }
+        if let Some(x) = &d.extrapolated {
+            line("dmc (dt → 0)", format!("{:.6} ± {:.6} Ha{}", x.value.value, x.value.error, diff(x.value.value)));
+        }
+    }
+    line("headline", format!("{:.6} ± {:.6} Ha{}   [{}]", headline.energy, headline.error, diff(headline.energy), headline.estimator));
+}
+
 fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
     let line = |k: &str, v: String| println!("  {k:<24} {v}");
     println!("{}", s.name);
@@ -276,6 +343,7 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
             line("difference (dt → 0)", format!("{d:+.3} mHa"));
         }
     }
+    print_guided(&s.headline, &s.guided, s.reference);
     line("wall time", format!("{:.1} s (train {:.1} s, eval {:.1} s)", s.wall_seconds, s.train_seconds, s.eval_seconds));
     if s.recoveries > 0 {
         line("NaN recoveries", s.recoveries.to_string());

@@ -11,7 +11,7 @@
 //! With `extrapolate`, the same is done at dt/2 (twice the steps, same T) and the two are
 //! combined by Richardson extrapolation with the integrator's weak order.
 
-use crate::estimate::{Blocking, Estimate, Extrapolation, blocking, control_variate, richardson};
+use crate::estimate::{Blocking, Estimate, Extrapolation, Guide, Walk, WalkSettings, blocking, control_variate, richardson, walk};
 use crate::integrators::Integrator;
 use crate::noise::Noise;
 use crate::objective::PathFunctional;
@@ -177,4 +177,77 @@ pub fn evaluate(
     );
     let extrapolated = richardson(at_dt.energy, at_half.energy, weak_order);
     Evaluation { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), walkers: Some(walkers) }
+}
+
+/// Results of the estimators that use the drift's local energy (`[eval] estimators`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GuidedEnergies {
+    /// The plain drift process: mean local energy, and the reweighted estimates along it.
+    pub local_energy: Option<Walk>,
+    pub dmc: Option<DmcResult>,
+}
+
+/// DMC at dt and (optionally) dt/2 with the extrapolation dt → 0.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DmcResult {
+    pub at_dt: Walk,
+    pub at_half_dt: Option<Walk>,
+    pub extrapolated: Option<Extrapolation>,
+    /// Weak order assumed in the extrapolation (1: the DMC time-step error is O(dt) without an
+    /// accept/reject step).
+    pub order: u32,
+}
+
+impl DmcResult {
+    /// The DMC energy at dt → 0 (or at dt without extrapolation).
+    pub fn energy(&self) -> Estimate {
+        self.extrapolated.map(|x| x.value).unwrap_or(self.at_dt.energy)
+    }
+}
+
+/// Settings of the guided estimators.
+#[derive(Debug, Clone)]
+pub struct GuidedSettings {
+    /// Unbranched walk (local energy and reweighting), if wanted: dt, burn-in, steps, times.
+    pub local: Option<WalkSettings>,
+    /// DMC settings at the coarse dt (dt/2 doubles burn-in and steps), with walkers.
+    pub dmc: Option<(WalkSettings, usize)>,
+    pub dmc_extrapolate: bool,
+}
+
+/// Weak order of DMC's time-step error assumed in its extrapolation.
+pub const DMC_ORDER: u32 = 1;
+
+/// Runs the local-energy walk and DMC from `walkers` (walkers × dim, stationary for the drift).
+pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSettings, noise: &mut Noise) -> GuidedEnergies {
+    let dim = guide.dim();
+    let resized = |count: usize| -> Vec<f64> { (0..count * dim).map(|k| walkers[k % walkers.len()]).collect() };
+    let local_energy = settings.local.as_ref().map(|s| walk(guide, walkers.to_vec(), s, noise));
+    let dmc = settings.dmc.as_ref().map(|(coarse, count)| {
+        let mut coarse = coarse.clone();
+        let mut fine = coarse.clone();
+        fine.dt /= 2.0;
+        fine.burn_in *= 2;
+        fine.steps *= 2;
+        fine.max_steps *= 2;
+        if settings.dmc_extrapolate {
+            // σ(dt → 0)² = (4^p σ_fine² + σ_coarse²)/(2^p − 1)²: equal shares for both runs, and the
+            // time limit split in the ratio of their cost (the fine run takes twice as many steps).
+            let f = 2f64.powi(DMC_ORDER as i32);
+            let share = (f - 1.0) / (f * f + 1.0).sqrt();
+            coarse.target_error = coarse.target_error.map(|t| t * share);
+            fine.target_error = fine.target_error.map(|t| t * share);
+            coarse.max_seconds = coarse.max_seconds.map(|s| s / 3.0);
+            fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
+        }
+        let at_dt = walk(guide, resized(*count), &coarse, noise);
+        if !settings.dmc_extrapolate {
+            return DmcResult { at_dt, at_half_dt: None, extrapolated: None, order: DMC_ORDER };
+        }
+        let restart: Vec<f64> = (0..count * dim).map(|k| at_dt.walkers[k % at_dt.walkers.len()]).collect();
+        let at_half = walk(guide, restart, &fine, noise);
+        let extrapolated = richardson(at_dt.energy, at_half.energy, DMC_ORDER);
+        DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), order: DMC_ORDER }
+    });
+    GuidedEnergies { local_energy, dmc }
 }

@@ -40,6 +40,8 @@ struct RawProblem {
     eval: RawEval,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    dmc: RawDmc,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +110,22 @@ struct RawEval {
     burn_in: Option<usize>,
     extrapolate: Option<bool>,
     dt: Option<f64>,
+    estimators: Option<Vec<String>>,
+    local_steps: Option<usize>,
+    reweight_times: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDmc {
+    walkers: Option<usize>,
+    dt: Option<f64>,
+    steps: Option<usize>,
+    burn_in: Option<usize>,
+    feedback_time: Option<f64>,
+    extrapolate: Option<bool>,
+    target_error: Option<f64>,
+    max_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -183,6 +201,43 @@ pub struct EvalSpec {
     pub extrapolate: bool,
     /// Time step of the evaluation paths (default: the training dt).
     pub dt: f64,
+    /// Estimators to run and report side by side (`[eval] estimators`).
+    pub estimators: Vec<Estimator>,
+    /// Measured steps of the local-energy / reweighted walk (default: `steps`).
+    pub local_steps: usize,
+    /// Path lengths T of the reweighted estimator.
+    pub reweight_times: Vec<f64>,
+}
+
+/// An energy estimator (see [`crate::estimate`] and the README's "Energies" section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Estimator {
+    /// E[ℓ_T]/T of fresh paths (Itô), with the martingale control variate.
+    Variational,
+    /// Mean of E_L = V − ½∇·v − ½|v|² over stationary walkers.
+    LocalEnergy,
+    /// −(1/T) log E[exp(−ℓ_T)].
+    Reweighted,
+    /// Diffusion Monte Carlo guided by the drift.
+    Dmc,
+}
+
+/// `[dmc]`: diffusion Monte Carlo with the trained drift as guide.
+#[derive(Debug, Clone)]
+pub struct DmcSpec {
+    pub walkers: usize,
+    pub dt: f64,
+    /// Measured generations at `dt` (twice as many at dt/2); the minimum with `target_error`.
+    pub steps: usize,
+    pub burn_in: usize,
+    pub feedback_time: f64,
+    /// Also run at dt/2 and extrapolate dt → 0.
+    pub extrapolate: bool,
+    /// Sample until the headline (extrapolated) error bar is at most this.
+    pub target_error: Option<f64>,
+    /// Wall-time limit of the DMC runs together (with `target_error`).
+    pub max_seconds: Option<f64>,
 }
 
 /// `[output]`: what a run records besides its numbers.
@@ -211,6 +266,7 @@ pub struct Problem {
     pub train: TrainSpec,
     pub eval: EvalSpec,
     pub output: OutputSpec,
+    pub dmc: DmcSpec,
 }
 
 impl Problem {
@@ -293,6 +349,55 @@ impl Problem {
             burn_in: e.burn_in.unwrap_or(512),
             extrapolate: e.extrapolate.unwrap_or(true),
             dt: ctx.positive_f("eval", "dt", e.dt.unwrap_or(sde.dt))?,
+            estimators: match &e.estimators {
+                None => vec![Estimator::Variational],
+                Some(names) => {
+                    let mut list = Vec::new();
+                    for name in names {
+                        let estimator = match name.as_str() {
+                            "variational" => Estimator::Variational,
+                            "local_energy" => Estimator::LocalEnergy,
+                            "reweighted" => Estimator::Reweighted,
+                            "dmc" => Estimator::Dmc,
+                            other => {
+                                return Err(ctx.invalid(
+                                    "eval",
+                                    "estimators",
+                                    &format!("unknown estimator \"{other}\" (expected \"variational\", \"local_energy\", \"reweighted\" or \"dmc\")"),
+                                ));
+                            }
+                        };
+                        if !list.contains(&estimator) {
+                            list.push(estimator);
+                        }
+                    }
+                    if !list.contains(&Estimator::Variational) {
+                        return Err(ctx.invalid("eval", "estimators", "must include \"variational\" (its walkers start the others)"));
+                    }
+                    list
+                }
+            },
+            local_steps: ctx.positive("eval", "local_steps", e.local_steps.or(e.steps).unwrap_or(1024))?,
+            reweight_times: match &e.reweight_times {
+                None => vec![0.5, 1.0, 2.0, 4.0, 8.0],
+                Some(times) => {
+                    for t in times {
+                        ctx.positive_f("eval", "reweight_times", *t)?;
+                    }
+                    times.clone()
+                }
+            },
+        };
+        let m = &raw.dmc;
+        let dmc = DmcSpec {
+            walkers: ctx.positive("dmc", "walkers", m.walkers.unwrap_or(eval.walkers))?,
+            dt: ctx.positive_f("dmc", "dt", m.dt.unwrap_or(eval.dt))?,
+            steps: ctx.positive("dmc", "steps", m.steps.unwrap_or(2000))?,
+            burn_in: m.burn_in.unwrap_or(500),
+            feedback_time: ctx.positive_f("dmc", "feedback_time", m.feedback_time.unwrap_or(1.0))?,
+            extrapolate: m.extrapolate.unwrap_or(true),
+            target_error: m.target_error.map(|t| ctx.positive_f("dmc", "target_error", t)).transpose()?,
+            max_seconds: m.max_seconds.map(|t| ctx.positive_f("dmc", "max_seconds", t)).transpose()?,
         };
         if let Some(r) = raw.reference {
             if !r.is_finite() {
@@ -317,6 +422,7 @@ impl Problem {
             train,
             eval,
             output,
+            dmc,
         })
     }
 }

@@ -3,13 +3,14 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, PathSimulator, evaluate};
+use crate::estimate::WalkSettings;
+use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate, guided_energies};
 use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
 use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_paths};
 use crate::nn::{DriftNet, MlpConfig, PairNetConfig};
 use crate::noise::Noise;
-use crate::problem::{DriftKind, EngineChoice, Problem};
+use crate::problem::{DriftKind, EngineChoice, Estimator, Problem};
 use crate::train::{AutodiffEngine, Control, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -50,9 +51,154 @@ pub struct Summary {
     pub dt: f64,
     pub recoveries: usize,
     pub estimator: String,
+    /// The energy this run reports, which estimator gave it and why.
+    pub headline: Headline,
     pub evaluation: Evaluation,
+    /// Local-energy, reweighted and DMC estimates (`[eval] estimators`).
+    pub guided: GuidedEnergies,
+    pub guided_seconds: f64,
     /// Files written for this run (filled in by the writer).
     pub files: Vec<String>,
+}
+
+/// The headline energy of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Headline {
+    /// "dmc" or "variational".
+    pub estimator: String,
+    pub energy: f64,
+    pub error: f64,
+    /// (energy − reference) in milli-hartree.
+    pub difference_mha: Option<f64>,
+    pub reason: String,
+}
+
+impl Headline {
+    fn from_dmc(dmc: &DmcResult, reference: Option<f64>) -> Headline {
+        let reason = if dmc.extrapolated.is_some() {
+            "DMC guided by the trained drift, extrapolated to dt -> 0: free of the variational bias of the drift \
+             for a nodeless ground state; error bar from blocking, propagated through the extrapolation"
+        } else {
+            "DMC guided by the trained drift at one dt (no extrapolation: time-step bias not removed)"
+        };
+        let value = dmc.energy();
+        Headline {
+            estimator: "dmc".into(),
+            energy: value.value,
+            error: value.error,
+            difference_mha: reference.map(|r| 1e3 * (value.value - r)),
+            reason: reason.into(),
+        }
+    }
+
+    fn choose(evaluation: &Evaluation, guided: &GuidedEnergies, reference: Option<f64>) -> Headline {
+        if let Some(dmc) = &guided.dmc {
+            return Headline::from_dmc(dmc, reference);
+        }
+        let (estimator, value, reason) = match evaluation.extrapolated {
+            Some(x) => (
+                "variational",
+                x.value,
+                "variational E[l_T]/T extrapolated to dt -> 0: an upper bound up to statistical error (no DMC requested)",
+            ),
+            None => ("variational", evaluation.at_dt.energy, "variational E[l_T]/T at the training dt (no DMC requested)"),
+        };
+        Headline {
+            estimator: estimator.into(),
+            energy: value.value,
+            error: value.error,
+            difference_mha: reference.map(|r| 1e3 * (value.value - r)),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Settings of the guided estimators from a problem.
+pub fn guided_settings(problem: &Problem) -> GuidedSettings {
+    let e = &problem.eval;
+    let wants = |x: Estimator| e.estimators.contains(&x);
+    let local = (wants(Estimator::LocalEnergy) || wants(Estimator::Reweighted)).then(|| WalkSettings {
+        dt: e.dt,
+        burn_in: e.burn_in,
+        steps: e.local_steps,
+        branching: false,
+        feedback_time: 1.0,
+        target_error: None,
+        max_steps: e.local_steps,
+        max_seconds: None,
+        reweight_times: if wants(Estimator::Reweighted) { e.reweight_times.clone() } else { Vec::new() },
+    });
+    let d = &problem.dmc;
+    let dmc = wants(Estimator::Dmc).then(|| {
+        let s = WalkSettings {
+            dt: d.dt,
+            burn_in: d.burn_in,
+            steps: d.steps,
+            branching: true,
+            feedback_time: d.feedback_time,
+            target_error: d.target_error,
+            max_steps: if d.target_error.is_some() { usize::MAX / 4 } else { d.steps },
+            max_seconds: d.max_seconds,
+            reweight_times: Vec::new(),
+        };
+        (s, d.walkers)
+    });
+    GuidedSettings { local, dmc, dmc_extrapolate: d.extrapolate }
+}
+
+/// Runs the guided estimators of `problem` with the drift `net` from `walkers` (stationary).
+pub fn run_guided(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, device: &Device, noise: &mut Noise) -> Result<GuidedEnergies> {
+    let settings = guided_settings(problem);
+    if settings.local.is_none() && settings.dmc.is_none() {
+        return Ok(GuidedEnergies::default());
+    }
+    if !crate::fused::supported(device) {
+        return Err(Error::Other(
+            "the local_energy, reweighted and dmc estimators need the CPU device (the drift's Jacobian trace is computed by the fused engine)".into(),
+        ));
+    }
+    let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
+    let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
+    Ok(guided_energies(&guide, &values, &settings, noise))
+}
+
+/// What `pathspace dmc FILE --from DIR` produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DmcOutput {
+    pub name: String,
+    /// The run directory whose checkpoint gave the drift, and its training iteration.
+    pub from: String,
+    pub iteration: usize,
+    pub reference: Option<f64>,
+    pub headline: Headline,
+    pub guided: GuidedEnergies,
+    pub seconds: f64,
+}
+
+/// Runs the guided estimators (DMC always) with the drift stored in `checkpoint` (read from
+/// `path`, a run of the same system and network). The walkers start from the checkpoint's.
+pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoint, device: &Device, seed: Option<u64>) -> Result<DmcOutput> {
+    let start = Instant::now();
+    let train_device = device.clone().autodiff();
+    let template = build_net(problem, &mut Noise::new(0), &train_device);
+    let (state, _) = checkpoint.into_state(path, template, &train_device)?;
+    let mut problem = problem.clone();
+    if !problem.eval.estimators.contains(&Estimator::Dmc) {
+        problem.eval.estimators.push(Estimator::Dmc);
+    }
+    let mut noise = Noise::new(seed.unwrap_or(problem.train.seed) ^ 0x646d63);
+    let guided = run_guided(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise)?;
+    let dmc = guided.dmc.as_ref().expect("DMC was requested");
+    let headline = Headline::from_dmc(dmc, problem.reference);
+    Ok(DmcOutput {
+        name: problem.name.clone(),
+        from: path.parent().unwrap_or(path).display().to_string(),
+        iteration: state.iteration,
+        reference: problem.reference,
+        headline,
+        guided,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Everything a run produced.
@@ -196,6 +342,12 @@ pub fn solve_with(
     let weak_order = problem.sde.integrator.weak_order;
     let evaluation = evaluate(simulator.as_mut(), weak_order, walkers, &settings, &mut eval_noise);
     drop(simulator);
+    let guided_start = Instant::now();
+    let guided = match &evaluation.walkers {
+        Some(w) => run_guided(problem, &eval_net, w, device, &mut root.split())?,
+        None => GuidedEnergies::default(),
+    };
+    let guided_seconds = guided_start.elapsed().as_secs_f64();
     let out = &problem.output;
     let paths = match (&evaluation.walkers, out.path_walkers) {
         (Some(w), k) if k > 0 => Some(sample_paths(
@@ -235,7 +387,10 @@ pub fn solve_with(
         estimator: "variational: E[l_T]/T of fresh stationary paths (Ito), batch means over independent walkers \
                     with the martingale term as control variate"
             .to_string(),
+        headline: Headline::choose(&evaluation, &guided, reference),
         evaluation,
+        guided,
+        guided_seconds,
         files: Vec::new(),
     };
     Ok(Outcome::Finished(Box::new(SolveOutput { summary, rows: trained.rows, net: trained.net, paths, slice })))

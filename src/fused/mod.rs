@@ -18,6 +18,8 @@ mod pair;
 mod params;
 mod path;
 mod physics;
+mod guide;
+mod trace;
 #[cfg(test)]
 mod tests;
 

@@ -145,6 +145,14 @@ impl FlatSystem {
         });
     }
 
+    /// Σ_i ∇_i·(prior drift of particle i): each term c·d/|d| contributes c·2/|d| (3-D).
+    #[inline(always)]
+    pub fn prior_divergence(&self, x: &[f64]) -> f64 {
+        let mut divergence = 0.0;
+        self.cusp_terms(x, &mut |_, _, _, r, _, coefficient| divergence += 2.0 * coefficient / r);
+        divergence
+    }
+
     /// Calls `term(i, j, d, r, r², coefficient)` for every cusp term coefficient·d/r of v_i:
     /// nuclei (j = None, d = r_i − R_A, coefficient −Z_A) and electron pairs (d = r_i − r_j, ½).
     #[inline(always)]

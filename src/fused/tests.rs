@@ -19,7 +19,7 @@ fn autodiff_device() -> Device {
     ad
 }
 
-fn h2(cusps: bool) -> System {
+pub(super) fn h2(cusps: bool) -> System {
     System::Molecule(Molecule {
         electrons: 2,
         nuclei: vec![
@@ -30,12 +30,12 @@ fn h2(cusps: bool) -> System {
     })
 }
 
-fn bosons() -> System {
+pub(super) fn bosons() -> System {
     System::HarmonicTrap(HarmonicTrap { particles: 3, dims: 2, omega: 1.0, interaction: Some(GaussianInteraction { g: 1.0, s: 0.7 }) })
 }
 
 /// An MLP or pair network with every layer random (none zero-initialised).
-fn network(pair: bool, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
+pub(super) fn network(pair: bool, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
     network_with_layers(pair, 2, system, noise, device)
 }
 

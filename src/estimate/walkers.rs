@@ -1,0 +1,423 @@
+//! Energies from walkers moved by a guiding drift v: the local-energy estimator, the
+//! reweighted path estimator and diffusion Monte Carlo (DMC), all on one walker loop.
+//!
+//! Each generation moves every walker one step of dX = v(X)dt + dW (the problem's integrator)
+//! and evaluates the local energy E_L = V − ½∇·v − ½|v|² at the new point.
+//!
+//! - **Without branching** the walkers sample the stationary law of the drift process
+//!   (|ψ|² for v = ∇log ψ), and `local_energy` is the mean of E_L over walkers and generations.
+//!   Along the same paths each walker accumulates the Itô path functional
+//!   ℓ_T = Σ_n [(V + ½|v|²)(X_n)Δt + v(X_n)·ΔW_n], and for each requested T
+//!   `reweighted` = −(1/T) log mean_w exp(−ℓ_T) (Girsanov: E_v[e^{−ℓ_T}] = E_0[e^{−∫V}], so this
+//!   tends to E₀ as T grows, for any drift; REFERENCE.md "Feynman–Kac variational principle").
+//!   Its error is the delta-method error of the log of a mean, σ(e^{−ℓ})/(√W mean(e^{−ℓ}) T).
+//! - **With branching** (DMC; Reynolds et al., J. Chem. Phys. 77, 5593 (1982); Umrigar, Nightingale
+//!   & Runge, J. Chem. Phys. 99, 2865 (1993)), walker i gets the weight
+//!   w_i = exp(−Δt [½(E_L(X_n) + E_L(X_{n+1})) − E_R]) and is replaced by ⌊w_i + u_i⌋ copies
+//!   (u_i uniform, at most [`MAX_COPIES`]). The reference energy keeps the population near its
+//!   target W₀: E_R = Ē − ln(W/W₀)/τ with Ē the running estimate and τ = `feedback_time`.
+//!   The mixed estimator of generation n is E_n = Σ_i w_i E_L(X_{n+1,i}) / Σ_i w_i; for a guide
+//!   v = ∇log ψ_T without nodes it tends to E₀ as Δt → 0 (time-step error, removed by
+//!   extrapolation) and W₀ → ∞ (population-control bias, O(1/W₀)).
+//!
+//! The error bar of every time-correlated series is the blocking plateau ([`super::blocking`]).
+//! With `target_error`, generations continue (in chunks) until the blocking error reaches it or
+//! the step / time limit is hit.
+
+use super::{Blocking, Estimate, blocking};
+use crate::noise::Noise;
+use std::time::Instant;
+
+/// Most copies one walker may make in one generation (a guard against a rare huge weight; how
+/// often it bites is reported in [`Walk::capped`]).
+pub const MAX_COPIES: usize = 4;
+
+/// One step of the guiding drift process for a set of walkers.
+pub struct Advance {
+    /// X_{n+1}, walkers × dim.
+    pub next: Vec<f64>,
+    /// Per walker (V + ½|v|²)(X_n).
+    pub running: Vec<f64>,
+    /// Per walker v(X_n)·ΔW_n.
+    pub martingale: Vec<f64>,
+}
+
+/// What the walker loop needs of a guiding drift.
+pub trait Guide {
+    /// Coordinates per walker (particles · dims).
+    fn dim(&self) -> usize;
+    /// One step of dX = v dt + dW from `x` (walkers × dim), noise drawn from `noise`.
+    fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance;
+    /// E_L at every walker.
+    fn local_energy(&self, x: &[f64]) -> Vec<f64>;
+}
+
+/// Settings of one walk at one time step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WalkSettings {
+    pub dt: f64,
+    /// Generations before measuring (not recorded).
+    pub burn_in: usize,
+    /// Measured generations (the minimum when `target_error` is set).
+    pub steps: usize,
+    /// DMC (branching) or the plain drift process.
+    pub branching: bool,
+    /// τ of the population control (atomic time units).
+    pub feedback_time: f64,
+    /// Continue until the blocking error of the energy is at most this.
+    pub target_error: Option<f64>,
+    /// Upper limit on measured generations with `target_error`.
+    pub max_steps: usize,
+    /// Upper limit on wall seconds with `target_error`.
+    pub max_seconds: Option<f64>,
+    /// Path lengths T for the reweighted estimator (without branching only).
+    pub reweight_times: Vec<f64>,
+}
+
+/// The reweighted estimate at one path length.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Reweighted {
+    pub time: f64,
+    /// −(1/T) log mean exp(−ℓ_T): E₀ + O(1/T) (the log-overlap of the start with ψ₀).
+    pub energy: Estimate,
+    /// −log(Z_T / Z_T′)/(T − T′) with Z_T = mean exp(−ℓ_T) and T′ the previous time: the
+    /// overlap term cancels, leaving E₀ + O(e^{−(E₁−E₀)T′}).
+    pub increment: Option<Estimate>,
+}
+
+/// Result of one walk.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Walk {
+    pub dt: f64,
+    pub branching: bool,
+    /// Blocking estimate of the mean of the per-generation energies.
+    pub energy: Estimate,
+    pub blocking: Blocking,
+    /// Measured generations.
+    pub generations: usize,
+    /// Walker moves made (burn-in included).
+    pub walker_steps: usize,
+    pub seconds: f64,
+    /// Why measuring stopped: "steps", "target_error", "max_steps" or "max_seconds".
+    pub stopped_by: String,
+    /// Variance of E_L over walkers, averaged over measured generations.
+    pub local_energy_variance: f64,
+    pub population_min: usize,
+    pub population_max: usize,
+    pub population_mean: f64,
+    /// Walkers removed because E_L was not finite.
+    pub killed: usize,
+    /// Generations-walkers whose copies were capped at [`MAX_COPIES`].
+    pub capped: usize,
+    pub reweighted: Vec<Reweighted>,
+    /// Per measured generation: energy and population.
+    #[serde(skip)]
+    pub series: Vec<f64>,
+    #[serde(skip)]
+    pub population: Vec<usize>,
+    /// Final walkers.
+    #[serde(skip)]
+    pub walkers: Vec<f64>,
+}
+
+/// Generations between checks of `target_error`.
+const CHECK_EVERY: usize = 256;
+
+/// Runs burn-in and measurement from `walkers` (walkers × dim).
+pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise) -> Walk {
+    let start = Instant::now();
+    let dim = guide.dim();
+    let dt = settings.dt;
+    let target = walkers.len() / dim;
+    let mut x = walkers;
+    let mut e_local = guide.local_energy(&x);
+    let mut reference = e_local.iter().sum::<f64>() / target as f64;
+    let mut average = reference;
+    let mut ell: Vec<f64> = Vec::new();
+    let mut previous: Option<(f64, Vec<f64>)> = None;
+    let mut reweight_steps: Vec<(usize, f64)> =
+        settings.reweight_times.iter().map(|t| ((t / dt).round().max(1.0) as usize, *t)).collect();
+    reweight_steps.sort_by_key(|s| s.0);
+    let mut out = Walk {
+        dt,
+        branching: settings.branching,
+        energy: Estimate { value: f64::NAN, error: f64::NAN },
+        blocking: blocking(&[]),
+        generations: 0,
+        walker_steps: 0,
+        seconds: 0.0,
+        stopped_by: "steps".into(),
+        local_energy_variance: 0.0,
+        population_min: target,
+        population_max: target,
+        population_mean: 0.0,
+        killed: 0,
+        capped: 0,
+        reweighted: Vec::new(),
+        series: Vec::new(),
+        population: Vec::new(),
+        walkers: Vec::new(),
+    };
+    let mut variance_sum = 0.0;
+    let mut generation = 0;
+    loop {
+        let measuring = generation >= settings.burn_in;
+        let measured = out.series.len();
+        if measured >= settings.steps {
+            let reason = match settings.target_error {
+                None => Some("steps"),
+                Some(_) if measured >= settings.max_steps => Some("max_steps"),
+                Some(_) if !(measured - settings.steps).is_multiple_of(CHECK_EVERY) => None,
+                Some(t) if blocking(&out.series).error <= t => Some("target_error"),
+                Some(_) if settings.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) => Some("max_seconds"),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                out.stopped_by = reason.into();
+                break;
+            }
+        }
+        let n = x.len() / dim;
+        let step = guide.advance(&x, dt, noise);
+        let e_next = guide.local_energy(&step.next);
+        out.walker_steps += n;
+        if measuring && !settings.branching && !reweight_steps.is_empty() {
+            if ell.is_empty() {
+                ell = vec![0.0; n];
+            }
+            for (l, (r, m)) in ell.iter_mut().zip(step.running.iter().zip(&step.martingale)) {
+                *l += r * dt + m;
+            }
+            while let Some(&(k, t)) = reweight_steps.first() {
+                if measured + 1 < k {
+                    break;
+                }
+                let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &ell, t - t0));
+                out.reweighted.push(Reweighted { time: t, energy: reweighted(&ell, t), increment });
+                previous = Some((t, ell.clone()));
+                reweight_steps.remove(0);
+            }
+        }
+        // Weights (1 without branching); walkers with a non-finite E_L are removed.
+        let weights: Vec<f64> = (0..n)
+            .map(|i| {
+                if !e_next[i].is_finite() || !e_local[i].is_finite() {
+                    0.0
+                } else if settings.branching {
+                    (-dt * (0.5 * (e_local[i] + e_next[i]) - reference)).exp()
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        out.killed += weights.iter().filter(|w| **w == 0.0).count();
+        let total: f64 = weights.iter().sum();
+        let energy = weights.iter().zip(&e_next).filter(|(w, _)| **w > 0.0).map(|(w, e)| w * e).sum::<f64>() / total;
+        if measuring {
+            let finite: Vec<f64> = e_next.iter().copied().filter(|e| e.is_finite()).collect();
+            let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+            variance_sum += finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / finite.len() as f64;
+            out.series.push(energy);
+            out.population.push(n);
+        }
+        // Branching (or only removing dead walkers).
+        let copies: Vec<usize> = weights
+            .iter()
+            .map(|&w| {
+                if !settings.branching {
+                    return usize::from(w > 0.0);
+                }
+                let c = (w + noise.uniform()).floor() as usize;
+                if c > MAX_COPIES {
+                    out.capped += 1;
+                }
+                c.min(MAX_COPIES)
+            })
+            .collect();
+        let population: usize = copies.iter().sum();
+        let mut next = Vec::with_capacity(population * dim);
+        let mut next_local = Vec::with_capacity(population);
+        for (i, &c) in copies.iter().enumerate() {
+            for _ in 0..c {
+                next.extend_from_slice(&step.next[i * dim..(i + 1) * dim]);
+                next_local.push(e_next[i]);
+            }
+        }
+        if population == 0 {
+            out.stopped_by = "population died out".into();
+            break;
+        }
+        x = next;
+        e_local = next_local;
+        if measuring {
+            out.population_min = out.population_min.min(population);
+            out.population_max = out.population_max.max(population);
+        }
+        if settings.branching {
+            // Ē: exponential average over ~1 time unit in burn-in, the running mean after.
+            average = if measuring { out.series.iter().sum::<f64>() / out.series.len() as f64 } else { average + (energy - average) * dt.min(1.0) };
+            reference = average - (population as f64 / target as f64).ln() / settings.feedback_time;
+        }
+        generation += 1;
+    }
+    out.generations = out.series.len();
+    out.blocking = blocking(&out.series);
+    out.energy = out.blocking.estimate();
+    out.local_energy_variance = variance_sum / out.generations.max(1) as f64;
+    out.population_mean = out.population.iter().sum::<usize>() as f64 / out.population.len().max(1) as f64;
+    out.seconds = start.elapsed().as_secs_f64();
+    out.walkers = x;
+    out
+}
+
+/// −(1/T) log mean exp(−ℓ) with its delta-method error.
+fn reweighted(ell: &[f64], time: f64) -> Estimate {
+    let shift = ell.iter().copied().fold(f64::INFINITY, f64::min);
+    let e: Vec<f64> = ell.iter().map(|l| (-(l - shift)).exp()).collect();
+    let m = super::mean_and_error(&e);
+    Estimate { value: (shift - m.value.ln()) / time, error: m.error / m.value / time }
+}
+
+/// −log(mean e^{−ℓ₁} / mean e^{−ℓ₀})/ΔT over the same walkers, with the delta-method error
+/// of the log of a ratio of correlated means.
+fn growth(ell0: &[f64], ell1: &[f64], span: f64) -> Estimate {
+    let shift = ell0.iter().chain(ell1).copied().fold(f64::INFINITY, f64::min);
+    let a: Vec<f64> = ell1.iter().map(|l| (-(l - shift)).exp()).collect();
+    let b: Vec<f64> = ell0.iter().map(|l| (-(l - shift)).exp()).collect();
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let influence: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / ma - y / mb).collect();
+    let spread = super::mean_and_error(&influence).error;
+    Estimate { value: -(ma / mb).ln() / span, error: spread / span }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ornstein–Uhlenbeck guide v = −a x for H = Σ_k (−½∂_k² + ½x_k²) (E₀ = d/2), Euler–Maruyama:
+    /// E_L = ½|x|²(1 − a²) + ½ a d; exact for a = 1.
+    struct Oscillator {
+        a: f64,
+        dims: usize,
+    }
+
+    impl Guide for Oscillator {
+        fn dim(&self) -> usize {
+            self.dims
+        }
+        fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance {
+            let xi = noise.standard_normals(x.len());
+            let dw: Vec<f64> = xi.iter().map(|z| z * dt.sqrt()).collect();
+            let next = x.iter().zip(&dw).map(|(x, w)| x - self.a * x * dt + w).collect();
+            let rows = |f: &dyn Fn(usize) -> f64| (0..x.len() / self.dims).map(|w| (0..self.dims).map(|k| f(w * self.dims + k)).sum()).collect();
+            let running = rows(&|i| 0.5 * x[i] * x[i] * (1.0 + self.a * self.a));
+            let martingale = rows(&|i| -self.a * x[i] * dw[i]);
+            Advance { next, running, martingale }
+        }
+        fn local_energy(&self, x: &[f64]) -> Vec<f64> {
+            x.chunks(self.dims).map(|r| 0.5 * (1.0 - self.a * self.a) * r.iter().map(|c| c * c).sum::<f64>() + 0.5 * self.a * self.dims as f64).collect()
+        }
+    }
+
+    fn settings(dt: f64, steps: usize, branching: bool) -> WalkSettings {
+        WalkSettings {
+            dt,
+            burn_in: (3.0 / dt) as usize,
+            steps,
+            branching,
+            feedback_time: 1.0,
+            target_error: None,
+            max_steps: steps,
+            max_seconds: None,
+            reweight_times: Vec::new(),
+        }
+    }
+
+    fn start(walkers: usize, dims: usize, noise: &mut Noise) -> Vec<f64> {
+        noise.standard_normals(walkers * dims)
+    }
+
+    #[test]
+    fn exact_guide_has_zero_variance() {
+        let mut noise = Noise::new(1);
+        let guide = Oscillator { a: 1.0, dims: 3 };
+        for branching in [false, true] {
+            let w = walk(&guide, start(200, 3, &mut noise), &settings(0.05, 100, branching), &mut noise);
+            assert!((w.energy.value - 1.5).abs() < 1e-12 && w.energy.error < 1e-12, "{:?}", w.energy);
+            assert!(w.local_energy_variance < 1e-20);
+        }
+    }
+
+    /// A wrong drift (a = 0.7): the local-energy average is the variational a/4 + 1/(4a) per
+    /// dimension; DMC removes the bias (dt → 0 by Richardson extrapolation, weak order 1).
+    #[test]
+    fn dmc_corrects_a_wrong_guide() {
+        let mut noise = Noise::new(2);
+        let guide = Oscillator { a: 0.7, dims: 1 };
+        let plain = walk(&guide, start(1000, 1, &mut noise), &settings(0.01, 4000, false), &mut noise);
+        let variational = 0.7 / 4.0 + 1.0 / 2.8;
+        assert!((plain.energy.value - variational).abs() < 4.0 * plain.energy.error + 0.005, "{:?} vs {variational}", plain.energy);
+        let coarse = walk(&guide, start(2000, 1, &mut noise), &settings(0.02, 4000, true), &mut noise);
+        let fine = walk(&guide, start(2000, 1, &mut noise), &settings(0.01, 8000, true), &mut noise);
+        let zero = super::super::richardson(coarse.energy, fine.energy, 1).value;
+        assert!((zero.value - 0.5).abs() < 4.0 * zero.error, "DMC dt → 0: {zero:?}");
+        assert!(variational - zero.value > 10.0 * zero.error, "DMC must differ from the variational value");
+    }
+
+    /// Population control: the population stays within a band around its target and the energy
+    /// does not depend on the feedback time within error bars.
+    #[test]
+    fn dmc_population_is_bounded_and_feedback_independent() {
+        let mut noise = Noise::new(3);
+        let guide = Oscillator { a: 0.6, dims: 2 };
+        let mut runs = Vec::new();
+        for tau in [0.2, 5.0] {
+            let mut s = settings(0.01, 6000, true);
+            s.feedback_time = tau;
+            let w = walk(&guide, start(1000, 2, &mut noise), &s, &mut noise);
+            assert!(w.population_min > 500 && w.population_max < 2000, "τ = {tau}: population {}..{}", w.population_min, w.population_max);
+            assert_eq!(w.capped, 0);
+            runs.push(w.energy);
+        }
+        let (a, b) = (runs[0], runs[1]);
+        assert!((a.value - b.value).abs() < 4.0 * (a.error.powi(2) + b.error.powi(2)).sqrt(), "{a:?} vs {b:?}");
+    }
+
+    /// The reweighted estimator against its closed form for the oscillator started in the
+    /// guide's stationary law N(0, 1/(2a)):
+    /// −(1/T) log E[e^{−ℓ_T}] = (1/2T) [log cosh T + log(1 + tanh T / (2a))] → ½.
+    #[test]
+    fn reweighted_matches_closed_form() {
+        let mut noise = Noise::new(4);
+        let a = 0.8;
+        let guide = Oscillator { a, dims: 1 };
+        let mut s = settings(0.005, 800, false);
+        s.reweight_times = vec![1.0, 4.0];
+        let w = walk(&guide, start(20000, 1, &mut noise), &s, &mut noise);
+        assert_eq!(w.reweighted.len(), 2);
+        for r in &w.reweighted {
+            let t = r.time;
+            let exact = (t.cosh().ln() + (1.0 + t.tanh() / (2.0 * a)).ln()) / (2.0 * t);
+            assert!((r.energy.value - exact).abs() < 4.0 * r.energy.error + 0.003, "T = {t}: {:?} vs {exact}", r.energy);
+        }
+        // The increment between T = 1 and 4: T log-partition differences of the closed form.
+        let log_z = |t: f64| -(t.cosh().ln() + (1.0 + t.tanh() / (2.0 * a)).ln()) / 2.0;
+        let exact = -(log_z(4.0) - log_z(1.0)) / 3.0;
+        let inc = w.reweighted[1].increment.expect("increment after the first time");
+        assert!((inc.value - exact).abs() < 4.0 * inc.error + 0.003, "increment {inc:?} vs {exact}");
+        assert!((exact - 0.5).abs() < 0.01 && (w.reweighted[1].energy.value - 0.5).abs() > 0.02, "the increment removes the overlap term");
+    }
+
+    #[test]
+    fn target_error_stops_when_reached() {
+        let mut noise = Noise::new(5);
+        let guide = Oscillator { a: 0.8, dims: 1 };
+        let mut s = settings(0.02, 256, false);
+        s.target_error = Some(5e-4);
+        s.max_steps = 1 << 16;
+        let w = walk(&guide, start(200, 1, &mut noise), &s, &mut noise);
+        assert_eq!(w.stopped_by, "target_error");
+        assert!(w.energy.error <= 5e-4 && w.generations > 256, "{:?} after {} generations", w.energy, w.generations);
+    }
+}
