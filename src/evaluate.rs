@@ -208,8 +208,9 @@ impl DmcResult {
 /// Settings of the guided estimators.
 #[derive(Debug, Clone)]
 pub struct GuidedSettings {
-    /// Unbranched walk (local energy and reweighting), if wanted: dt, burn-in, steps, times.
-    pub local: Option<WalkSettings>,
+    /// Unbranched walk (local energy and reweighting), if wanted: dt, burn-in, steps, times,
+    /// with walkers.
+    pub local: Option<(WalkSettings, usize)>,
     /// DMC settings at the coarse dt (dt/2 doubles burn-in and steps), with walkers.
     pub dmc: Option<(WalkSettings, usize)>,
     pub dmc_extrapolate: bool,
@@ -222,7 +223,7 @@ pub const DMC_ORDER: u32 = 1;
 pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSettings, noise: &mut Noise) -> GuidedEnergies {
     let dim = guide.dim();
     let resized = |count: usize| -> Vec<f64> { (0..count * dim).map(|k| walkers[k % walkers.len()]).collect() };
-    let local_energy = settings.local.as_ref().map(|s| walk(guide, walkers.to_vec(), s, noise));
+    let local_energy = settings.local.as_ref().map(|(s, count)| walk(guide, resized(*count), s, noise));
     let dmc = settings.dmc.as_ref().map(|(coarse, count)| {
         let mut coarse = coarse.clone();
         let mut fine = coarse.clone();

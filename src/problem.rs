@@ -124,6 +124,7 @@ struct RawDmc {
     burn_in: Option<usize>,
     feedback_time: Option<f64>,
     extrapolate: Option<bool>,
+    metropolis: Option<bool>,
     target_error: Option<f64>,
     max_seconds: Option<f64>,
 }
@@ -234,6 +235,9 @@ pub struct DmcSpec {
     pub feedback_time: f64,
     /// Also run at dt/2 and extrapolate dt → 0.
     pub extrapolate: bool,
+    /// Euler–Maruyama proposals with a Metropolis accept/reject step (default) instead of plain
+    /// integrator steps.
+    pub metropolis: bool,
     /// Sample until the headline (extrapolated) error bar is at most this.
     pub target_error: Option<f64>,
     /// Wall-time limit of the DMC runs together (with `target_error`).
@@ -396,6 +400,7 @@ impl Problem {
             burn_in: m.burn_in.unwrap_or(500),
             feedback_time: ctx.positive_f("dmc", "feedback_time", m.feedback_time.unwrap_or(1.0))?,
             extrapolate: m.extrapolate.unwrap_or(true),
+            metropolis: m.metropolis.unwrap_or(true),
             target_error: m.target_error.map(|t| ctx.positive_f("dmc", "target_error", t)).transpose()?,
             max_seconds: m.max_seconds.map(|t| ctx.positive_f("dmc", "max_seconds", t)).transpose()?,
         };

@@ -122,12 +122,13 @@ pub fn guided_settings(problem: &Problem) -> GuidedSettings {
         burn_in: e.burn_in,
         steps: e.local_steps,
         branching: false,
+        metropolis: false,
         feedback_time: 1.0,
         target_error: None,
         max_steps: e.local_steps,
         max_seconds: None,
         reweight_times: if wants(Estimator::Reweighted) { e.reweight_times.clone() } else { Vec::new() },
-    });
+    }).map(|s| (s, e.walkers));
     let d = &problem.dmc;
     let dmc = wants(Estimator::Dmc).then(|| {
         let s = WalkSettings {
@@ -135,6 +136,7 @@ pub fn guided_settings(problem: &Problem) -> GuidedSettings {
             burn_in: d.burn_in,
             steps: d.steps,
             branching: true,
+            metropolis: d.metropolis,
             feedback_time: d.feedback_time,
             target_error: d.target_error,
             max_steps: if d.target_error.is_some() { usize::MAX / 4 } else { d.steps },

@@ -37,12 +37,19 @@ walkers = 32
 steps = 20
 burn_in = 10
 extrapolate = true
+estimators = ["variational", "local_energy", "dmc"]
+local_steps = 20
 
 [output]
 path_walkers = 4
 path_steps = 8
 path_every = 2
 checkpoint_every = 2
+
+[dmc]
+walkers = 32
+steps = 20
+burn_in = 5
 "#;
 
 fn bin() -> Command {
@@ -344,6 +351,8 @@ print(json.dumps({
   "compression": f["paths/positions"].compression,
   "energy": bits(f["evaluation"].attrs["energy"]),
   "per_walker": len(f["evaluation/per_walker"]),
+  "headline": f["estimates"].attrs["headline"].decode() if isinstance(f["estimates"].attrs["headline"], bytes) else str(f["estimates"].attrs["headline"]),
+  "dmc": list(map(bits, f["estimates/dmc_half_dt/energy"][()])),
 }))
 "#;
     let out = check(Command::new("python3").arg("-c").arg(script).arg(dir.join("run.h5")).output().unwrap(), "h5py");
@@ -358,6 +367,11 @@ print(json.dumps({
     assert_eq!(v["per_walker"], 32);
     let from_bits = |x: &serde_json::Value| f64::from_bits(x.as_u64().unwrap());
     assert_eq!(from_bits(&v["energy"]), run.evaluation.unwrap().energy);
+    let estimates = run.estimates.expect("/estimates");
+    assert_eq!(v["headline"], "dmc");
+    let dmc: Vec<f64> = v["dmc"].as_array().unwrap().iter().map(from_bits).collect();
+    assert_eq!(dmc.len(), 40, "DMC at dt/2 measures twice the generations");
+    assert_eq!(dmc, estimates.walks.iter().find(|w| w.name == "dmc_half_dt").unwrap().series);
     for (name, get) in [("energy", (|r: &TrainingRow| r.energy) as fn(&TrainingRow) -> f64), ("loss", |r| r.loss), ("seconds", |r| r.seconds)] {
         let values: Vec<f64> = v["training"][name].as_array().unwrap().iter().map(from_bits).collect();
         assert_eq!(values, run.training.iter().map(get).collect::<Vec<_>>(), "/training/{name}");

@@ -50,6 +50,8 @@ pub trait Guide {
     fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance;
     /// E_L at every walker.
     fn local_energy(&self, x: &[f64]) -> Vec<f64>;
+    /// The drift v (walkers × dim) and E_L at every walker.
+    fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>);
 }
 
 /// Settings of one walk at one time step.
@@ -62,6 +64,9 @@ pub struct WalkSettings {
     pub steps: usize,
     /// DMC (branching) or the plain drift process.
     pub branching: bool,
+    /// DMC moves: Euler–Maruyama proposals with a Metropolis accept/reject step (see the module
+    /// docs) instead of plain integrator steps.
+    pub metropolis: bool,
     /// τ of the population control (atomic time units).
     pub feedback_time: f64,
     /// Continue until the blocking error of the energy is at most this.
@@ -90,6 +95,11 @@ pub struct Reweighted {
 pub struct Walk {
     pub dt: f64,
     pub branching: bool,
+    pub metropolis: bool,
+    /// Mean acceptance probability of the Metropolis moves (1 without them).
+    pub acceptance: f64,
+    /// Effective time step of the weights, dt · ⟨p|ΔX|²⟩/⟨|ΔX|²⟩ (dt without Metropolis).
+    pub effective_dt: f64,
     /// Blocking estimate of the mean of the per-generation energies.
     pub energy: Estimate,
     pub blocking: Blocking,
@@ -130,7 +140,10 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let dt = settings.dt;
     let target = walkers.len() / dim;
     let mut x = walkers;
-    let mut e_local = guide.local_energy(&x);
+    let metropolis = settings.metropolis && settings.branching;
+    let (mut v_local, mut e_local) = if metropolis { guide.drift_and_local_energy(&x) } else { (Vec::new(), guide.local_energy(&x)) };
+    // Running sums of p|ΔX|² and |ΔX|² (effective time step) and of p.
+    let (mut accepted_r2, mut proposed_r2, mut accept_sum, mut proposals) = (0.0, 0.0, 0.0, 0usize);
     let mut reference = e_local.iter().sum::<f64>() / target as f64;
     let mut average = reference;
     let mut ell: Vec<f64> = Vec::new();
@@ -141,6 +154,9 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let mut out = Walk {
         dt,
         branching: settings.branching,
+        metropolis: settings.metropolis,
+        acceptance: 1.0,
+        effective_dt: dt,
         energy: Estimate { value: f64::NAN, error: f64::NAN },
         blocking: blocking(&[]),
         generations: 0,
@@ -178,33 +194,46 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             }
         }
         let n = x.len() / dim;
-        let step = guide.advance(&x, dt, noise);
-        let e_next = guide.local_energy(&step.next);
-        out.walker_steps += n;
-        if measuring && !settings.branching && !reweight_steps.is_empty() {
-            if ell.is_empty() {
-                ell = vec![0.0; n];
-            }
-            for (l, (r, m)) in ell.iter_mut().zip(step.running.iter().zip(&step.martingale)) {
-                *l += r * dt + m;
-            }
-            while let Some(&(k, t)) = reweight_steps.first() {
-                if measured + 1 < k {
-                    break;
+        // One move: new positions, E_L there, (drift there), and the E_L average of the weight.
+        let (next, e_next, v_next, e_weight, tau) = if metropolis {
+            let m = metropolis_move(guide, &x, &v_local, &e_local, dt, noise);
+            accepted_r2 += m.accepted_r2;
+            proposed_r2 += m.proposed_r2;
+            accept_sum += m.acceptance_sum;
+            proposals += n;
+            let tau = if proposed_r2 > 0.0 { dt * accepted_r2 / proposed_r2 } else { dt };
+            (m.next, m.e_next, m.v_next, m.e_weight, tau)
+        } else {
+            let step = guide.advance(&x, dt, noise);
+            let e_next = guide.local_energy(&step.next);
+            if measuring && !settings.branching && !reweight_steps.is_empty() {
+                if ell.is_empty() {
+                    ell = vec![0.0; n];
                 }
-                let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &ell, t - t0));
-                out.reweighted.push(Reweighted { time: t, energy: reweighted(&ell, t), increment });
-                previous = Some((t, ell.clone()));
-                reweight_steps.remove(0);
+                for (l, (r, m)) in ell.iter_mut().zip(step.running.iter().zip(&step.martingale)) {
+                    *l += r * dt + m;
+                }
+                while let Some(&(k, t)) = reweight_steps.first() {
+                    if measured + 1 < k {
+                        break;
+                    }
+                    let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &ell, t - t0));
+                    out.reweighted.push(Reweighted { time: t, energy: reweighted(&ell, t), increment });
+                    previous = Some((t, ell.clone()));
+                    reweight_steps.remove(0);
+                }
             }
-        }
+            let e_weight = e_local.iter().zip(&e_next).map(|(a, b)| 0.5 * (a + b)).collect();
+            (step.next, e_next, Vec::new(), e_weight, dt)
+        };
+        out.walker_steps += n;
         // Weights (1 without branching); walkers with a non-finite E_L are removed.
         let weights: Vec<f64> = (0..n)
             .map(|i| {
-                if !e_next[i].is_finite() || !e_local[i].is_finite() {
+                if !e_next[i].is_finite() || !e_weight[i].is_finite() {
                     0.0
                 } else if settings.branching {
-                    (-dt * (0.5 * (e_local[i] + e_next[i]) - reference)).exp()
+                    (-tau * (e_weight[i] - reference)).exp()
                 } else {
                     1.0
                 }
@@ -235,11 +264,15 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             })
             .collect();
         let population: usize = copies.iter().sum();
-        let mut next = Vec::with_capacity(population * dim);
+        let mut kept = Vec::with_capacity(population * dim);
+        let mut kept_drift = Vec::with_capacity(if metropolis { population * dim } else { 0 });
         let mut next_local = Vec::with_capacity(population);
         for (i, &c) in copies.iter().enumerate() {
             for _ in 0..c {
-                next.extend_from_slice(&step.next[i * dim..(i + 1) * dim]);
+                kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);
+                if metropolis {
+                    kept_drift.extend_from_slice(&v_next[i * dim..(i + 1) * dim]);
+                }
                 next_local.push(e_next[i]);
             }
         }
@@ -247,7 +280,8 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             out.stopped_by = "population died out".into();
             break;
         }
-        x = next;
+        x = kept;
+        v_local = kept_drift;
         e_local = next_local;
         if measuring {
             out.population_min = out.population_min.min(population);
@@ -257,8 +291,12 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             // Ē: exponential average over ~1 time unit in burn-in, the running mean after.
             average = if measuring { out.series.iter().sum::<f64>() / out.series.len() as f64 } else { average + (energy - average) * dt.min(1.0) };
             reference = average - (population as f64 / target as f64).ln() / settings.feedback_time;
+            out.effective_dt = tau;
         }
         generation += 1;
+    }
+    if proposals > 0 {
+        out.acceptance = accept_sum / proposals as f64;
     }
     out.generations = out.series.len();
     out.blocking = blocking(&out.series);
@@ -267,6 +305,63 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     out.population_mean = out.population.iter().sum::<usize>() as f64 / out.population.len().max(1) as f64;
     out.seconds = start.elapsed().as_secs_f64();
     out.walkers = x;
+    out
+}
+
+/// The result of one Metropolis move of every walker.
+struct Moved {
+    next: Vec<f64>,
+    e_next: Vec<f64>,
+    v_next: Vec<f64>,
+    /// p·½(E_L(X) + E_L(X′)) + (1 − p)·E_L(X): the expected E_L of the weight.
+    e_weight: Vec<f64>,
+    accepted_r2: f64,
+    proposed_r2: f64,
+    acceptance_sum: f64,
+}
+
+/// Proposes X′ = X + v(X)dt + √dt ξ for every walker and accepts with
+/// p = min(1, exp(2ΔS) G(X←X′)/G(X′←X)), G(y←x) = exp(−|y − x − v(x)dt|²/(2dt)), where
+/// ΔS = ½(v(X) + v(X′))·(X′ − X) is the trapezoid line integral of the drift (log ψ_T(X′) −
+/// log ψ_T(X) when v = ∇log ψ_T, to O(|ΔX|³)).
+fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, noise: &mut Noise) -> Moved {
+    let dim = guide.dim();
+    let n = x.len() / dim;
+    let xi = noise.standard_normals(x.len());
+    let sqrt_dt = dt.sqrt();
+    let proposal: Vec<f64> = (0..x.len()).map(|k| x[k] + v[k] * dt + sqrt_dt * xi[k]).collect();
+    let (v_prop, e_prop) = guide.drift_and_local_energy(&proposal);
+    let mut out = Moved {
+        next: Vec::with_capacity(x.len()),
+        e_next: Vec::with_capacity(n),
+        v_next: Vec::with_capacity(x.len()),
+        e_weight: Vec::with_capacity(n),
+        accepted_r2: 0.0,
+        proposed_r2: 0.0,
+        acceptance_sum: 0.0,
+    };
+    for i in 0..n {
+        let r = i * dim..(i + 1) * dim;
+        let (mut ds, mut r2, mut forward, mut backward) = (0.0, 0.0, 0.0, 0.0);
+        for k in r.clone() {
+            let dx = proposal[k] - x[k];
+            ds += 0.5 * (v[k] + v_prop[k]) * dx;
+            r2 += dx * dx;
+            forward += xi[k] * xi[k] * 0.5;
+            backward += (-dx - v_prop[k] * dt).powi(2) / (2.0 * dt);
+        }
+        let p = if e_prop[i].is_finite() { (2.0 * ds - backward + forward).exp().min(1.0) } else { 0.0 };
+        let accept = noise.uniform() < p;
+        out.accepted_r2 += p * r2;
+        out.proposed_r2 += r2;
+        out.acceptance_sum += p;
+        out.e_weight.push(if p > 0.0 { p * 0.5 * (e[i] + e_prop[i]) + (1.0 - p) * e[i] } else { e[i] });
+        let (pos, drift, energy): (&[f64], &[f64], f64) =
+            if accept { (&proposal[r.clone()], &v_prop[r], e_prop[i]) } else { (&x[r.clone()], &v[r], e[i]) };
+        out.next.extend_from_slice(pos);
+        out.v_next.extend_from_slice(drift);
+        out.e_next.push(energy);
+    }
     out
 }
 
@@ -315,6 +410,9 @@ mod tests {
             let martingale = rows(&|i| -self.a * x[i] * dw[i]);
             Advance { next, running, martingale }
         }
+        fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+            (x.iter().map(|c| -self.a * c).collect(), self.local_energy(x))
+        }
         fn local_energy(&self, x: &[f64]) -> Vec<f64> {
             x.chunks(self.dims).map(|r| 0.5 * (1.0 - self.a * self.a) * r.iter().map(|c| c * c).sum::<f64>() + 0.5 * self.a * self.dims as f64).collect()
         }
@@ -326,6 +424,7 @@ mod tests {
             burn_in: (3.0 / dt) as usize,
             steps,
             branching,
+            metropolis: false,
             feedback_time: 1.0,
             target_error: None,
             max_steps: steps,
@@ -363,6 +462,23 @@ mod tests {
         let zero = super::super::richardson(coarse.energy, fine.energy, 1).value;
         assert!((zero.value - 0.5).abs() < 4.0 * zero.error, "DMC dt → 0: {zero:?}");
         assert!(variational - zero.value > 10.0 * zero.error, "DMC must differ from the variational value");
+    }
+
+    /// With the Metropolis step the sampled density is ψ_T² at any dt (exact here: the trapezoid
+    /// line integral of a linear drift is exact), so DMC at a single, large dt is already close.
+    #[test]
+    fn metropolis_dmc_has_a_small_time_step_error() {
+        let mut noise = Noise::new(6);
+        let guide = Oscillator { a: 0.7, dims: 1 };
+        let mut s = settings(0.05, 8000, true);
+        s.metropolis = true;
+        let w = walk(&guide, start(2000, 1, &mut noise), &s, &mut noise);
+        assert!(w.acceptance > 0.9 && w.acceptance < 1.0, "acceptance {}", w.acceptance);
+        assert!((w.energy.value - 0.5).abs() < 4.0 * w.energy.error, "Metropolis DMC at dt = 0.05: {:?}", w.energy);
+        let mut plain = settings(0.05, 8000, true);
+        plain.metropolis = false;
+        let p = walk(&guide, start(2000, 1, &mut noise), &plain, &mut noise);
+        assert!((p.energy.value - w.energy.value).abs() > 4.0 * (p.energy.error.powi(2) + w.energy.error.powi(2)).sqrt(), "plain DMC at dt = 0.05 {:?} should show its time-step error", p.energy);
     }
 
     /// Population control: the population stays within a band around its target and the energy

@@ -2,7 +2,8 @@
 //! dX = v dt + dW per generation (the evaluation kernels, same noise order as the evaluation
 //! paths) and the exact local energy of [`super::trace`], both over walker blocks on threads.
 
-use super::{BLOCK, FusedSimulator, parallel_blocks};
+use super::trace::LocalTerms;
+use super::{BLOCK, FlatDrift, FusedSimulator, parallel_blocks};
 use crate::estimate::{Advance, Guide};
 use crate::noise::Noise;
 
@@ -24,12 +25,44 @@ impl Guide for FusedSimulator {
     }
 
     fn local_energy(&self, x: &[f64]) -> Vec<f64> {
+        self.drift_and_local_energy(x).1
+    }
+
+    fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let dim = self.drift.dim();
         let walkers = x.len() / dim;
-        parallel_blocks(walkers.div_ceil(BLOCK), &|b| {
+        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &|b| {
             let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
-            (w0..w1).map(|w| self.drift.local_terms(&x[w * dim..(w + 1) * dim]).local_energy).collect::<Vec<f64>>()
-        })
-        .concat()
+            local_block(&self.drift, &x[w0 * dim..w1 * dim])
+        });
+        let terms = blocks.into_iter().flatten();
+        let (mut v, mut e) = (Vec::with_capacity(x.len()), Vec::with_capacity(walkers));
+        for t in terms {
+            v.extend(t.v);
+            e.push(t.local_energy);
+        }
+        (v, e)
     }
+}
+
+/// [`FlatDrift::local_terms`] of consecutive walkers, compiled with AVX2+FMA where the CPU has
+/// them (checked at run time) and for the baseline target otherwise.
+fn local_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+        return unsafe { local_block_avx2(drift, x) };
+    }
+    local_block_inner(drift, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn local_block_avx2(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
+    local_block_inner(drift, x)
+}
+
+#[inline(always)]
+fn local_block_inner(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
+    x.chunks_exact(drift.dim()).map(|w| drift.local_terms(w)).collect()
 }

@@ -46,6 +46,7 @@ pub(crate) struct LocalTerms {
 
 impl FlatDrift {
     /// v(x), ∇·v(x), V(x) and E_L(x) for one walker (x: particles · dims).
+    #[inline(always)]
     pub(crate) fn local_terms(&self, x: &[f64]) -> LocalTerms {
         let mut v = vec![0.0; x.len()];
         let mut divergence = match &self.net {
@@ -63,6 +64,7 @@ impl FlatDrift {
 }
 
 /// y = x W (+ b) for one row, y overwritten.
+#[inline(always)]
 fn row_product(layer: &Dense, x: &[f64], y: &mut [f64], bias: bool) {
     if bias {
         y.copy_from_slice(&layer.b);
@@ -78,6 +80,7 @@ fn row_product(layer: &Dense, x: &[f64], y: &mut [f64], bias: bool) {
     }
 }
 
+#[inline(always)]
 fn tanh_row(layer: &Dense, x: &[f64]) -> Vec<f64> {
     let mut y = vec![0.0; layer.d_out];
     row_product(layer, x, &mut y, true);
@@ -86,6 +89,7 @@ fn tanh_row(layer: &Dense, x: &[f64]) -> Vec<f64> {
 }
 
 /// Writes v(x) of the MLP (without prior) and returns tr ∂v/∂x.
+#[inline(always)]
 fn mlp_divergence(m: &MlpParams, x: &[f64], v: &mut [f64]) -> f64 {
     let d = x.len();
     // Tangents of all d directions at once: rows k = ∂h/∂x_k.
@@ -120,6 +124,7 @@ fn mlp_divergence(m: &MlpParams, x: &[f64], v: &mut [f64]) -> f64 {
 }
 
 /// Writes v(x) of the pair network (without prior) and returns tr ∂v/∂x.
+#[inline(always)]
 fn pair_divergence(p: &PairParams, x: &[f64], v: &mut [f64]) -> f64 {
     let (np, d, hid) = (p.particles, p.dims, p.one_body.d_out);
     let h: Vec<Vec<f64>> = (0..np).map(|i| tanh_row(&p.one_body, &x[i * d..(i + 1) * d])).collect();

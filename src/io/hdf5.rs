@@ -9,6 +9,9 @@
 //! /evaluation/per_walker [walkers] float64: each walker's time average of V + ½|v|²
 //!                        attrs: energy, energy_error, energy_extrapolated,
 //!                               energy_extrapolated_error, timestep_bias, reference, dt
+//! /estimates             attrs: headline (estimator), energy, energy_error, walks (names, comma-separated)
+//! /estimates/<walk>/energy, /estimates/<walk>/population   per generation of a local-energy or
+//!                        DMC walk (`local_energy`, `dmc_dt`, `dmc_half_dt`); attrs: dt, energy, energy_error
 //! /slice/{x, y}          1-D grids of a 2-D slice; /slice/drift [ny, nx, 2] the drift's
 //!                        in-plane components there; attrs: axes, particle, dims, fixed (positions)
 //! ```
@@ -52,6 +55,28 @@ pub struct EvaluationRecord {
     pub dt: f64,
 }
 
+/// The per-generation record of one walk (local-energy or DMC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalkRecord {
+    pub name: String,
+    pub dt: f64,
+    pub energy: f64,
+    pub energy_error: f64,
+    /// Energy estimate of each measured generation.
+    pub series: Vec<f64>,
+    /// Walkers in each measured generation.
+    pub population: Vec<f64>,
+}
+
+/// The headline energy and the walks behind the guided estimators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimatesRecord {
+    pub headline: String,
+    pub energy: f64,
+    pub energy_error: f64,
+    pub walks: Vec<WalkRecord>,
+}
+
 /// Everything in run.h5.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunFile {
@@ -59,6 +84,7 @@ pub struct RunFile {
     pub training: Vec<TrainingRow>,
     pub paths: Option<PathSample>,
     pub evaluation: Option<EvaluationRecord>,
+    pub estimates: Option<EstimatesRecord>,
     pub slice: Option<DriftSlice>,
 }
 
@@ -135,6 +161,24 @@ impl RunFile {
                 }
             }
             g.create_dataset("per_walker").with_f64_data(&e.per_walker).with_chunks(&[chunk_for(e.per_walker.len(), 65536)]).with_deflate(4);
+            b.add_group(g.finish());
+        }
+
+        if let Some(e) = &self.estimates {
+            let mut g = b.create_group("estimates");
+            g.set_attr("headline", AttrValue::String(e.headline.clone()));
+            g.set_attr("energy", AttrValue::F64(e.energy));
+            g.set_attr("energy_error", AttrValue::F64(e.energy_error));
+            g.set_attr("walks", AttrValue::String(e.walks.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(",")));
+            for w in &e.walks {
+                let mut wg = g.create_group(&w.name);
+                wg.set_attr("dt", AttrValue::F64(w.dt));
+                wg.set_attr("energy", AttrValue::F64(w.energy));
+                wg.set_attr("energy_error", AttrValue::F64(w.energy_error));
+                wg.create_dataset("energy").with_f64_data(&w.series).with_chunks(&[chunk_for(w.series.len(), 65536)]).with_deflate(4);
+                wg.create_dataset("population").with_f64_data(&w.population).with_chunks(&[chunk_for(w.population.len(), 65536)]).with_deflate(4);
+                g.add_group(wg.finish());
+            }
             b.add_group(g.finish());
         }
 
@@ -242,6 +286,34 @@ impl RunFile {
             None
         };
 
+        let estimates = if has("estimates") {
+            let g = file.group("estimates").map_err(|e| bad("/estimates", e.to_string()))?;
+            let a = g.attrs().map_err(|e| bad("/estimates attributes", e.to_string()))?;
+            let names = attr_str(&a, "walks").map_err(|m| bad("/estimates@walks", m))?;
+            let mut walks = Vec::new();
+            for name in names.split(',').filter(|n| !n.is_empty()) {
+                let at = format!("/estimates/{name}");
+                let wg = file.group(&format!("estimates/{name}")).map_err(|e| bad(&at, e.to_string()))?;
+                let wa = wg.attrs().map_err(|e| bad(&at, e.to_string()))?;
+                walks.push(WalkRecord {
+                    name: name.to_string(),
+                    dt: attr_f64(&wa, "dt").map_err(|m| bad(&format!("{at}@dt"), m))?,
+                    energy: attr_f64(&wa, "energy").map_err(|m| bad(&format!("{at}@energy"), m))?,
+                    energy_error: attr_f64(&wa, "energy_error").map_err(|m| bad(&format!("{at}@energy_error"), m))?,
+                    series: f64s(&format!("estimates/{name}/energy"))?,
+                    population: f64s(&format!("estimates/{name}/population"))?,
+                });
+            }
+            Some(EstimatesRecord {
+                headline: attr_str(&a, "headline").map_err(|m| bad("/estimates@headline", m))?,
+                energy: attr_f64(&a, "energy").map_err(|m| bad("/estimates@energy", m))?,
+                energy_error: attr_f64(&a, "energy_error").map_err(|m| bad("/estimates@energy_error", m))?,
+                walks,
+            })
+        } else {
+            None
+        };
+
         let slice = if has("slice") {
             let g = file.group("slice").map_err(|e| bad("/slice", e.to_string()))?;
             let a = g.attrs().map_err(|e| bad("/slice attributes", e.to_string()))?;
@@ -265,7 +337,7 @@ impl RunFile {
         } else {
             None
         };
-        Ok(RunFile { attributes, training, paths, evaluation, slice })
+        Ok(RunFile { attributes, training, paths, evaluation, estimates, slice })
     }
 }
 
@@ -341,6 +413,15 @@ mod tests {
                 timestep_bias: Some(0.01),
                 reference: None,
                 dt: 0.01,
+            }),
+            estimates: Some(EstimatesRecord {
+                headline: "dmc".into(),
+                energy: 1.5,
+                energy_error: 0.001,
+                walks: vec![
+                    WalkRecord { name: "local_energy".into(), dt: 0.01, energy: 1.52, energy_error: 0.01, series: vec![1.5, 1.54], population: vec![4.0, 4.0] },
+                    WalkRecord { name: "dmc_dt".into(), dt: 0.02, energy: 1.5, energy_error: 0.002, series: vec![1.49, 1.51, 1.5], population: vec![4.0, 5.0, 3.0] },
+                ],
             }),
             slice: Some(DriftSlice { axes: [0, 2], particle: 0, dims: 3, fixed: vec![0.0, 0.0, 0.0], x: vec![-1.0, 1.0], y: vec![0.0, 0.5, 1.0], drift: (0..12).map(|k| k as f64).collect() }),
         }

@@ -14,7 +14,7 @@ pub mod hdf5;
 use crate::error::{Error, Result};
 use crate::problem::Problem;
 use crate::solve::{SolveOutput, Summary};
-use hdf5::{EvaluationRecord, RunAttributes, RunFile};
+use hdf5::{EstimatesRecord, EvaluationRecord, RunAttributes, RunFile, WalkRecord};
 use crate::train::TrainingRow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub fn run_attributes(problem: &Problem, seed: u64) -> RunAttributes {
 pub fn write_progress(dir: &Path, attributes: &RunAttributes, rows: &[TrainingRow]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.to_path_buf(), message: e.to_string() })?;
     write_atomic(&dir.join("training.csv"), training_csv(rows).as_bytes())?;
-    let run = RunFile { attributes: attributes.clone(), training: rows.to_vec(), paths: None, evaluation: None, slice: None };
+    let run = RunFile { attributes: attributes.clone(), training: rows.to_vec(), paths: None, evaluation: None, estimates: None, slice: None };
     run.write(&dir.join(hdf5::FILE_NAME))
 }
 
@@ -92,8 +92,32 @@ pub fn run_file(attributes: &RunAttributes, output: &SolveOutput) -> RunFile {
             reference: s.reference,
             dt: s.dt,
         }),
+        estimates: Some(estimates_record(s)),
         slice: output.slice.clone(),
     }
+}
+
+/// The headline and the guided walks of a run, for run.h5 /estimates.
+fn estimates_record(s: &Summary) -> EstimatesRecord {
+    let record = |name: &str, w: &crate::estimate::Walk| WalkRecord {
+        name: name.into(),
+        dt: w.dt,
+        energy: w.energy.value,
+        energy_error: w.energy.error,
+        series: w.series.clone(),
+        population: w.population.iter().map(|&p| p as f64).collect(),
+    };
+    let mut walks = Vec::new();
+    if let Some(w) = &s.guided.local_energy {
+        walks.push(record("local_energy", w));
+    }
+    if let Some(d) = &s.guided.dmc {
+        walks.push(record("dmc_dt", &d.at_dt));
+        if let Some(w) = &d.at_half_dt {
+            walks.push(record("dmc_half_dt", w));
+        }
+    }
+    EstimatesRecord { headline: s.headline.estimator.clone(), energy: s.headline.energy, energy_error: s.headline.error, walks }
 }
 
 /// Writes every file of a finished run into `dir`: training.csv, run.h5, the files `plot`

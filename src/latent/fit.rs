@@ -325,7 +325,7 @@ fn write_h5(out: &Path, problem: &FitProblem, seed: u64, rows: &[CurveRow]) -> R
         .iter()
         .map(|r| crate::train::TrainingRow { iteration: r.iteration, loss: -r.train_elbo, energy: r.validation_elbo, learning_rate: r.learning_rate, seconds: r.seconds })
         .collect();
-    let run = crate::io::hdf5::RunFile { attributes, training, paths: None, evaluation: None, slice: None };
+    let run = crate::io::hdf5::RunFile { attributes, training, paths: None, evaluation: None, estimates: None, slice: None };
     let path = out.join(crate::io::hdf5::FILE_NAME);
     run.write(&path)?;
     Ok(path)
