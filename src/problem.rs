@@ -235,8 +235,8 @@ pub struct DmcSpec {
     pub feedback_time: f64,
     /// Also run at dt/2 and extrapolate dt → 0.
     pub extrapolate: bool,
-    /// Euler–Maruyama proposals with a Metropolis accept/reject step (default) instead of plain
-    /// integrator steps.
+    /// Euler–Maruyama proposals with a Metropolis accept/reject step instead of plain integrator
+    /// steps (default off; see docs/energies.md for why).
     pub metropolis: bool,
     /// Sample until the headline (extrapolated) error bar is at most this.
     pub target_error: Option<f64>,
@@ -400,7 +400,7 @@ impl Problem {
             burn_in: m.burn_in.unwrap_or(500),
             feedback_time: ctx.positive_f("dmc", "feedback_time", m.feedback_time.unwrap_or(1.0))?,
             extrapolate: m.extrapolate.unwrap_or(true),
-            metropolis: m.metropolis.unwrap_or(true),
+            metropolis: m.metropolis.unwrap_or(false),
             target_error: m.target_error.map(|t| ctx.positive_f("dmc", "target_error", t)).transpose()?,
             max_seconds: m.max_seconds.map(|t| ctx.positive_f("dmc", "max_seconds", t)).transpose()?,
         };

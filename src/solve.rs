@@ -3,7 +3,7 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::estimate::WalkSettings;
+use crate::estimate::{Estimate, WalkSettings};
 use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate, guided_energies};
 use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
@@ -57,6 +57,10 @@ pub struct Summary {
     /// Local-energy, reweighted and DMC estimates (`[eval] estimators`).
     pub guided: GuidedEnergies,
     pub guided_seconds: f64,
+    /// ⟨|c|²⟩ of the drift's non-gradient part c = v − ½∇log ρ (ρ its stationary law): the
+    /// variational minus the local-energy estimate, both averages over ρ (docs/energies.md). It
+    /// sizes DMC's second-order bias from a drift that is not exactly a gradient.
+    pub non_gradient: Option<Estimate>,
     /// Files written for this run (filled in by the writer).
     pub files: Vec<String>,
 }
@@ -390,6 +394,10 @@ pub fn solve_with(
                     with the martingale term as control variate"
             .to_string(),
         headline: Headline::choose(&evaluation, &guided, reference),
+        non_gradient: guided.local_energy.as_ref().map(|l| {
+            let v = evaluation.at_dt.energy;
+            Estimate { value: v.value - l.energy.value, error: v.error.hypot(l.energy.error) }
+        }),
         evaluation,
         guided,
         guided_seconds,
