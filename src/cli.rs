@@ -65,7 +65,7 @@ enum Command {
         dir: PathBuf,
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
-    /// `h2` (problems/h2.toml), or a problem file.
+    /// `h2` (problems/h2.toml), `bosons4` (benches/bosons4.toml), or a problem file.
     Bench {
         /// Benchmark name or problem file.
         name: String,

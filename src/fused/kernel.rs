@@ -98,7 +98,7 @@ tiled_gemm!(gemm_f32_avx2, f32, "avx2,fma", __m256, 8, 4, _mm256_setzero_ps, _mm
 tiled_gemm!(gemm_f64_avx2, f64, "avx2,fma", __m256d, 4, 4, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd);
 
 macro_rules! row_dots {
-    ($name:ident, $t:ty, $feature:literal, $v:ty, $lanes:literal, $zero:ident, $load:ident, $store:ident, $fmadd:ident, $add:ident) => {
+    ($name:ident, $t:ty, $feature:literal, $lanes:literal, $zero:ident, $load:ident, $fmadd:ident, $add:ident, $reduce:ident) => {
         /// y[r·outs + j] += x[r·len .. (r+1)·len] · w[j·len .. (j+1)·len] for r < rows, j < outs:
         /// the products of layers with few outputs (or few inputs, in the reverse pass).
         #[cfg(target_arch = "x86_64")]
@@ -117,11 +117,7 @@ macro_rules! row_dots {
                         let (a, b) = unsafe { ($load(xr.as_ptr().add(k * $lanes)), $load(wj.as_ptr().add(k * $lanes))) };
                         acc[k % 4] = $fmadd(a, b, acc[k % 4]);
                     }
-                    let sum = $add($add(acc[0], acc[1]), $add(acc[2], acc[3]));
-                    let mut lanes = [0.0 as $t; $lanes];
-                    // SAFETY: `lanes` holds one vector.
-                    unsafe { $store(lanes.as_mut_ptr(), sum) };
-                    let mut s: $t = lanes.iter().sum();
+                    let mut s = $reduce($add($add(acc[0], acc[1]), $add(acc[2], acc[3])));
                     for k in vectors * $lanes..len {
                         s += xr[k] * wj[k];
                     }
@@ -132,7 +128,25 @@ macro_rules! row_dots {
     };
 }
 
-row_dots!(dots_f32_avx512, f32, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_add_ps);
-row_dots!(dots_f64_avx512, f64, "avx512f", __m512d, 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_add_pd);
-row_dots!(dots_f32_avx2, f32, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps);
-row_dots!(dots_f64_avx2, f64, "avx2,fma", __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_add_pd);
+/// Sum of the lanes of an AVX vector (AVX-512 has `_mm512_reduce_add_*`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn reduce_add_ps256(v: __m256) -> f32 {
+    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn reduce_add_pd256(v: __m256d) -> f64 {
+    let q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)))
+}
+
+row_dots!(dots_f32_avx512, f32, "avx512f", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps);
+row_dots!(dots_f64_avx512, f64, "avx512f", 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd);
+row_dots!(dots_f32_avx2, f32, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_add_ps, reduce_add_ps256);
+row_dots!(dots_f64_avx2, f64, "avx2,fma", 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_add_pd, reduce_add_pd256);

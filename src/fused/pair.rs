@@ -9,7 +9,7 @@
 //!
 //! Rows are (walker, particle) for one-body quantities and (walker, i, j ≠ i) for pairs.
 
-use super::params::{Dense, DenseGrad, axpy};
+use super::params::{Dense, DenseGrad, axpy, copy};
 use super::real::Real;
 use super::tanh::tanh_backward;
 use crate::nn::PairNet;
@@ -176,7 +176,7 @@ impl<F: Real> PairParams<F> {
         }
         for row in 0..rows {
             let hs = &mut c.hs[row * 2 * hid..(row + 1) * 2 * hid];
-            hs[..hid].copy_from_slice(&c.h[row * hid..(row + 1) * hid]);
+            copy(&mut hs[..hid], &c.h[row * hid..(row + 1) * hid]);
             hs[hid..].fill(F::ZERO);
             for q in 0..np - 1 {
                 let p = row * (np - 1) + q;
@@ -213,7 +213,7 @@ impl<F: Real> PairParams<F> {
         t.hs_bar[..rows * 2 * hid].fill(F::ZERO);
         self.mix.backward_input(&t.u_bar, &mut t.hs_bar, rows);
         for row in 0..rows {
-            t.h_bar[row * hid..(row + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
+            copy(&mut t.h_bar[row * hid..(row + 1) * hid], &t.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
         }
         if pairs > 0 {
             // ḡ_ij = s̄_i + radial̄_ij w_5, radial̄_ij = v̄_i·(r_i − r_j).
@@ -223,7 +223,7 @@ impl<F: Real> PairParams<F> {
                     let p = row * (np - 1) + q;
                     let e = &c.e[p * (d + 1)..p * (d + 1) + d];
                     t.radial_bar[p] = (0..d).map(|k| vb[k] * e[k]).sum();
-                    t.g_bar[p * hid..(p + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
+                    copy(&mut t.g_bar[p * hid..(p + 1) * hid], &t.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
                 }
             }
             self.pair_weight.backward_params(&c.g, &t.radial_bar, &mut grad.pair_weight, pairs);

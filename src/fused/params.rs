@@ -161,7 +161,7 @@ impl<F: Real> Dense<F> {
     pub fn forward(&self, x: &[F], y: &mut [F], rows: usize) {
         let m = self.d_out;
         for r in 0..rows {
-            y[r * m..(r + 1) * m].copy_from_slice(&self.b);
+            copy(&mut y[r * m..(r + 1) * m], &self.b);
         }
         self.accumulate(x, y, rows);
     }
@@ -311,6 +311,21 @@ fn gemm_rows<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize
         for p in 0..pi {
             axpy(ci, a[i * a_rs + p * a_cs], &b[p * ldb + cols.start..p * ldb + cols.end]);
         }
+    }
+}
+
+/// dst = src for short rows, in 16-element pieces moved as vectors inline (a `memcpy` call per
+/// row of a few dozen values costs more than the copy).
+#[inline(always)]
+pub(crate) fn copy<F: Real>(dst: &mut [F], src: &[F]) {
+    assert_eq!(dst.len(), src.len(), "copy of unequal lengths");
+    let (mut d, mut s) = (dst.chunks_exact_mut(16), src.chunks_exact(16));
+    for (a, b) in (&mut d).zip(&mut s) {
+        let (a, b): (&mut [F; 16], &[F; 16]) = (a.try_into().expect("16"), b.try_into().expect("16"));
+        *a = *b;
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = *b;
     }
 }
 
