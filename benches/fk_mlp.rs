@@ -7,7 +7,7 @@ use pathspace::bench::{BenchEngine, run};
 fn main() {
     let device = Device::flex();
     for engine in [BenchEngine::Fused, BenchEngine::Autodiff] {
-        let result = run("fk-mlp", engine, 5, &device).expect("benchmark runs");
+        let result = run("fk-mlp", engine, 5, None, &device).expect("benchmark runs");
         println!("{}", serde_json::to_string(&result).expect("serialisable"));
     }
 }

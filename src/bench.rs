@@ -4,7 +4,10 @@
 //! - `fk-mlp`: 1024 walkers, one particle in 3-D, MLP 3→64→64→3 (tanh), Euler–Maruyama, 100
 //!   steps of dt = 0.01, V = ½|x|² (the configuration of issue 6).
 //! - `h2`: one training iteration of `problems/h2.toml` (pair network, cusps, SOSRA).
+//! - `bosons4`: one training iteration of `benches/bosons4.toml` (4 bosons in a 2-D trap, pair
+//!   network, SOSRA).
 
+use crate::device::Precision;
 use crate::error::{Error, Result};
 use crate::fused::{self, FusedEngine};
 use crate::integrators::{EULER_MARUYAMA, Tableau};
@@ -44,6 +47,12 @@ pub struct BenchResult {
     pub max: f64,
     pub walker_steps_per_second: f64,
     pub threads: usize,
+    /// Arithmetic precision of the timed computation (the fused kernels' or the device's).
+    pub precision: Precision,
+    /// Fused engine: steps whose activations are kept at a time (0: all).
+    pub checkpoint_segment: Option<usize>,
+    /// Fused engine: bytes of stored activations and stage states, all threads together.
+    pub cache_bytes: Option<usize>,
 }
 
 /// What one benchmark trains.
@@ -57,6 +66,9 @@ struct Setup {
     walkers: Tensor<3>,
     network: String,
     lr: f64,
+    /// Fused engine kernel precision asked for (f64 also when the device is f64).
+    precision: Precision,
+    checkpoint_segment: usize,
 }
 
 fn fk_mlp(device: &Device) -> Setup {
@@ -72,6 +84,8 @@ fn fk_mlp(device: &Device) -> Setup {
         walkers: noise.gaussian([1024, 1, 3], 1.0, device),
         network: "mlp 3-64-64-3 tanh".into(),
         lr: 1e-3,
+        precision: Precision::F32,
+        checkpoint_segment: 0,
     }
 }
 
@@ -91,25 +105,34 @@ fn from_problem(file: &Path, device: &Device) -> Result<Setup> {
         net,
         walkers,
         lr: problem.train.lr,
+        precision: problem.train.precision,
+        checkpoint_segment: problem.train.checkpoint_segment,
     })
 }
 
-/// Runs benchmark `name` ("fk-mlp", or "h2" = problems/h2.toml, or the path of a problem file)
-/// on `device` (a plain device; training uses its autodiff decorator).
-pub fn run(name: &str, engine: BenchEngine, repeats: usize, device: &Device) -> Result<BenchResult> {
+/// Runs benchmark `name` ("fk-mlp", "h2" = problems/h2.toml, "bosons4" = benches/bosons4.toml, or
+/// the path of a problem file)
+/// on `device` (a plain device; training uses its autodiff decorator). `checkpoint_segment`
+/// overrides the benchmark's own setting.
+pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: Option<usize>, device: &Device) -> Result<BenchResult> {
     let train_device = device.clone().autodiff();
     let setup = match name {
         "fk-mlp" => fk_mlp(&train_device),
         "h2" => from_problem(Path::new("problems/h2.toml"), &train_device)?,
+        "bosons4" => from_problem(Path::new("benches/bosons4.toml"), &train_device)?,
         other => from_problem(Path::new(other), &train_device)?,
     };
     if engine == BenchEngine::Fused && !fused::supported(device) {
         return Err(Error::Other("the fused engine runs on the CPU device only".into()));
     }
     let (system, integrator, dt, steps) = (&setup.system, setup.integrator, setup.dt, setup.steps);
-    let mut path_engine: Box<dyn PathEngine + '_> = match engine {
-        BenchEngine::Fused => Box::new(FusedEngine { system, integrator, dt, steps, boundary: true }),
-        BenchEngine::Autodiff => Box::new(AutodiffEngine { system, integrator, dt, steps, boundary: true }),
+    let precision = fused::precision_for(setup.precision, device);
+    let segment = checkpoint_segment.unwrap_or(setup.checkpoint_segment);
+    let mut fused_engine = FusedEngine::new(system, integrator, dt, steps, true).with_precision(precision).with_checkpoint_segment(segment);
+    let mut autodiff_engine = AutodiffEngine { system, integrator, dt, steps, boundary: true };
+    let path_engine: &mut dyn PathEngine = match engine {
+        BenchEngine::Fused => &mut fused_engine,
+        BenchEngine::Autodiff => &mut autodiff_engine,
     };
     let mut optim = AdamConfig::new().init();
     let mut net = setup.net.clone();
@@ -129,6 +152,7 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, device: &Device) -> 
             times.push(seconds);
         }
     }
+    let fused_run = engine == BenchEngine::Fused;
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     Ok(BenchResult {
@@ -145,6 +169,9 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, device: &Device) -> 
         min: times[0],
         max: times[times.len() - 1],
         walker_steps_per_second: (walker_count * steps) as f64 / median,
+        precision: if fused_run { precision } else if device.settings().float_dtype == burn::tensor::FloatDType::F64 { Precision::F64 } else { Precision::F32 },
+        checkpoint_segment: fused_run.then_some(segment),
+        cache_bytes: fused_run.then(|| fused_engine.cache_bytes()),
         threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     })
 }

@@ -83,7 +83,7 @@ enum Command {
         dir: PathBuf,
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
-    /// `h2` (problems/h2.toml), or a problem file.
+    /// `h2` (problems/h2.toml), `bosons4` (benches/bosons4.toml), or a problem file.
     Bench {
         /// Benchmark name or problem file.
         name: String,
@@ -99,6 +99,9 @@ enum Command {
         /// Compute in double precision.
         #[arg(long)]
         f64: bool,
+        /// Fused engine: keep the activations of this many steps at a time (0: all).
+        #[arg(long)]
+        checkpoint_segment: Option<usize>,
     },
     /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
     Export {
@@ -144,13 +147,13 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
-        Command::Bench { name, json, engine, repeats, f64 } => {
+        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
             let engine = match engine {
                 EngineArg::Fused => pathspace::bench::BenchEngine::Fused,
                 EngineArg::Autodiff => pathspace::bench::BenchEngine::Autodiff,
             };
-            let result = pathspace::bench::run(&name, engine, repeats, &device)?;
+            let result = pathspace::bench::run(&name, engine, repeats, checkpoint_segment, &device)?;
             if json {
                 println!("{}", serde_json::to_string(&result)?);
             } else {

@@ -11,6 +11,7 @@
 //! [drift]   kind = "pair"  hidden = 64  cusps = true     # or "mlp"
 //! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
 //! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7  engine = "fused"  # or "autodiff"
+//!           precision = "f32"  checkpoint_segment = 0      # fused engine: "f64"; steps kept (0: all)
 //! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
 //! [output]  path_walkers = 64  path_steps = 256  path_every = 4  checkpoint_every = 100
 //! ```
@@ -100,6 +101,8 @@ struct RawTrain {
     boundary: Option<bool>,
     init_spread: Option<f64>,
     engine: Option<String>,
+    precision: Option<String>,
+    checkpoint_segment: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -191,6 +194,10 @@ pub struct TrainSpec {
     /// system's length scale.
     pub init_spread: f64,
     pub engine: EngineChoice,
+    /// Kernel precision of the fused engine (`--f64` makes it f64 too).
+    pub precision: crate::device::Precision,
+    /// Fused engine: steps whose activations the reverse pass keeps at a time (0: all).
+    pub checkpoint_segment: usize,
 }
 
 /// `[eval]`.
@@ -344,6 +351,12 @@ impl Problem {
                     return Err(ctx.invalid("train", "engine", &format!("unknown engine \"{other}\" (expected \"fused\", \"autodiff\" or \"auto\")")));
                 }
             },
+            precision: match t.precision.as_deref() {
+                None | Some("f32") => crate::device::Precision::F32,
+                Some("f64") => crate::device::Precision::F64,
+                Some(other) => return Err(ctx.invalid("train", "precision", &format!("unknown precision \"{other}\" (expected \"f32\" or \"f64\")"))),
+            },
+            checkpoint_segment: t.checkpoint_segment.unwrap_or(0),
         };
 
         let e = &raw.eval;

@@ -318,7 +318,8 @@ pub fn solve_with(
     let (system, integrator) = (&problem.system, problem.sde.integrator);
     let (dt, steps, boundary) = (problem.sde.dt, problem.sde.steps, problem.train.boundary);
     let mut engine: Box<dyn PathEngine + '_> = if fused {
-        Box::new(FusedEngine { system, integrator, dt, steps, boundary })
+        let precision = crate::fused::precision_for(problem.train.precision, device);
+        Box::new(FusedEngine::new(system, integrator, dt, steps, boundary).with_precision(precision).with_checkpoint_segment(problem.train.checkpoint_segment))
     } else {
         Box::new(AutodiffEngine { system, integrator, dt, steps, boundary })
     };

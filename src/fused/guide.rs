@@ -31,7 +31,7 @@ impl Guide for FusedSimulator {
     fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let dim = self.drift.dim();
         let walkers = x.len() / dim;
-        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &|b| {
+        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &mut Vec::<()>::new(), &|_, b| {
             let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
             local_block(&self.drift, &x[w0 * dim..w1 * dim])
         });

@@ -1,24 +1,28 @@
 //! The fused CPU path engine: the whole training step — integrator, drift network (MLP or pair
 //! network) plus analytic prior, potential, Feynman–Kac loss with its boundary term — and its
-//! reverse pass through time, written by hand in f64 over blocks of walkers, the blocks spread
-//! over threads (`std::thread::scope`).
+//! reverse pass through time, written by hand over blocks of walkers, the blocks spread over
+//! threads (`std::thread::scope`), in f32 (default) or f64 ([`real`]).
 //!
 //! It is a second [`PathEngine`]: the same loss, energy and gradients as
-//! [`crate::train::AutodiffEngine`] (tests hold them equal in f64), from the same [`Noise`]
-//! draws. Burn keeps the parameters and the optimiser: they are read out of the module into
-//! flat buffers each step and the gradients go back as [`GradientsParams`] keyed by the
-//! parameter ids. See [`path`] for the equations of the forward and reverse passes.
+//! [`crate::train::AutodiffEngine`] (tests hold them equal in f64, and f32 within its rounding),
+//! from the same [`Noise`] draws. Burn keeps the parameters and the optimiser: they are read out
+//! of the module into flat buffers each step and the gradients go back as [`GradientsParams`]
+//! keyed by the parameter ids. See [`path`] for the equations of the forward and reverse passes
+//! and the step-level checkpointing.
 //!
-//! Hot loops are compiled twice, for the baseline target and for AVX2+FMA, and chosen at run
-//! time (no `target-cpu=native` needed). Results do not depend on the number of threads: every
-//! block is computed on its own and blocks are summed in order.
+//! Hot loops are compiled for the baseline target, AVX2+FMA and AVX-512 and chosen at run time
+//! (no `target-cpu=native` needed). Results do not depend on the number of threads: every block
+//! is computed on its own and blocks are summed in order, in f64.
 
+mod kernel;
 mod mlp;
 mod pair;
 mod params;
 mod path;
 mod physics;
 mod guide;
+mod real;
+mod tanh;
 mod trace;
 #[cfg(test)]
 mod tests;
@@ -29,10 +33,12 @@ use crate::noise::Noise;
 use crate::physics::System;
 use crate::train::{EngineStep, PathEngine};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use crate::device::Precision;
 use mlp::{MlpCache, MlpGrad, MlpParams, MlpScratch};
 use pair::{PairCache, PairGrad, PairParams, PairScratch};
-use path::{EvalBlock, Normals, Scheme, TrainBlock};
+use path::{EvalBlock, Normals, Scheme, TrainBlock, Workspace};
+use real::Real;
 use physics::FlatSystem;
 
 /// Walkers per block: the unit of work of a thread and of the batched products.
@@ -46,44 +52,63 @@ pub fn supported(device: &Device) -> bool {
 
 /// A drift network's parameters as flat buffers.
 #[derive(Debug, Clone)]
-pub(crate) enum FlatNet {
-    Mlp(MlpParams),
-    Pair(PairParams),
+pub(crate) enum FlatNet<F = f64> {
+    Mlp(MlpParams<F>),
+    Pair(PairParams<F>),
 }
 
-pub(crate) enum NetCache {
-    Mlp(MlpCache),
-    Pair(PairCache),
+pub(crate) enum NetCache<F> {
+    Mlp(MlpCache<F>),
+    Pair(PairCache<F>),
 }
 
-pub(crate) enum NetScratch {
-    Mlp(MlpScratch),
-    Pair(PairScratch),
+impl<F> NetCache<F> {
+    /// Values held.
+    fn len(&self) -> usize {
+        match self {
+            NetCache::Mlp(c) => c.len(),
+            NetCache::Pair(c) => c.len(),
+        }
+    }
+}
+
+pub(crate) enum NetScratch<F> {
+    Mlp(MlpScratch<F>),
+    Pair(PairScratch<F>),
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum NetGrad {
-    Mlp(MlpGrad),
-    Pair(PairGrad),
+pub(crate) enum NetGrad<F = f64> {
+    Mlp(MlpGrad<F>),
+    Pair(PairGrad<F>),
 }
 
-impl NetGrad {
-    fn add(&mut self, other: &NetGrad) {
+impl<F: Real> NetGrad<F> {
+    /// self += other (converting).
+    fn add<G: Real>(&mut self, other: &NetGrad<G>) {
         match (self, other) {
             (NetGrad::Mlp(a), NetGrad::Mlp(b)) => a.add(b),
             (NetGrad::Pair(a), NetGrad::Pair(b)) => a.add(b),
             _ => unreachable!("gradients of one network"),
         }
     }
+
+    fn zero(&mut self) {
+        match self {
+            NetGrad::Mlp(g) => g.zero(),
+            NetGrad::Pair(g) => g.zero(),
+        }
+    }
 }
 
 /// Network plus the system's prior drift, and the potential.
-pub(crate) struct FlatDrift {
-    net: FlatNet,
+pub(crate) struct FlatDrift<F = f64> {
+    net: FlatNet<F>,
     system: FlatSystem,
 }
 
-impl FlatDrift {
+impl FlatDrift<f64> {
+    /// The network's parameters read out in f64.
     pub fn new(net: &DriftNet, system: &System) -> Self {
         let net = match net {
             DriftNet::Mlp(m) => FlatNet::Mlp(MlpParams::from_module(m)),
@@ -91,27 +116,47 @@ impl FlatDrift {
         };
         FlatDrift { net, system: FlatSystem::new(system) }
     }
+}
+
+impl<F: Real> FlatDrift<F> {
+    /// The same drift computing in `G`.
+    fn cast<G: Real>(&self) -> FlatDrift<G> {
+        let net = match &self.net {
+            FlatNet::Mlp(m) => FlatNet::Mlp(m.cast()),
+            FlatNet::Pair(p) => FlatNet::Pair(p.cast()),
+        };
+        FlatDrift { net, system: self.system.clone() }
+    }
 
     /// particles · dims.
     fn dim(&self) -> usize {
         self.system.particles * self.system.dims
     }
 
-    fn cache(&self, walkers: usize) -> NetCache {
+    /// The layer widths (what the buffers' sizes depend on).
+    fn layout(&self) -> Vec<usize> {
+        let widths = |layers: &mut dyn Iterator<Item = &params::Dense<F>>| layers.flat_map(|l| [l.d_in, l.d_out]).collect::<Vec<_>>();
+        match &self.net {
+            FlatNet::Mlp(m) => widths(&mut m.hidden.iter().chain([&m.output, &m.skip])),
+            FlatNet::Pair(p) => widths(&mut [&p.one_body, &p.two_body, &p.mix, &p.output, &p.pair_weight].into_iter()),
+        }
+    }
+
+    fn cache(&self, walkers: usize) -> NetCache<F> {
         match &self.net {
             FlatNet::Mlp(m) => NetCache::Mlp(m.cache(walkers)),
             FlatNet::Pair(p) => NetCache::Pair(p.cache(walkers)),
         }
     }
 
-    fn scratch(&self, walkers: usize) -> NetScratch {
+    fn scratch(&self, walkers: usize) -> NetScratch<F> {
         match &self.net {
             FlatNet::Mlp(m) => NetScratch::Mlp(m.scratch(walkers)),
             FlatNet::Pair(p) => NetScratch::Pair(p.scratch(walkers)),
         }
     }
 
-    fn grad_zeros(&self) -> NetGrad {
+    fn grad_zeros<G: Real>(&self) -> NetGrad<G> {
         match &self.net {
             FlatNet::Mlp(m) => NetGrad::Mlp(m.grad_zeros()),
             FlatNet::Pair(p) => NetGrad::Pair(p.grad_zeros()),
@@ -120,7 +165,7 @@ impl FlatDrift {
 
     /// v = a(x) for `walkers` walkers.
     #[inline(always)]
-    fn forward(&self, x: &[f64], v: &mut [f64], cache: &mut NetCache, walkers: usize) {
+    fn forward(&self, x: &[F], v: &mut [F], cache: &mut NetCache<F>, walkers: usize) {
         match (&self.net, cache) {
             (FlatNet::Mlp(m), NetCache::Mlp(c)) => m.forward(x, v, c, walkers),
             (FlatNet::Pair(p), NetCache::Pair(c)) => p.forward(x, v, c, walkers),
@@ -137,7 +182,7 @@ impl FlatDrift {
     /// x̄ += J_a(x)ᵀ v̄ and θ̄ += ∂_θ(a·v̄), after `forward` at `x` filled `cache`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn backward(&self, x: &[f64], cache: &NetCache, scratch: &mut NetScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut NetGrad, walkers: usize) {
+    fn backward(&self, x: &[F], cache: &NetCache<F>, scratch: &mut NetScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut NetGrad<F>, walkers: usize) {
         match (&self.net, cache, scratch, grad) {
             (FlatNet::Mlp(m), NetCache::Mlp(c), NetScratch::Mlp(t), NetGrad::Mlp(g)) => m.backward(x, c, t, v_bar, x_bar, g, walkers),
             (FlatNet::Pair(p), NetCache::Pair(c), NetScratch::Pair(t), NetGrad::Pair(g)) => p.backward(x, c, t, v_bar, x_bar, g, walkers),
@@ -152,6 +197,9 @@ impl FlatDrift {
         }
     }
 
+}
+
+impl FlatDrift<f64> {
     /// The gradients as burn tensors on `device` (a non-autodiff device), keyed by parameter id.
     fn gradients(&self, grad: &NetGrad, device: &Device) -> GradientsParams {
         let mut out = GradientsParams::new();
@@ -177,17 +225,23 @@ impl FlatDrift {
     }
 }
 
-/// Runs `work(block)` for every block on up to `available_parallelism` threads; results in
-/// block order.
-fn parallel_blocks<T: Send>(blocks: usize, work: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
+/// Runs `work(state, block)` for every block on up to `available_parallelism` threads, thread t
+/// taking blocks t, t + threads, … with `states[t]` (grown as needed); results in block order.
+fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S>, work: &(dyn Fn(&mut S, usize) -> T + Sync)) -> Vec<T> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blocks).max(1);
+    if states.len() < threads {
+        states.resize_with(threads, S::default);
+    }
     if threads == 1 {
-        return (0..blocks).map(work).collect();
+        return (0..blocks).map(|b| work(&mut states[0], b)).collect();
     }
     let mut results: Vec<Option<T>> = (0..blocks).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || (t..blocks).step_by(threads).map(|b| (b, work(b))).collect::<Vec<_>>()))
+        let handles: Vec<_> = states
+            .iter_mut()
+            .take(threads)
+            .enumerate()
+            .map(|(t, state)| scope.spawn(move || (t..blocks).step_by(threads).map(|b| (b, work(state, b))).collect::<Vec<_>>()))
             .collect();
         for handle in handles {
             for (b, r) in handle.join().expect("fused engine worker panicked") {
@@ -200,25 +254,20 @@ fn parallel_blocks<T: Send>(blocks: usize, work: &(dyn Fn(usize) -> T + Sync)) -
 
 /// Whether the AVX2+FMA versions of the hot loops can run here (checked once).
 fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    real::simd() != real::Simd::Baseline
 }
 
-/// Defines `$name` calling the `#[inline(always)]` function `$inner` compiled with AVX2+FMA
-/// where the CPU has them and for the baseline target otherwise.
+/// Defines `$name` calling the `#[inline(always)]` function `$inner` (generic over the kernel
+/// type) compiled with AVX2+FMA where the CPU has them and for the baseline target otherwise.
+/// (The matrix products and tanh inside dispatch on their own, up to AVX-512.)
 macro_rules! dispatch {
     ($name:ident, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        fn $avx($($arg: $ty),*) -> $ret {
+        fn $avx<F: Real>($($arg: $ty),*) -> $ret {
             $inner($($arg),*)
         }
-        fn $name($($arg: $ty),*) -> $ret {
+        fn $name<F: Real>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if has_avx2() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -230,9 +279,9 @@ macro_rules! dispatch {
 }
 
 dispatch!(train_block, train_block_avx2, path::train_block,
-    (drift: &FlatDrift, scheme: Scheme, steps: usize, boundary: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> TrainBlock);
+    (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, boundary: bool, segment: usize, x0: &[f64], normals: &Normals, w0: usize, count: usize, ws: &mut Option<Workspace<F>>) -> TrainBlock);
 dispatch!(eval_block, eval_block_avx2, path::eval_block,
-    (drift: &FlatDrift, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
+    (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
 
 /// Walkers of a tensor as f64 values.
 fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {
@@ -246,6 +295,12 @@ pub struct FusedEngine<'a> {
     pub dt: f64,
     pub steps: usize,
     pub boundary: bool,
+    /// Kernel precision (sums over walkers and steps are f64 either way).
+    pub precision: Precision,
+    /// Steps whose activations are kept at a time in the reverse pass (0: all); see [`path`].
+    pub checkpoint_segment: usize,
+    /// Per-thread [`Workspace`]s of the last precision used, reused across steps.
+    workspaces: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 /// Loss, energy and gradients of one batch of paths, computed by the fused engine.
@@ -256,22 +311,77 @@ pub(crate) struct FusedStep {
     pub x_final: Vec<f64>,
 }
 
-impl FusedEngine<'_> {
+/// The fused engine's precision for a run asking for `requested` on `device`: f64 where either
+/// is f64 (so `--f64` computes everything in f64), f32 otherwise.
+pub fn precision_for(requested: Precision, device: &Device) -> Precision {
+    if requested == Precision::F64 || device.settings().float_dtype == FloatDType::F64 { Precision::F64 } else { Precision::F32 }
+}
+
+impl<'a> FusedEngine<'a> {
+    /// An engine computing in f32 and keeping every step's activations.
+    pub fn new(system: &'a System, integrator: &'static Tableau, dt: f64, steps: usize, boundary: bool) -> Self {
+        FusedEngine {
+            system,
+            integrator,
+            dt,
+            steps,
+            boundary,
+            precision: Precision::F32,
+            checkpoint_segment: 0,
+            workspaces: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    pub fn with_checkpoint_segment(mut self, segment: usize) -> Self {
+        self.checkpoint_segment = segment;
+        self
+    }
+
+    /// Bytes of per-step activations and stage states held per thread by the last step (what
+    /// `checkpoint_segment` bounds), summed over threads.
+    pub fn cache_bytes(&self) -> usize {
+        let guard = self.workspaces.lock().expect("workspaces");
+        let Some(any) = guard.as_ref() else { return 0 };
+        fn bytes<F: Real>(any: &(dyn std::any::Any + Send)) -> Option<usize> {
+            any.downcast_ref::<Vec<Option<Workspace<F>>>>().map(|v| v.iter().flatten().map(Workspace::record_bytes).sum())
+        }
+        bytes::<f32>(any.as_ref()).or_else(|| bytes::<f64>(any.as_ref())).unwrap_or(0)
+    }
+
     fn normals_per_step(&self) -> usize {
         if self.integrator.stage_chi.iter().any(|c| *c != 0.0) { 2 } else { 1 }
     }
 
     pub(crate) fn run(&self, drift: &FlatDrift, x0: &[f64], walkers: usize, noise: &mut Noise) -> FusedStep {
+        match self.precision {
+            Precision::F32 => self.run_in::<f32>(drift, x0, walkers, noise),
+            Precision::F64 => self.run_in::<f64>(drift, x0, walkers, noise),
+        }
+    }
+
+    fn run_in<F: Real>(&self, drift: &FlatDrift, x0: &[f64], walkers: usize, noise: &mut Noise) -> FusedStep {
         let dim = drift.dim();
         let per_step = self.normals_per_step();
         let values = noise.standard_normals(self.steps * per_step * walkers * dim);
         let normals = Normals { values: &values, per_step, walkers, dim };
         let scheme = Scheme { tableau: self.integrator, dt: self.dt };
+        let kernel_drift = drift.cast::<F>();
+        let mut guard = self.workspaces.lock().expect("workspaces");
+        if !guard.as_ref().is_some_and(|w| w.is::<Vec<Option<Workspace<F>>>>()) {
+            *guard = Some(Box::new(Vec::<Option<Workspace<F>>>::new()));
+        }
+        let states = guard.as_mut().and_then(|w| w.downcast_mut::<Vec<Option<Workspace<F>>>>()).expect("workspaces of this precision");
         let blocks = walkers.div_ceil(BLOCK);
-        let results = parallel_blocks(blocks, &|b| {
+        let (steps, boundary, segment) = (self.steps, self.boundary, self.checkpoint_segment);
+        let results = parallel_blocks(blocks, states, &|ws, b| {
             let w0 = b * BLOCK;
             let count = BLOCK.min(walkers - w0);
-            train_block(drift, scheme, self.steps, self.boundary, &x0[w0 * dim..(w0 + count) * dim], &normals, w0, count)
+            train_block(&kernel_drift, scheme, steps, boundary, segment, &x0[w0 * dim..(w0 + count) * dim], &normals, w0, count, ws)
         });
         let horizon = self.steps as f64 * self.dt;
         let mut ell = 0.0;
@@ -324,7 +434,7 @@ impl FusedSimulator {
         let normals = Normals { values: &values, per_step, walkers, dim };
         let scheme = Scheme { tableau: self.integrator, dt };
         let blocks = walkers.div_ceil(BLOCK);
-        parallel_blocks(blocks, &|b| {
+        parallel_blocks(blocks, &mut Vec::<()>::new(), &|_, b| {
             let w0 = b * BLOCK;
             let count = BLOCK.min(walkers - w0);
             eval_block(&self.drift, scheme, steps, measure, &x[w0 * dim..(w0 + count) * dim], &normals, w0, count)

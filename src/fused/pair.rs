@@ -9,7 +9,9 @@
 //!
 //! Rows are (walker, particle) for one-body quantities and (walker, i, j ≠ i) for pairs.
 
-use super::params::{Dense, DenseGrad, axpy, tanh_backward};
+use super::params::{Dense, DenseGrad, axpy, copy};
+use super::real::Real;
+use super::tanh::tanh_backward;
 use crate::nn::PairNet;
 use burn::module::ParamId;
 
@@ -17,53 +19,60 @@ use burn::module::ParamId;
 const EPS_SQ: f64 = 1e-8;
 
 #[derive(Debug, Clone)]
-pub(crate) struct PairParams {
+pub(crate) struct PairParams<F = f64> {
     pub particles: usize,
     pub dims: usize,
-    pub one_body: Dense,
-    pub two_body: Dense,
-    pub mix: Dense,
-    pub output: Dense,
-    pub pair_weight: Dense,
-    pub skip: f64,
+    pub one_body: Dense<F>,
+    pub two_body: Dense<F>,
+    pub mix: Dense<F>,
+    pub output: Dense<F>,
+    pub pair_weight: Dense<F>,
+    pub skip: F,
     pub skip_id: ParamId,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct PairGrad {
-    pub one_body: DenseGrad,
-    pub two_body: DenseGrad,
-    pub mix: DenseGrad,
-    pub output: DenseGrad,
-    pub pair_weight: DenseGrad,
-    pub skip: f64,
+pub(crate) struct PairGrad<F = f64> {
+    pub one_body: DenseGrad<F>,
+    pub two_body: DenseGrad<F>,
+    pub mix: DenseGrad<F>,
+    pub output: DenseGrad<F>,
+    pub pair_weight: DenseGrad<F>,
+    pub skip: F,
 }
 
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct PairCache {
-    h: Vec<f64>,
+pub(crate) struct PairCache<F> {
+    h: Vec<F>,
     /// Pair inputs [r_i − r_j, r_ij].
-    e: Vec<f64>,
-    g: Vec<f64>,
+    e: Vec<F>,
+    g: Vec<F>,
     /// [h_i, s_i].
-    hs: Vec<f64>,
-    u: Vec<f64>,
-    radial: Vec<f64>,
+    hs: Vec<F>,
+    u: Vec<F>,
+    radial: Vec<F>,
+}
+
+impl<F> PairCache<F> {
+    /// Values held.
+    pub fn len(&self) -> usize {
+        [&self.h, &self.e, &self.g, &self.hs, &self.u, &self.radial].iter().map(|v| v.len()).sum()
+    }
 }
 
 /// Scratch of the reverse pass.
 #[derive(Debug, Clone)]
-pub(crate) struct PairScratch {
-    u_bar: Vec<f64>,
-    hs_bar: Vec<f64>,
-    g_bar: Vec<f64>,
-    e_bar: Vec<f64>,
-    radial_bar: Vec<f64>,
-    h_bar: Vec<f64>,
+pub(crate) struct PairScratch<F> {
+    u_bar: Vec<F>,
+    hs_bar: Vec<F>,
+    g_bar: Vec<F>,
+    e_bar: Vec<F>,
+    radial_bar: Vec<F>,
+    h_bar: Vec<F>,
 }
 
-impl PairParams {
+impl PairParams<f64> {
     pub fn from_module(p: &PairNet, particles: usize) -> Self {
         let one_body = Dense::from_linear(&p.one_body);
         PairParams {
@@ -79,14 +88,32 @@ impl PairParams {
         }
     }
 
-    pub fn grad_zeros(&self) -> PairGrad {
+}
+
+impl<F: Real> PairParams<F> {
+    /// The parameters cast to `G`.
+    pub fn cast<G: Real>(&self) -> PairParams<G> {
+        PairParams {
+            particles: self.particles,
+            dims: self.dims,
+            one_body: self.one_body.cast(),
+            two_body: self.two_body.cast(),
+            mix: self.mix.cast(),
+            output: self.output.cast(),
+            pair_weight: self.pair_weight.cast(),
+            skip: G::of(self.skip.f64()),
+            skip_id: self.skip_id,
+        }
+    }
+
+    pub fn grad_zeros<G: Real>(&self) -> PairGrad<G> {
         PairGrad {
             one_body: self.one_body.grad_zeros(),
             two_body: self.two_body.grad_zeros(),
             mix: self.mix.grad_zeros(),
             output: self.output.grad_zeros(),
             pair_weight: self.pair_weight.grad_zeros(),
-            skip: 0.0,
+            skip: G::ZERO,
         }
     }
 
@@ -94,35 +121,35 @@ impl PairParams {
         self.particles * (self.particles - 1)
     }
 
-    pub fn cache(&self, walkers: usize) -> PairCache {
+    pub fn cache(&self, walkers: usize) -> PairCache<F> {
         let (n, d, h) = (walkers * self.particles, self.dims, self.one_body.d_out);
         let p = walkers * self.pairs();
         PairCache {
-            h: vec![0.0; n * h],
-            e: vec![0.0; p * (d + 1)],
-            g: vec![0.0; p * h],
-            hs: vec![0.0; n * 2 * h],
-            u: vec![0.0; n * h],
-            radial: vec![0.0; p],
+            h: vec![F::ZERO; n * h],
+            e: vec![F::ZERO; p * (d + 1)],
+            g: vec![F::ZERO; p * h],
+            hs: vec![F::ZERO; n * 2 * h],
+            u: vec![F::ZERO; n * h],
+            radial: vec![F::ZERO; p],
         }
     }
 
-    pub fn scratch(&self, walkers: usize) -> PairScratch {
+    pub fn scratch(&self, walkers: usize) -> PairScratch<F> {
         let (n, d, h) = (walkers * self.particles, self.dims, self.one_body.d_out);
         let p = walkers * self.pairs();
         PairScratch {
-            u_bar: vec![0.0; n * h],
-            hs_bar: vec![0.0; n * 2 * h],
-            g_bar: vec![0.0; p * h],
-            e_bar: vec![0.0; p * (d + 1)],
-            radial_bar: vec![0.0; p],
-            h_bar: vec![0.0; n * h],
+            u_bar: vec![F::ZERO; n * h],
+            hs_bar: vec![F::ZERO; n * 2 * h],
+            g_bar: vec![F::ZERO; p * h],
+            e_bar: vec![F::ZERO; p * (d + 1)],
+            radial_bar: vec![F::ZERO; p],
+            h_bar: vec![F::ZERO; n * h],
         }
     }
 
     /// v = f(x) for `walkers` walkers (x, v: walkers × particles × dims).
     #[inline(always)]
-    pub fn forward(&self, x: &[f64], v: &mut [f64], c: &mut PairCache, walkers: usize) {
+    pub fn forward(&self, x: &[F], v: &mut [F], c: &mut PairCache<F>, walkers: usize) {
         let (np, d, hid) = (self.particles, self.dims, self.one_body.d_out);
         let rows = walkers * np;
         let pairs = walkers * self.pairs();
@@ -132,13 +159,13 @@ impl PairParams {
             for i in 0..np {
                 for j in (0..np).filter(|&j| j != i) {
                     let e = &mut c.e[p * (d + 1)..(p + 1) * (d + 1)];
-                    let mut r2 = 0.0;
+                    let mut r2 = F::ZERO;
                     for k in 0..d {
                         let diff = x[(w * np + i) * d + k] - x[(w * np + j) * d + k];
                         e[k] = diff;
                         r2 += diff * diff;
                     }
-                    e[d] = (r2 + EPS_SQ).sqrt();
+                    e[d] = (r2 + F::of(EPS_SQ)).sqrt();
                     p += 1;
                 }
             }
@@ -149,11 +176,11 @@ impl PairParams {
         }
         for row in 0..rows {
             let hs = &mut c.hs[row * 2 * hid..(row + 1) * 2 * hid];
-            hs[..hid].copy_from_slice(&c.h[row * hid..(row + 1) * hid]);
-            hs[hid..].fill(0.0);
+            copy(&mut hs[..hid], &c.h[row * hid..(row + 1) * hid]);
+            hs[hid..].fill(F::ZERO);
             for q in 0..np - 1 {
                 let p = row * (np - 1) + q;
-                axpy(&mut hs[hid..], 1.0, &c.g[p * hid..(p + 1) * hid]);
+                axpy(&mut hs[hid..], F::ONE, &c.g[p * hid..(p + 1) * hid]);
             }
         }
         self.mix.forward_tanh(&c.hs, &mut c.u, rows);
@@ -170,7 +197,7 @@ impl PairParams {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `c` at `x`.
     #[inline(always)]
-    pub fn backward(&self, x: &[f64], c: &PairCache, t: &mut PairScratch, v_bar: &[f64], x_bar: &mut [f64], grad: &mut PairGrad, walkers: usize) {
+    pub fn backward(&self, x: &[F], c: &PairCache<F>, t: &mut PairScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut PairGrad<F>, walkers: usize) {
         let (np, d, hid) = (self.particles, self.dims, self.one_body.d_out);
         let rows = walkers * np;
         let pairs = walkers * self.pairs();
@@ -179,14 +206,14 @@ impl PairParams {
             x_bar[k] += self.skip * v_bar[k];
         }
         self.output.backward_params(&c.u, v_bar, &mut grad.output, rows);
-        t.u_bar[..rows * hid].fill(0.0);
+        t.u_bar[..rows * hid].fill(F::ZERO);
         self.output.backward_input(v_bar, &mut t.u_bar, rows);
         tanh_backward(&c.u[..rows * hid], &mut t.u_bar[..rows * hid]);
         self.mix.backward_params(&c.hs, &t.u_bar, &mut grad.mix, rows);
-        t.hs_bar[..rows * 2 * hid].fill(0.0);
+        t.hs_bar[..rows * 2 * hid].fill(F::ZERO);
         self.mix.backward_input(&t.u_bar, &mut t.hs_bar, rows);
         for row in 0..rows {
-            t.h_bar[row * hid..(row + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
+            copy(&mut t.h_bar[row * hid..(row + 1) * hid], &t.hs_bar[row * 2 * hid..row * 2 * hid + hid]);
         }
         if pairs > 0 {
             // ḡ_ij = s̄_i + radial̄_ij w_5, radial̄_ij = v̄_i·(r_i − r_j).
@@ -196,14 +223,14 @@ impl PairParams {
                     let p = row * (np - 1) + q;
                     let e = &c.e[p * (d + 1)..p * (d + 1) + d];
                     t.radial_bar[p] = (0..d).map(|k| vb[k] * e[k]).sum();
-                    t.g_bar[p * hid..(p + 1) * hid].copy_from_slice(&t.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
+                    copy(&mut t.g_bar[p * hid..(p + 1) * hid], &t.hs_bar[row * 2 * hid + hid..(row + 1) * 2 * hid]);
                 }
             }
             self.pair_weight.backward_params(&c.g, &t.radial_bar, &mut grad.pair_weight, pairs);
             self.pair_weight.backward_input(&t.radial_bar, &mut t.g_bar, pairs);
             tanh_backward(&c.g[..pairs * hid], &mut t.g_bar[..pairs * hid]);
             self.two_body.backward_params(&c.e, &t.g_bar, &mut grad.two_body, pairs);
-            t.e_bar[..pairs * (d + 1)].fill(0.0);
+            t.e_bar[..pairs * (d + 1)].fill(F::ZERO);
             self.two_body.backward_input(&t.g_bar, &mut t.e_bar, pairs);
             let mut p = 0;
             for w in 0..walkers {
@@ -229,13 +256,23 @@ impl PairParams {
     }
 }
 
-impl PairGrad {
-    pub fn add(&mut self, other: &PairGrad) {
+impl<F: Real> PairGrad<F> {
+    pub fn zero(&mut self) {
+        self.one_body.zero();
+        self.two_body.zero();
+        self.mix.zero();
+        self.output.zero();
+        self.pair_weight.zero();
+        self.skip = F::ZERO;
+    }
+
+    /// self += other (converting).
+    pub fn add<G: Real>(&mut self, other: &PairGrad<G>) {
         self.one_body.add(&other.one_body);
         self.two_body.add(&other.two_body);
         self.mix.add(&other.mix);
         self.output.add(&other.output);
         self.pair_weight.add(&other.pair_weight);
-        self.skip += other.skip;
+        self.skip += F::of(other.skip.f64());
     }
 }

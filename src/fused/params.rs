@@ -1,11 +1,13 @@
-//! Parameters of a burn drift network read out into flat f64 buffers, and gradients in the same
+//! Parameters of a burn drift network read out into flat buffers, and gradients in the same
 //! layout handed back to burn as [`GradientsParams`] keyed by the parameter ids, so that burn's
 //! optimiser step is unchanged.
 //!
 //! A dense layer y = x W + b keeps burn's layout (W: [d_in, d_out], row-major) and a transposed
 //! copy Wᵀ so that both the forward product and the input vector–Jacobian product x̄ = ȳ Wᵀ are
-//! row-times-matrix (axpy) loops over contiguous memory.
+//! row-times-matrix loops over contiguous memory. Parameters are read out in f64 and cast to the
+//! kernel type ([`Dense::cast`]); gradients of a block are summed into f64 ([`DenseGrad::add`]).
 
+use super::real::{Real, simd};
 use burn::module::{Param, ParamId};
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
@@ -16,40 +18,48 @@ pub(crate) fn values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f64> {
     param.val().into_data().try_into_vec_as::<f64>().expect("float parameter data")
 }
 
-/// A dense layer y = x W + b in f64.
+/// A dense layer y = x W + b.
 #[derive(Debug, Clone)]
-pub(crate) struct Dense {
+pub(crate) struct Dense<F = f64> {
     pub d_in: usize,
     pub d_out: usize,
     /// W, [d_in, d_out].
-    pub w: Vec<f64>,
+    pub w: Vec<F>,
     /// Wᵀ, [d_out, d_in].
-    pub wt: Vec<f64>,
+    pub wt: Vec<F>,
     /// b, [d_out] (zeros for a layer without bias).
-    pub b: Vec<f64>,
+    pub b: Vec<F>,
     pub w_id: ParamId,
     pub b_id: Option<ParamId>,
 }
 
 /// Gradient of a [`Dense`] layer.
 #[derive(Debug, Clone)]
-pub(crate) struct DenseGrad {
-    pub w: Vec<f64>,
-    pub b: Vec<f64>,
+pub(crate) struct DenseGrad<F = f64> {
+    pub w: Vec<F>,
+    pub b: Vec<F>,
     /// W̄ᵀ, accumulated instead of W̄ for layers with few outputs; see [`DenseGrad::weight`].
-    pub wt: Vec<f64>,
+    pub wt: Vec<F>,
     pub d_in: usize,
 }
 
-impl DenseGrad {
-    pub fn add(&mut self, other: &DenseGrad) {
+impl<F: Real> DenseGrad<F> {
+    /// self += other (converting to this gradient's type).
+    pub fn add<G: Real>(&mut self, other: &DenseGrad<G>) {
         add_into(&mut self.w, &other.w);
         add_into(&mut self.b, &other.b);
         add_into(&mut self.wt, &other.wt);
     }
 
+    /// Sets every component to zero.
+    pub fn zero(&mut self) {
+        self.w.fill(F::ZERO);
+        self.b.fill(F::ZERO);
+        self.wt.fill(F::ZERO);
+    }
+
     /// W̄ = (accumulated W̄) + (accumulated W̄ᵀ)ᵀ, [d_in, d_out].
-    pub fn weight(&self) -> Vec<f64> {
+    pub fn weight(&self) -> Vec<F> {
         let n = self.d_in;
         let m = self.w.len() / n.max(1);
         let mut w = self.w.clone();
@@ -62,34 +72,48 @@ impl DenseGrad {
     }
 }
 
-/// Layers with fewer outputs (or inputs) than this use dot products instead of 4 × 8 tiles.
+/// Layers with fewer outputs (or inputs) than this use dot products instead of register tiles.
 const NARROW: usize = 8;
 
-/// Σ a_i b_i with 8 partial sums (vectorised).
+/// y[r·outs + j] += x_r · w_j for r < rows, j < outs (x rows and w rows of length `len`): the
+/// products of narrow layers, with the vector kernel of this CPU ([`super::kernel`]).
 #[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+fn narrow<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &mut [F]) {
+    // SAFETY: `simd()` is what this CPU supports.
+    unsafe { F::dots(simd(), x, len, w, outs, rows, y) }
+}
+
+/// [`narrow`] for the baseline target: Σ x_k w_k with 8 partial sums (vectorised).
+pub(crate) fn dots<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &mut [F]) {
+    for r in 0..rows {
+        let xr = &x[r * len..(r + 1) * len];
+        for j in 0..outs {
+            let wj = &w[j * len..(j + 1) * len];
+            let mut acc = [F::ZERO; 8];
+            let (ac, bc) = (xr.chunks_exact(8), wj.chunks_exact(8));
+            let (ar, br) = (ac.remainder(), bc.remainder());
+            for (a, b) in ac.zip(bc) {
+                for l in 0..8 {
+                    acc[l] += a[l] * b[l];
+                }
+            }
+            let mut tail = F::ZERO;
+            for (a, b) in ar.iter().zip(br) {
+                tail += *a * *b;
+            }
+            y[r * outs + j] += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
         }
     }
-    let mut tail = 0.0;
-    for (x, y) in ar.iter().zip(br) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-pub(crate) fn add_into(a: &mut [f64], b: &[f64]) {
+/// a += b, converting b's elements.
+pub(crate) fn add_into<F: Real, G: Real>(a: &mut [F], b: &[G]) {
     for (x, y) in a.iter_mut().zip(b) {
-        *x += *y;
+        *x += F::of(y.f64());
     }
 }
 
-impl Dense {
+impl Dense<f64> {
     pub fn from_linear(layer: &Linear) -> Self {
         let mut dense = Self::from_matrix(&layer.weight);
         if let Some(bias) = &layer.bias {
@@ -97,10 +121,6 @@ impl Dense {
             dense.b_id = Some(bias.id);
         }
         dense
-    }
-
-    pub fn grad_zeros(&self) -> DenseGrad {
-        DenseGrad { w: vec![0.0; self.w.len()], b: vec![0.0; self.b.len()], wt: vec![0.0; self.w.len()], d_in: self.d_in }
     }
 
     /// A bias-free square layer from a matrix parameter (the MLP's linear skip x S).
@@ -116,71 +136,6 @@ impl Dense {
         Dense { d_in, d_out, w, wt, b: vec![0.0; d_out], w_id: param.id, b_id: None }
     }
 
-    /// y = x W + b for `rows` rows (x: rows × d_in, y: rows × d_out).
-    #[inline(always)]
-    pub fn forward(&self, x: &[f64], y: &mut [f64], rows: usize) {
-        let m = self.d_out;
-        for r in 0..rows {
-            y[r * m..(r + 1) * m].copy_from_slice(&self.b);
-        }
-        self.accumulate(x, y, rows);
-    }
-
-    /// y += x W (no bias).
-    #[inline(always)]
-    pub fn accumulate(&self, x: &[f64], y: &mut [f64], rows: usize) {
-        let (n, m) = (self.d_in, self.d_out);
-        if m < NARROW {
-            // Few outputs: dot products of x rows with rows of Wᵀ.
-            for r in 0..rows {
-                let xr = &x[r * n..(r + 1) * n];
-                for j in 0..m {
-                    y[r * m + j] += dot(xr, &self.wt[j * n..(j + 1) * n]);
-                }
-            }
-        } else {
-            gemm_acc(y, m, x, n, 1, &self.w, m, rows, m, n);
-        }
-    }
-
-    /// y = tanh(x W + b).
-    #[inline(always)]
-    pub fn forward_tanh(&self, x: &[f64], y: &mut [f64], rows: usize) {
-        self.forward(x, y, rows);
-        tanh_in_place(&mut y[..rows * self.d_out]);
-    }
-
-    /// x̄ += ȳ Wᵀ.
-    #[inline(always)]
-    pub fn backward_input(&self, y_bar: &[f64], x_bar: &mut [f64], rows: usize) {
-        let (n, m) = (self.d_in, self.d_out);
-        if n < NARROW {
-            for r in 0..rows {
-                let yr = &y_bar[r * m..(r + 1) * m];
-                for k in 0..n {
-                    x_bar[r * n + k] += dot(yr, &self.w[k * m..(k + 1) * m]);
-                }
-            }
-        } else {
-            gemm_acc(x_bar, n, y_bar, m, 1, &self.wt, n, rows, n, m);
-        }
-    }
-
-    /// W̄ += xᵀ ȳ, b̄ += Σ_rows ȳ.
-    #[inline(always)]
-    pub fn backward_params(&self, x: &[f64], y_bar: &[f64], grad: &mut DenseGrad, rows: usize) {
-        let (n, m) = (self.d_in, self.d_out);
-        for r in 0..rows {
-            axpy(&mut grad.b, 1.0, &y_bar[r * m..(r + 1) * m]);
-        }
-        if m < NARROW {
-            // W̄ᵀ += ȳᵀ x: long contiguous rows (folded into W̄ by `DenseGrad::finish`).
-            gemm_acc(&mut grad.wt, n, y_bar, 1, m, x, n, m, n, rows);
-        } else {
-            gemm_acc(&mut grad.w, m, x, 1, n, y_bar, m, n, m, rows);
-        }
-    }
-
     /// Registers the gradient of this layer.
     pub fn register(&self, grad: &DenseGrad, out: &mut GradientsParams, device: &Device) {
         out.register(self.w_id, Tensor::<2>::from_data(TensorData::new(grad.weight(), [self.d_in, self.d_out]), device));
@@ -190,77 +145,167 @@ impl Dense {
     }
 }
 
+impl<F: Real> Dense<F> {
+    /// The layer with its values cast to `G`.
+    pub fn cast<G: Real>(&self) -> Dense<G> {
+        use super::real::cast;
+        Dense { d_in: self.d_in, d_out: self.d_out, w: cast(&self.w), wt: cast(&self.wt), b: cast(&self.b), w_id: self.w_id, b_id: self.b_id }
+    }
+
+    pub fn grad_zeros<G: Real>(&self) -> DenseGrad<G> {
+        DenseGrad { w: vec![G::ZERO; self.w.len()], b: vec![G::ZERO; self.b.len()], wt: vec![G::ZERO; self.w.len()], d_in: self.d_in }
+    }
+
+    /// y = x W + b for `rows` rows (x: rows × d_in, y: rows × d_out).
+    #[inline(always)]
+    pub fn forward(&self, x: &[F], y: &mut [F], rows: usize) {
+        let m = self.d_out;
+        for r in 0..rows {
+            copy(&mut y[r * m..(r + 1) * m], &self.b);
+        }
+        self.accumulate(x, y, rows);
+    }
+
+    /// y += x W (no bias).
+    #[inline(always)]
+    pub fn accumulate(&self, x: &[F], y: &mut [F], rows: usize) {
+        let (n, m) = (self.d_in, self.d_out);
+        if m < NARROW {
+            // Few outputs: dot products of x rows with rows of Wᵀ.
+            narrow(x, n, &self.wt, m, rows, y);
+        } else {
+            gemm_acc(y, m, x, n, 1, &self.w, m, rows, m, n);
+        }
+    }
+
+    /// y = tanh(x W + b).
+    #[inline(always)]
+    pub fn forward_tanh(&self, x: &[F], y: &mut [F], rows: usize) {
+        self.forward(x, y, rows);
+        super::tanh::tanh_in_place(&mut y[..rows * self.d_out]);
+    }
+
+    /// x̄ += ȳ Wᵀ.
+    #[inline(always)]
+    pub fn backward_input(&self, y_bar: &[F], x_bar: &mut [F], rows: usize) {
+        let (n, m) = (self.d_in, self.d_out);
+        if n < NARROW {
+            narrow(y_bar, m, &self.w, n, rows, x_bar);
+        } else {
+            gemm_acc(x_bar, n, y_bar, m, 1, &self.wt, n, rows, n, m);
+        }
+    }
+
+    /// W̄ += xᵀ ȳ, b̄ += Σ_rows ȳ.
+    #[inline(always)]
+    pub fn backward_params(&self, x: &[F], y_bar: &[F], grad: &mut DenseGrad<F>, rows: usize) {
+        let (n, m) = (self.d_in, self.d_out);
+        for r in 0..rows {
+            axpy(&mut grad.b, F::ONE, &y_bar[r * m..(r + 1) * m]);
+        }
+        if m < NARROW {
+            // W̄ᵀ += ȳᵀ x: long contiguous rows (folded into W̄ by `DenseGrad::weight`).
+            gemm_acc(&mut grad.wt, n, y_bar, 1, m, x, n, m, n, rows);
+        } else {
+            gemm_acc(&mut grad.w, m, x, 1, n, y_bar, m, n, m, rows);
+        }
+    }
+}
+
 /// C += A B for an `mi × pi` matrix A with element (i, p) at `a[i·a_rs + p·a_cs]` (so A or Aᵀ
 /// of a row-major array), B row-major `pi × ni` with row stride `ldb`, C row-major with row
-/// stride `ldc`. Register-blocked in 4 × 8 tiles (the accumulators stay in vector registers),
-/// summing over p in order (with fused multiply–adds on CPUs that have them). A small function
-/// of its own, compiled for AVX2+FMA and for the baseline target and chosen at run time.
+/// stride `ldc`. Register-blocked (the accumulators stay in vector registers), summing over p
+/// in order (with fused multiply–adds on CPUs that have them); AVX-512, AVX2+FMA or the
+/// baseline target, chosen at run time.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_acc(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
+pub(crate) fn gemm_acc<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, mi: usize, ni: usize, pi: usize) {
     if mi == 0 || ni == 0 || pi == 0 {
         return;
     }
     assert!((mi - 1) * a_rs + (pi - 1) * a_cs < a.len(), "A out of bounds");
     assert!((pi - 1) * ldb + ni <= b.len() && (mi - 1) * ldc + ni <= c.len(), "B or C out of bounds");
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
-        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
-        return unsafe { gemm_acc_avx2(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) };
-    }
-    gemm_acc_impl::<false>(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi)
+    // SAFETY: `simd()` is what this CPU supports; the bounds are asserted above.
+    unsafe { F::gemm_tiles(simd(), c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn gemm_acc_avx2(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
-    gemm_acc_impl::<true>(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi)
-}
-
+/// The tiled loops of [`gemm_acc`] for the baseline target (SSE2, vectorised by the compiler;
+/// AVX2 and AVX-512 use [`super::kernel`]) with R × Q tiles (bounds asserted by the caller):
+/// full tiles, then the remaining rows one at a time (still Q wide), then the remaining columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gemm_acc_impl<const FMA: bool>(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, mi: usize, ni: usize, pi: usize) {
-    const R: usize = 4;
-    const Q: usize = 8;
+pub(crate) fn gemm_tiles<F: Real, const R: usize, const Q: usize, const FMA: bool>(
+    c: &mut [F],
+    ldc: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    mi: usize,
+    ni: usize,
+    pi: usize,
+) {
+    let full = ni - ni % Q;
     let mut i = 0;
     while i + R <= mi {
-        let mut j = 0;
-        while j + Q <= ni {
-            let mut acc = [[0.0f64; Q]; R];
-            for r in 0..R {
-                acc[r].copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
-            }
-            for p in 0..pi {
-                let mut av = [0.0f64; R];
-                for r in 0..R {
-                    // SAFETY: the index is at most (mi − 1)·a_rs + (pi − 1)·a_cs, asserted above.
-                    av[r] = unsafe { *a.get_unchecked((i + r) * a_rs + p * a_cs) };
-                }
-                // SAFETY: p·ldb + j + Q ≤ (pi − 1)·ldb + ni ≤ b.len(), asserted above.
-                let bv = unsafe { &*(b.as_ptr().add(p * ldb + j) as *const [f64; Q]) };
-                for r in 0..R {
-                    for q in 0..Q {
-                        acc[r][q] = if FMA { av[r].mul_add(bv[q], acc[r][q]) } else { acc[r][q] + av[r] * bv[q] };
-                    }
-                }
-            }
-            for r in 0..R {
-                c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(&acc[r]);
-            }
-            j += Q;
-        }
-        if j < ni {
-            gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, i..i + R, j..ni, pi);
-        }
+        tile_row::<F, R, Q, FMA>(c, ldc, a, a_rs, a_cs, b, ldb, i, full, pi);
         i += R;
     }
-    gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, i..mi, 0..ni, pi);
+    while i < mi {
+        tile_row::<F, 1, Q, FMA>(c, ldc, a, a_rs, a_cs, b, ldb, i, full, pi);
+        i += 1;
+    }
+    if full < ni {
+        gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, 0..mi, full..ni, pi);
+    }
+}
+
+/// Rows i..i + R, columns 0..cols (a multiple of Q), as R × Q register tiles.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_row<F: Real, const R: usize, const Q: usize, const FMA: bool>(
+    c: &mut [F],
+    ldc: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    i: usize,
+    cols: usize,
+    pi: usize,
+) {
+    let mut j = 0;
+    while j < cols {
+        let mut acc = [[F::ZERO; Q]; R];
+        for r in 0..R {
+            acc[r].copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
+        }
+        for p in 0..pi {
+            let mut av = [F::ZERO; R];
+            for r in 0..R {
+                // SAFETY: the index is at most (mi − 1)·a_rs + (pi − 1)·a_cs, asserted by `gemm_acc`.
+                av[r] = unsafe { *a.get_unchecked((i + r) * a_rs + p * a_cs) };
+            }
+            // SAFETY: p·ldb + j + Q ≤ (pi − 1)·ldb + ni ≤ b.len(), asserted by `gemm_acc`.
+            let bv = unsafe { &*(b.as_ptr().add(p * ldb + j) as *const [F; Q]) };
+            for r in 0..R {
+                for q in 0..Q {
+                    acc[r][q] = av[r].fmadd::<FMA>(bv[q], acc[r][q]);
+                }
+            }
+        }
+        for r in 0..R {
+            c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(&acc[r]);
+        }
+        j += Q;
+    }
 }
 
 /// The unblocked remainder of [`gemm_acc`]: rows `rows`, columns `cols`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gemm_rows(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: &[f64], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
+fn gemm_rows<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
     for i in rows {
         let ci = &mut c[i * ldc + cols.start..i * ldc + cols.end];
         for p in 0..pi {
@@ -269,113 +314,95 @@ fn gemm_rows(c: &mut [f64], ldc: usize, a: &[f64], a_rs: usize, a_cs: usize, b: 
     }
 }
 
+/// dst = src for short rows, in 16-element pieces moved as vectors inline (a `memcpy` call per
+/// row of a few dozen values costs more than the copy).
+#[inline(always)]
+pub(crate) fn copy<F: Real>(dst: &mut [F], src: &[F]) {
+    assert_eq!(dst.len(), src.len(), "copy of unequal lengths");
+    let (mut d, mut s) = (dst.chunks_exact_mut(16), src.chunks_exact(16));
+    for (a, b) in (&mut d).zip(&mut s) {
+        let (a, b): (&mut [F; 16], &[F; 16]) = (a.try_into().expect("16"), b.try_into().expect("16"));
+        *a = *b;
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = *b;
+    }
+}
+
 /// y += a x (vectorised by the compiler: no reduction).
 #[inline(always)]
-pub(crate) fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+pub(crate) fn axpy<F: Real>(y: &mut [F], a: F, x: &[F]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * *xi;
-    }
-}
-
-/// z̄ = h̄ ⊙ (1 − h²) in place on h̄, for h = tanh(z).
-#[inline(always)]
-pub(crate) fn tanh_backward(h: &[f64], h_bar: &mut [f64]) {
-    for (g, t) in h_bar.iter_mut().zip(h) {
-        *g *= 1.0 - *t * *t;
-    }
-}
-
-/// tanh on every element. A branch-free exp-based form the compiler vectorises:
-/// tanh(x) = sign(x)·(1 − e)/(1 + e), e = exp(−2|x|), relative error ~1e-15 for |x| ≳ 1e-3
-/// and absolute error ~1e-16 below. Elements go in groups of 16 so that several independent
-/// vector polynomial evaluations are in flight (the Horner chain is latency-bound otherwise).
-pub(crate) fn tanh_in_place(x: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
-        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
-        return unsafe { tanh_avx2(x) };
-    }
-    tanh_impl(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn tanh_avx2(x: &mut [f64]) {
-    tanh_impl(x)
-}
-
-#[inline(always)]
-fn tanh_impl(x: &mut [f64]) {
-    const N: usize = 16;
-    let mut groups = x.chunks_exact_mut(N);
-    for group in &mut groups {
-        let group: &mut [f64; N] = group.try_into().expect("group of N");
-        tanh_group(group);
-    }
-    for v in groups.into_remainder() {
-        let mut one = [*v];
-        tanh_group(&mut one);
-        *v = one[0];
-    }
-}
-
-#[inline(always)]
-fn tanh_group<const N: usize>(x: &mut [f64; N]) {
-    const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer
-    // Taylor coefficients 1/i! of e^r, i = 13 down to 0 (|r| ≤ ½ln2: error below 1e-16).
-    const COEFFS: [f64; 13] = [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ];
-    // e^y, y = −2|x| ∈ [−80, 0]: Cody–Waite reduction y = k ln2 + r.
-    let mut r = [0.0; N];
-    let mut kf = [0.0; N];
-    for i in 0..N {
-        let y = -2.0 * x[i].abs().min(40.0);
-        kf[i] = (y * LOG2E + SHIFT) - SHIFT;
-        r[i] = (y - kf[i] * LN2_HI) - kf[i] * LN2_LO;
-    }
-    let mut p = [1.0 / 6_227_020_800.0; N];
-    for c in COEFFS {
-        for i in 0..N {
-            p[i] = p[i] * r[i] + c;
-        }
-    }
-    for i in 0..N {
-        // 2^k from the exponent bits (k ∈ [−116, 0]: normal numbers only).
-        let k = (kf[i] + SHIFT).to_bits() as i64 - SHIFT.to_bits() as i64;
-        let e = p[i] * f64::from_bits(((k + 1023) as u64) << 52);
-        x[i] = ((1.0 - e) / (1.0 + e)).copysign(x[i]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fused::real::Simd;
+
+    /// Every kernel this CPU can run against a plain triple loop, for A and Aᵀ layouts and sizes
+    /// that leave row and column remainders after the register tiles.
+    fn check<F: Real>(tolerance: f64) {
+        let levels = [Simd::Baseline, Simd::Avx2, Simd::Avx512];
+        let top = levels.iter().position(|l| *l == simd()).expect("a level");
+        for &(mi, ni, pi) in &[(13, 37, 9), (32, 64, 64), (3, 64, 32), (8, 5, 3), (17, 48, 1)] {
+            let value = |k: usize| F::of(((k * 7919) % 211) as f64 / 105.0 - 1.0);
+            let a: Vec<F> = (0..mi * pi).map(value).collect();
+            let b: Vec<F> = (0..pi * ni).map(|k| value(k + 5)).collect();
+            let c0: Vec<F> = (0..mi * ni).map(|k| value(k + 11)).collect();
+            for transposed in [false, true] {
+                // A(i, p) at a[i·pi + p], or at a[p·mi + i] for Aᵀ stored row-major.
+                let (a_rs, a_cs) = if transposed { (1, mi) } else { (pi, 1) };
+                let mut expected = c0.clone();
+                for i in 0..mi {
+                    for j in 0..ni {
+                        let s: f64 = (0..pi).map(|p| a[i * a_rs + p * a_cs].f64() * b[p * ni + j].f64()).sum();
+                        expected[i * ni + j] = F::of(c0[i * ni + j].f64() + s);
+                    }
+                }
+                for &level in &levels[..=top] {
+                    let mut c = c0.clone();
+                    // SAFETY: `level` is at most what this CPU supports; the sizes fit.
+                    unsafe { F::gemm_tiles(level, &mut c, ni, &a, a_rs, a_cs, &b, ni, mi, ni, pi) };
+                    for (k, (x, y)) in c.iter().zip(&expected).enumerate() {
+                        assert!((x.f64() - y.f64()).abs() <= tolerance * (1.0 + y.f64().abs()), "{level:?} {mi}×{ni}×{pi} transposed={transposed} [{k}]: {x:?} vs {y:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every row-dot kernel this CPU can run against plain sums.
+    fn check_dots<F: Real>(tolerance: f64) {
+        let levels = [Simd::Baseline, Simd::Avx2, Simd::Avx512];
+        let top = levels.iter().position(|l| *l == simd()).expect("a level");
+        for &(len, outs, rows) in &[(64, 3, 32), (3, 3, 5), (37, 2, 7), (128, 1, 3)] {
+            let value = |k: usize| F::of(((k * 7919) % 211) as f64 / 105.0 - 1.0);
+            let x: Vec<F> = (0..rows * len).map(value).collect();
+            let w: Vec<F> = (0..outs * len).map(|k| value(k + 3)).collect();
+            let y0: Vec<F> = (0..rows * outs).map(|k| value(k + 9)).collect();
+            for &level in &levels[..=top] {
+                let mut y = y0.clone();
+                // SAFETY: `level` is at most what this CPU supports.
+                unsafe { F::dots(level, &x, len, &w, outs, rows, &mut y) };
+                for r in 0..rows {
+                    for j in 0..outs {
+                        let s: f64 = (0..len).map(|k| x[r * len + k].f64() * w[j * len + k].f64()).sum::<f64>() + y0[r * outs + j].f64();
+                        let got = y[r * outs + j].f64();
+                        assert!((got - s).abs() <= tolerance * (1.0 + s.abs()), "{level:?} dots {len}×{outs}×{rows} [{r}, {j}]: {got} vs {s}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
-    fn fast_tanh_matches_std() {
-        let mut worst: f64 = 0.0;
-        for i in -20000..=20000 {
-            let x = i as f64 * 1e-3 + 1e-7;
-            let mut y = [x];
-            tanh_in_place(&mut y);
-            worst = worst.max((y[0] - x.tanh()).abs());
-        }
-        assert!(worst < 1e-15, "max abs error {worst}");
+    fn every_gemm_kernel_matches_a_plain_product() {
+        check::<f64>(1e-13);
+        check::<f32>(1e-5);
+        check_dots::<f64>(1e-13);
+        check_dots::<f32>(1e-5);
     }
 }

@@ -18,9 +18,19 @@
 //! λ_n = λ_{n+1} + Σ_i H̄_i + ∇V(X_n) Δt/(W T)
 //! ```
 //!
-//! The forward pass keeps, per step, the stage states and the network activations (memory
-//! O(N · stages · walkers · hidden) per block of walkers); the reverse pass reads them back.
+//! The reverse pass needs, per step, the stage states and the network activations. They are
+//! kept for one *segment* of steps at a time (step-level checkpointing, Griewank & Walther,
+//! *Evaluating Derivatives*, 2008, ch. 12): the forward pass stores only X_n for every step (and
+//! the activations of the last segment); the reverse pass recomputes each earlier segment's
+//! activations from its first X_n with the same noise before going back through it. Memory per
+//! block: O(segment · stages · walkers · activations) instead of O(N · …), for one extra forward
+//! pass over all but the last segment; the results are bit-identical (same operations in the
+//! same order). Segment 0 keeps every step.
+//!
+//! All buffers live in a [`Workspace`] per thread, reused across blocks and iterations: the
+//! time loop allocates nothing.
 
+use super::real::{Real, cast};
 use super::{FlatDrift, NetCache, NetGrad, NetScratch};
 use crate::integrators::Tableau;
 
@@ -59,39 +69,39 @@ impl Scheme<'_> {
 }
 
 /// Stage states, drifts, adjoints and network caches of one step for one block.
-pub(crate) struct Stages {
-    x: Vec<Vec<f64>>,
-    v: Vec<Vec<f64>>,
-    bar: Vec<Vec<f64>>,
-    h_bar: Vec<f64>,
-    caches: Vec<NetCache>,
-    scratch: NetScratch,
-    dw: Vec<f64>,
-    chi: Vec<f64>,
+pub(crate) struct Stages<F: Real> {
+    x: Vec<Vec<F>>,
+    v: Vec<Vec<F>>,
+    bar: Vec<Vec<F>>,
+    h_bar: Vec<F>,
+    caches: Vec<NetCache<F>>,
+    scratch: NetScratch<F>,
+    dw: Vec<F>,
+    chi: Vec<F>,
 }
 
 /// What the reverse pass needs of one step: stage states, drifts, network activations, ΔW.
-pub(crate) struct StepRecord {
-    x: Vec<Vec<f64>>,
-    v: Vec<Vec<f64>>,
-    caches: Vec<NetCache>,
-    dw: Vec<f64>,
+pub(crate) struct StepRecord<F: Real> {
+    x: Vec<Vec<F>>,
+    v: Vec<Vec<F>>,
+    caches: Vec<NetCache<F>>,
+    dw: Vec<F>,
 }
 
-impl StepRecord {
-    fn new(drift: &FlatDrift, scheme: Scheme, walkers: usize) -> Self {
+impl<F: Real> StepRecord<F> {
+    fn new(drift: &FlatDrift<F>, scheme: Scheme, walkers: usize) -> Self {
         let n = walkers * drift.dim();
         let s = scheme.stages();
         StepRecord {
-            x: vec![vec![0.0; n]; s],
-            v: vec![vec![0.0; n]; s],
+            x: vec![vec![F::ZERO; n]; s],
+            v: vec![vec![F::ZERO; n]; s],
             caches: (0..s).map(|_| drift.cache(walkers)).collect(),
-            dw: vec![0.0; n],
+            dw: vec![F::ZERO; n],
         }
     }
 
     /// Exchanges the step's buffers with the working ones of `stages`.
-    fn swap(&mut self, stages: &mut Stages) {
+    fn swap(&mut self, stages: &mut Stages<F>) {
         std::mem::swap(&mut self.x, &mut stages.x);
         std::mem::swap(&mut self.v, &mut stages.v);
         std::mem::swap(&mut self.caches, &mut stages.caches);
@@ -99,35 +109,37 @@ impl StepRecord {
     }
 }
 
-impl Stages {
-    pub fn new(drift: &FlatDrift, scheme: Scheme, walkers: usize) -> Self {
+impl<F: Real> Stages<F> {
+    pub fn new(drift: &FlatDrift<F>, scheme: Scheme, walkers: usize) -> Self {
         let n = walkers * drift.dim();
         let s = scheme.stages();
         Stages {
-            x: vec![vec![0.0; n]; s],
-            v: vec![vec![0.0; n]; s],
-            bar: vec![vec![0.0; n]; s],
-            h_bar: vec![0.0; n],
+            x: vec![vec![F::ZERO; n]; s],
+            v: vec![vec![F::ZERO; n]; s],
+            bar: vec![vec![F::ZERO; n]; s],
+            h_bar: vec![F::ZERO; n],
             caches: (0..s).map(|_| drift.cache(walkers)).collect(),
             scratch: drift.scratch(walkers),
-            dw: vec![0.0; n],
-            chi: vec![0.0; n],
+            dw: vec![F::ZERO; n],
+            chi: vec![F::ZERO; n],
         }
     }
 
-    /// Stage 0 at `x` and the remaining stages of one step with noise ξ₁ (and ξ₂).
+    /// Stage 0 at `x` and the remaining stages of one step with noise ξ₁ (and ξ₂), for the
+    /// first `n` = walkers · dim values.
     #[inline(always)]
-    fn forward(&mut self, drift: &FlatDrift, scheme: Scheme, x: &[f64], xi1: &[f64], xi2: Option<&[f64]>, walkers: usize) {
+    fn forward(&mut self, drift: &FlatDrift<F>, scheme: Scheme, x: &[F], xi1: &[f64], xi2: Option<&[f64]>, walkers: usize) {
         let t = scheme.tableau;
         let h = scheme.dt;
         let sqrt_h = h.sqrt();
         for (dw, z) in self.dw.iter_mut().zip(xi1) {
-            *dw = z * sqrt_h;
+            *dw = F::of(z * sqrt_h);
         }
         if let Some(xi2) = xi2 {
+            // χ = (ΔW + ξ₂ √h/√3)/2, formed in f64 from the same normals as ΔW.
             let c = sqrt_h / 3f64.sqrt();
-            for ((chi, dw), z) in self.chi.iter_mut().zip(&self.dw).zip(xi2) {
-                *chi = (dw + z * c) * 0.5;
+            for ((chi, z1), z2) in self.chi.iter_mut().zip(xi1).zip(xi2) {
+                *chi = F::of((z1 * sqrt_h + z2 * c) * 0.5);
             }
         }
         self.x[0].copy_from_slice(x);
@@ -138,14 +150,14 @@ impl Stages {
             hi.copy_from_slice(&done[0]);
             for (j, a_ij) in t.a[i].iter().enumerate() {
                 if *a_ij != 0.0 {
-                    super::params::axpy(hi, h * a_ij, &self.v[j]);
+                    super::params::axpy(hi, F::of(h * a_ij), &self.v[j]);
                 }
             }
             if t.stage_dw[i] != 0.0 {
-                super::params::axpy(hi, t.stage_dw[i], &self.dw);
+                super::params::axpy(hi, F::of(t.stage_dw[i]), &self.dw);
             }
             if xi2.is_some() && t.stage_chi[i] != 0.0 {
-                super::params::axpy(hi, t.stage_chi[i], &self.chi);
+                super::params::axpy(hi, F::of(t.stage_chi[i]), &self.chi);
             }
             drift.forward(&self.x[i], &mut self.v[i], &mut self.caches[i], walkers);
         }
@@ -153,16 +165,76 @@ impl Stages {
 
     /// X_{n+1} = X_n + ΔW + h Σ α_i a(H_i).
     #[inline(always)]
-    fn advance(&self, scheme: Scheme, next: &mut [f64]) {
+    fn advance(&self, scheme: Scheme, next: &mut [F]) {
         for ((y, x), dw) in next.iter_mut().zip(&self.x[0]).zip(&self.dw) {
-            *y = x + dw;
+            *y = *x + *dw;
         }
         for (i, alpha) in scheme.tableau.alpha.iter().enumerate() {
             if *alpha != 0.0 {
-                super::params::axpy(next, scheme.dt * alpha, &self.v[i]);
+                super::params::axpy(next, F::of(scheme.dt * alpha), &self.v[i]);
             }
         }
     }
+
+    /// Per walker (V(X_n) + ½|a(X_n)|², a(X_n)·ΔW_n) after [`Stages::forward`] at `x`.
+    #[inline(always)]
+    fn running_terms(&self, drift: &FlatDrift<F>, x: &[F], walker: usize) -> (F, F) {
+        let dim = drift.dim();
+        let r = walker * dim..(walker + 1) * dim;
+        let v = &self.v[0][r.clone()];
+        let kinetic = F::of(0.5) * v.iter().map(|a| *a * *a).sum::<F>();
+        let martingale = v.iter().zip(&self.dw[r.clone()]).map(|(a, b)| *a * *b).sum::<F>();
+        (drift.system.potential(&x[r], None) + kinetic, martingale)
+    }
+}
+
+/// The buffers of [`train_block`] for blocks of one size, kept by a thread across blocks and
+/// iterations.
+pub(crate) struct Workspace<F: Real> {
+    /// (walkers, steps, records, dim, stages, network layout) the buffers were made for.
+    shape: (usize, usize, usize, usize, usize, Vec<usize>),
+    stages: Stages<F>,
+    records: Vec<StepRecord<F>>,
+    /// X_n for every step n = 0..=N.
+    xs: Vec<F>,
+    lambda: Vec<F>,
+    grad: NetGrad<F>,
+}
+
+impl<F: Real> Workspace<F> {
+    /// A workspace for blocks of `walkers`, `steps` steps and `records` kept steps.
+    fn new(drift: &FlatDrift<F>, scheme: Scheme, walkers: usize, steps: usize, records: usize) -> Self {
+        let n = walkers * drift.dim();
+        Workspace {
+            shape: (walkers, steps, records, drift.dim(), scheme.stages(), drift.layout()),
+            stages: Stages::new(drift, scheme, walkers),
+            records: (0..records).map(|_| StepRecord::new(drift, scheme, walkers)).collect(),
+            xs: vec![F::ZERO; (steps + 1) * n],
+            lambda: vec![F::ZERO; n],
+            grad: drift.grad_zeros(),
+        }
+    }
+
+    /// Makes `slot` fit (rebuilding it only when the shape changed).
+    pub fn ensure(slot: &mut Option<Self>, drift: &FlatDrift<F>, scheme: Scheme, walkers: usize, steps: usize, records: usize) {
+        let shape = (walkers, steps, records, drift.dim(), scheme.stages(), drift.layout());
+        if slot.as_ref().is_none_or(|w| w.shape != shape) {
+            *slot = Some(Self::new(drift, scheme, walkers, steps, records));
+        }
+    }
+
+    /// Bytes held by the per-step records (what checkpointing bounds).
+    pub fn record_bytes(&self) -> usize {
+        let floats = |r: &StepRecord<F>| {
+            r.x.iter().chain(&r.v).map(Vec::len).sum::<usize>() + r.dw.len() + r.caches.iter().map(NetCache::len).sum::<usize>()
+        };
+        self.records.iter().map(floats).sum::<usize>() * std::mem::size_of::<F>()
+    }
+}
+
+/// Steps kept per segment: `segment`, or all `steps` for 0.
+pub(crate) fn segment_length(segment: usize, steps: usize) -> usize {
+    if segment == 0 { steps } else { segment.min(steps) }
 }
 
 /// What one block contributes to a training step.
@@ -175,87 +247,109 @@ pub(crate) struct TrainBlock {
     pub x_final: Vec<f64>,
 }
 
-/// Loss terms and gradients for walkers w0..w0 + count of a batch of `normals.walkers`.
+/// Loss terms and gradients for walkers w0..w0 + count of a batch of `normals.walkers`, keeping
+/// the activations of `segment` steps at a time (0: all) in `ws` (made to fit if needed).
 #[inline(always)]
-pub(crate) fn train_block(
-    drift: &FlatDrift,
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_block<F: Real>(
+    drift: &FlatDrift<F>,
     scheme: Scheme,
     steps: usize,
     boundary: bool,
+    segment: usize,
     x0: &[f64],
     normals: &Normals,
     w0: usize,
     count: usize,
+    ws: &mut Option<Workspace<F>>,
 ) -> TrainBlock {
     let dim = drift.dim();
     let n = count * dim;
+    let seg = segment_length(segment, steps);
+    Workspace::ensure(ws, drift, scheme, count, steps, seg);
+    let Workspace { stages: st, records, xs, lambda, grad, .. } = ws.as_mut().expect("workspace made above");
     let dt = scheme.dt;
     let chi = scheme.uses_chi();
-    let mut st = Stages::new(drift, scheme, count);
-    let mut xs = vec![0.0; (steps + 1) * n];
-    xs[..n].copy_from_slice(x0);
-    let mut records: Vec<StepRecord> = (0..steps).map(|_| StepRecord::new(drift, scheme, count)).collect();
+    let noise = |step: usize| (normals.slice(step, 0, w0, count), chi.then(|| normals.slice(step, 1, w0, count)));
+    for (x, v) in xs[..n].iter_mut().zip(x0) {
+        *x = F::of(*v);
+    }
+    // Forward through the whole path, keeping the records of the last segment.
+    let last = steps.saturating_sub(1) / seg * seg;
     let mut ell = 0.0;
     for step in 0..steps {
         let (past, future) = xs.split_at_mut((step + 1) * n);
         let x = &past[step * n..];
-        let xi2 = chi.then(|| normals.slice(step, 1, w0, count));
-        st.forward(drift, scheme, x, normals.slice(step, 0, w0, count), xi2, count);
+        let (xi1, xi2) = noise(step);
+        st.forward(drift, scheme, x, xi1, xi2, count);
         for w in 0..count {
-            let r = w * dim..(w + 1) * dim;
-            let v = &st.v[0][r.clone()];
-            let potential = drift.system.potential(&x[r.clone()], None);
-            let kinetic = 0.5 * v.iter().map(|a| a * a).sum::<f64>();
-            let martingale: f64 = v.iter().zip(&st.dw[r]).map(|(a, b)| a * b).sum();
-            ell += (potential + kinetic) * dt + martingale;
+            let (running, martingale) = st.running_terms(drift, x, w);
+            ell += running.f64() * dt + martingale.f64();
         }
         st.advance(scheme, &mut future[..n]);
-        records[step].swap(&mut st);
+        if step >= last {
+            records[step - last].swap(st);
+        }
     }
-    let x_final = xs[steps * n..].to_vec();
+    let x_final = &xs[steps * n..];
     let walkers = normals.walkers as f64;
     let horizon = steps as f64 * dt;
-    let mut lambda = vec![0.0; n];
+    lambda.fill(F::ZERO);
     let mut end = 0.0;
     if boundary {
         let v_end = &mut st.v[0];
-        drift.forward(&x_final, v_end, &mut st.caches[0], count);
-        end = v_end.iter().zip(&x_final).map(|(a, b)| a * b).sum();
+        drift.forward(x_final, v_end, &mut st.caches[0], count);
+        end = v_end.iter().zip(x_final).map(|(a, b)| (*a * *b).f64()).sum();
+        let c = F::of(1.0 / (walkers * horizon));
         for (l, v) in lambda.iter_mut().zip(v_end.iter()) {
-            *l = -v / (walkers * horizon);
+            *l = -*v * c;
         }
     }
-    let c_running = dt / (walkers * horizon);
-    let c_martingale = 1.0 / (walkers * horizon);
-    let mut grad = drift.grad_zeros();
+    let c_running = F::of(dt / (walkers * horizon));
+    let c_martingale = F::of(1.0 / (walkers * horizon));
+    grad.zero();
     let t = scheme.tableau;
-    for step in (0..steps).rev() {
-        let x = &xs[step * n..(step + 1) * n];
-        records[step].swap(&mut st);
-        for (i, alpha) in t.alpha.iter().enumerate() {
-            for (b, l) in st.bar[i].iter_mut().zip(&lambda) {
-                *b = dt * alpha * l;
+    for start in (0..steps).step_by(seg).rev() {
+        let end_step = (start + seg).min(steps);
+        if start != last {
+            // Recompute this segment's records from its first state.
+            for step in start..end_step {
+                let (xi1, xi2) = noise(step);
+                st.forward(drift, scheme, &xs[step * n..(step + 1) * n], xi1, xi2, count);
+                records[step - start].swap(st);
             }
         }
-        for ((b, v), dw) in st.bar[0].iter_mut().zip(&st.v[0]).zip(&st.dw) {
-            *b += c_running * v + c_martingale * dw;
-        }
-        for w in 0..count {
-            let r = w * dim..(w + 1) * dim;
-            drift.system.potential(&x[r.clone()], Some((&mut lambda[r], c_running)));
-        }
-        for i in (0..t.alpha.len()).rev() {
-            st.h_bar.fill(0.0);
-            drift.backward(&st.x[i], &st.caches[i], &mut st.scratch, &st.bar[i], &mut st.h_bar, &mut grad, count);
-            for (j, a_ij) in t.a[i].iter().enumerate() {
-                if *a_ij != 0.0 {
-                    super::params::axpy(&mut st.bar[j], dt * a_ij, &st.h_bar);
+        for step in (start..end_step).rev() {
+            let x = &xs[step * n..(step + 1) * n];
+            records[step - start].swap(st);
+            for (i, alpha) in t.alpha.iter().enumerate() {
+                let c = F::of(dt * alpha);
+                for (b, l) in st.bar[i].iter_mut().zip(lambda.iter()) {
+                    *b = c * *l;
                 }
             }
-            super::params::axpy(&mut lambda, 1.0, &st.h_bar);
+            for ((b, v), dw) in st.bar[0].iter_mut().zip(&st.v[0]).zip(&st.dw) {
+                *b += c_running * *v + c_martingale * *dw;
+            }
+            for w in 0..count {
+                let r = w * dim..(w + 1) * dim;
+                drift.system.potential(&x[r.clone()], Some((&mut lambda[r], c_running)));
+            }
+            for i in (0..t.alpha.len()).rev() {
+                st.h_bar.fill(F::ZERO);
+                drift.backward(&st.x[i], &st.caches[i], &mut st.scratch, &st.bar[i], &mut st.h_bar, grad, count);
+                for (j, a_ij) in t.a[i].iter().enumerate() {
+                    if *a_ij != 0.0 {
+                        super::params::axpy(&mut st.bar[j], F::of(dt * a_ij), &st.h_bar);
+                    }
+                }
+                super::params::axpy(lambda, F::ONE, &st.h_bar);
+            }
         }
     }
-    TrainBlock { ell, end, grad, x_final }
+    let mut total = drift.grad_zeros();
+    total.add(grad);
+    TrainBlock { ell, end, grad: total, x_final: cast(x_final) }
 }
 
 /// What one block of an evaluation path returns.
@@ -272,8 +366,9 @@ pub(crate) struct EvalBlock {
 /// Forward only: `steps` steps from `x0` for walkers w0..w0 + count; with `measure`, the
 /// path functional's pieces.
 #[inline(always)]
-pub(crate) fn eval_block(
-    drift: &FlatDrift,
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn eval_block<F: Real>(
+    drift: &FlatDrift<F>,
     scheme: Scheme,
     steps: usize,
     measure: bool,
@@ -282,11 +377,10 @@ pub(crate) fn eval_block(
     w0: usize,
     count: usize,
 ) -> EvalBlock {
-    let dim = drift.dim();
-    let n = count * dim;
+    let n = count * drift.dim();
     let chi = scheme.uses_chi();
     let mut st = Stages::new(drift, scheme, count);
-    let mut x = x0.to_vec();
+    let mut x: Vec<F> = cast(x0);
     let mut running = vec![0.0; if measure { count } else { 0 }];
     let mut martingale = running.clone();
     let mut series = vec![0.0; if measure { steps } else { 0 }];
@@ -295,15 +389,13 @@ pub(crate) fn eval_block(
         st.forward(drift, scheme, &x, normals.slice(step, 0, w0, count), xi2, count);
         if measure {
             for w in 0..count {
-                let r = w * dim..(w + 1) * dim;
-                let v = &st.v[0][r.clone()];
-                let e = drift.system.potential(&x[r.clone()], None) + 0.5 * v.iter().map(|a| a * a).sum::<f64>();
-                running[w] += e;
-                series[step] += e;
-                martingale[w] += v.iter().zip(&st.dw[r]).map(|(a, b)| a * b).sum::<f64>();
+                let (e, m) = st.running_terms(drift, &x, w);
+                running[w] += e.f64();
+                series[step] += e.f64();
+                martingale[w] += m.f64();
             }
         }
         st.advance(scheme, &mut x[..n]);
     }
-    EvalBlock { running, martingale, series, x_final: x }
+    EvalBlock { running, martingale, series, x_final: cast(&x) }
 }

@@ -1,7 +1,9 @@
 //! The potentials of [`crate::physics`] and the Kato cusp prior drift per walker, with their
-//! gradients / vector–Jacobian products, in f64 on flat `[particles · dims]` configurations.
+//! gradients / vector–Jacobian products, in the kernel type (f32 or f64) on flat
+//! `[particles · dims]` configurations.
 //! Same formulas and the same clamps as the burn versions (see those files for references).
 
+use super::real::Real;
 use crate::physics::{GaussianInteraction, System};
 
 /// Same smallest distance as `physics::molecule` in 1/r and r̂.
@@ -49,26 +51,28 @@ impl FlatSystem {
 
     /// V(x) for one walker; if `grad` is given, adds c·∇V(x) to it.
     #[inline(always)]
-    pub fn potential(&self, x: &[f64], grad: Option<(&mut [f64], f64)>) -> f64 {
+    pub fn potential<F: Real>(&self, x: &[F], grad: Option<(&mut [F], F)>) -> F {
         let (n, d) = (self.particles, self.dims);
         match &self.kind {
             Kind::Trap { omega_sq, pair } => {
-                let mut v = x.iter().map(|a| a * a).sum::<f64>() * (0.5 * omega_sq);
+                let omega_sq = F::of(*omega_sq);
+                let mut v = x.iter().map(|a| *a * *a).sum::<F>() * (F::of(0.5) * omega_sq);
                 let mut grad = grad;
                 if let Some((g, c)) = grad.as_mut() {
                     for (gi, xi) in g.iter_mut().zip(x) {
-                        *gi += *c * omega_sq * xi;
+                        *gi += *c * omega_sq * *xi;
                     }
                 }
                 if let Some((amplitude, inv_s2)) = pair {
+                    let (amplitude, inv_s2) = (F::of(*amplitude), F::of(*inv_s2));
                     for i in 0..n {
                         for j in i + 1..n {
-                            let r2: f64 = (0..d).map(|k| (x[i * d + k] - x[j * d + k]).powi(2)).sum();
+                            let r2: F = (0..d).map(|k| (x[i * d + k] - x[j * d + k]) * (x[i * d + k] - x[j * d + k])).sum();
                             let term = amplitude * (-r2 * inv_s2).exp();
                             v += term;
                             if let Some((g, c)) = grad.as_mut() {
                                 for k in 0..d {
-                                    let dv = *c * term * (-2.0 * inv_s2) * (x[i * d + k] - x[j * d + k]);
+                                    let dv = *c * term * (F::of(-2.0) * inv_s2) * (x[i * d + k] - x[j * d + k]);
                                     g[i * d + k] += dv;
                                     g[j * d + k] -= dv;
                                 }
@@ -79,19 +83,20 @@ impl FlatSystem {
                 v
             }
             Kind::Molecule { nuclei, repulsion, .. } => {
-                let mut v = *repulsion;
+                let mut v = F::of(*repulsion);
                 let mut grad = grad;
+                let r_min_sq = F::of(R_MIN_SQ);
                 // −Z/r and 1/r with r = √max(r², r_min²); ∇(1/r) = −d/r³ above the clamp.
-                let mut coulomb = |i: usize, j: Option<usize>, centre: &[f64; 3], q: f64, grad: &mut Option<(&mut [f64], f64)>| {
-                    let mut diff = [0.0; 3];
+                let mut coulomb = |i: usize, j: Option<usize>, centre: &[f64; 3], q: F, grad: &mut Option<(&mut [F], F)>| {
+                    let mut diff = [F::ZERO; 3];
                     for k in 0..3 {
-                        diff[k] = x[i * 3 + k] - j.map_or(centre[k], |j| x[j * 3 + k]);
+                        diff[k] = x[i * 3 + k] - j.map_or(F::of(centre[k]), |j| x[j * 3 + k]);
                     }
-                    let r2 = diff.iter().map(|a| a * a).sum::<f64>();
-                    let r = r2.max(R_MIN_SQ).sqrt();
+                    let r2 = diff.iter().map(|a| *a * *a).sum::<F>();
+                    let r = r2.max(r_min_sq).sqrt();
                     v += q / r;
                     if let Some((g, c)) = grad.as_mut() {
-                        if r2 > R_MIN_SQ {
+                        if r2 > r_min_sq {
                             for k in 0..3 {
                                 let dv = -*c * q * diff[k] / (r * r * r);
                                 g[i * 3 + k] += dv;
@@ -104,12 +109,12 @@ impl FlatSystem {
                 };
                 for (charge, position) in nuclei {
                     for i in 0..n {
-                        coulomb(i, None, position, -charge, &mut grad);
+                        coulomb(i, None, position, F::of(-charge), &mut grad);
                     }
                 }
                 for i in 0..n {
                     for j in i + 1..n {
-                        coulomb(i, Some(j), &[0.0; 3], 1.0, &mut grad);
+                        coulomb(i, Some(j), &[0.0; 3], F::ONE, &mut grad);
                     }
                 }
                 v
@@ -119,7 +124,7 @@ impl FlatSystem {
 
     /// Adds the cusp prior drift v_i += Σ_A −Z_A r̂_iA + Σ_{j≠i} ½ r̂_ij for one walker.
     #[inline(always)]
-    pub fn add_prior(&self, x: &[f64], v: &mut [f64]) {
+    pub fn add_prior<F: Real>(&self, x: &[F], v: &mut [F]) {
         self.cusp_terms(x, &mut |i, j, diff, r, _r2, coefficient| {
             for k in 0..3 {
                 v[i * 3 + k] += coefficient * diff[k] / r;
@@ -131,10 +136,10 @@ impl FlatSystem {
     /// x̄ += (∂prior/∂x)ᵀ v̄ for one walker. For f(d) = d/r: ∂f/∂d = (I − d dᵀ/r²)/r (I/r below
     /// the clamp, where r is constant).
     #[inline(always)]
-    pub fn prior_backward(&self, x: &[f64], v_bar: &[f64], x_bar: &mut [f64]) {
+    pub fn prior_backward<F: Real>(&self, x: &[F], v_bar: &[F], x_bar: &mut [F]) {
         self.cusp_terms(x, &mut |i, j, diff, r, r2, coefficient| {
             let vb = &v_bar[i * 3..i * 3 + 3];
-            let dot = if r2 > R_MIN_SQ { (0..3).map(|k| diff[k] * vb[k]).sum::<f64>() / (r * r) } else { 0.0 };
+            let dot = if r2 > F::of(R_MIN_SQ) { (0..3).map(|k| diff[k] * vb[k]).sum::<F>() / (r * r) } else { F::ZERO };
             for k in 0..3 {
                 let g = coefficient * (vb[k] - dot * diff[k]) / r;
                 x_bar[i * 3 + k] += g;
@@ -156,21 +161,21 @@ impl FlatSystem {
     /// Calls `term(i, j, d, r, r², coefficient)` for every cusp term coefficient·d/r of v_i:
     /// nuclei (j = None, d = r_i − R_A, coefficient −Z_A) and electron pairs (d = r_i − r_j, ½).
     #[inline(always)]
-    fn cusp_terms(&self, x: &[f64], term: &mut dyn FnMut(usize, Option<usize>, &[f64; 3], f64, f64, f64)) {
+    fn cusp_terms<F: Real>(&self, x: &[F], term: &mut dyn FnMut(usize, Option<usize>, &[F; 3], F, F, F)) {
         let Kind::Molecule { nuclei, cusps: true, .. } = &self.kind else { return };
         let n = self.particles;
         for (charge, position) in nuclei {
             for i in 0..n {
-                let diff = [x[i * 3] - position[0], x[i * 3 + 1] - position[1], x[i * 3 + 2] - position[2]];
-                let r2 = diff.iter().map(|a| a * a).sum::<f64>();
-                term(i, None, &diff, r2.max(R_MIN_SQ).sqrt(), r2, -charge);
+                let diff = [x[i * 3] - F::of(position[0]), x[i * 3 + 1] - F::of(position[1]), x[i * 3 + 2] - F::of(position[2])];
+                let r2 = diff.iter().map(|a| *a * *a).sum::<F>();
+                term(i, None, &diff, r2.max(F::of(R_MIN_SQ)).sqrt(), r2, F::of(-charge));
             }
         }
         for i in 0..n {
             for j in (0..n).filter(|&j| j != i) {
                 let diff = [x[i * 3] - x[j * 3], x[i * 3 + 1] - x[j * 3 + 1], x[i * 3 + 2] - x[j * 3 + 2]];
-                let r2 = diff.iter().map(|a| a * a).sum::<f64>();
-                term(i, Some(j), &diff, r2.max(R_MIN_SQ).sqrt(), r2, 0.5);
+                let r2 = diff.iter().map(|a| *a * *a).sum::<F>();
+                term(i, Some(j), &diff, r2.max(F::of(R_MIN_SQ)).sqrt(), r2, F::of(0.5));
             }
         }
     }

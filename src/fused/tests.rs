@@ -91,7 +91,7 @@ fn compare_layers(system: &System, pair: bool, layers: usize, integrator: &'stat
     let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
     let (dt, steps) = (0.03, 5);
     let mut autodiff = AutodiffEngine { system, integrator, dt, steps, boundary };
-    let mut fused = FusedEngine { system, integrator, dt, steps, boundary };
+    let mut fused = FusedEngine::new(system, integrator, dt, steps, boundary).with_precision(Precision::F64);
     let a = autodiff.step(&net, walkers.clone(), &mut Noise::new(11));
     let f = fused.step(&net, walkers, &mut Noise::new(11));
     let what = format!("{} {} boundary={boundary}", integrator.name, if pair { "pair" } else { "mlp" });
@@ -192,7 +192,7 @@ fn fused_gradient_matches_finite_difference() {
         let net = network(pair, &system, &mut noise, &device);
         let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
         let x0 = walker_values(&walkers);
-        let engine = FusedEngine { system: &system, integrator: &SOSRA, dt: 0.03, steps: 5, boundary: false };
+        let engine = FusedEngine::new(&system, &SOSRA, 0.03, 5, false).with_precision(Precision::F64);
         let drift = FlatDrift::new(&net, &system);
         let run = |drift: &FlatDrift| engine.run(drift, &x0, 37, &mut Noise::new(11));
         let analytic = run(&drift);
@@ -216,5 +216,80 @@ fn fused_gradient_matches_finite_difference() {
             checked += 1;
         }
         assert_eq!(checked, 3);
+    }
+}
+
+/// One fused step of `engine` from fixed walkers and noise.
+fn fused_run(engine: &FusedEngine, drift: &FlatDrift, x0: &[f64]) -> FusedStep {
+    engine.run(drift, x0, x0.len() / drift.dim(), &mut Noise::new(11))
+}
+
+/// Every gradient component of a step, in a fixed order.
+fn flat_grad(step: &FusedStep) -> Vec<f64> {
+    let dense = |g: &params::DenseGrad| g.weight().into_iter().chain(g.b.iter().copied()).collect::<Vec<_>>();
+    match &step.grad {
+        NetGrad::Mlp(g) => g.hidden.iter().chain([&g.output, &g.skip]).flat_map(dense).collect(),
+        NetGrad::Pair(g) => [&g.one_body, &g.two_body, &g.mix, &g.output, &g.pair_weight].into_iter().flat_map(dense).chain([g.skip]).collect(),
+    }
+}
+
+fn cases() -> Vec<(System, bool)> {
+    vec![(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), false), (h2(true), false), (bosons(), true), (h2(true), true)]
+}
+
+/// The f32 kernels against the f64 ones on the same paths. The f32 result carries relative
+/// rounding errors of a few 1e-7 per operation, compounded over 20 steps of 2 stages through
+/// the network and its reverse pass (~1e-5 observed); 1e-3 of the gradient norm bounds that with
+/// a wide margin, while any error of the f32 path itself (a wrong index, a missed term) shows
+/// up at order one.
+#[test]
+fn f32_engine_agrees_with_f64_to_rounding() {
+    let device = autodiff_device();
+    for (system, pair) in cases() {
+        let mut noise = Noise::new(5);
+        let net = network(pair, &system, &mut noise, &device);
+        let x0 = walker_values(&noise.gaussian([37, system.particles(), system.dims()], 0.8, &device));
+        let drift = FlatDrift::new(&net, &system);
+        let engine = |precision| FusedEngine::new(&system, &SOSRA, 0.02, 20, true).with_precision(precision);
+        let single = fused_run(&engine(Precision::F32), &drift, &x0);
+        let double = fused_run(&engine(Precision::F64), &drift, &x0);
+        let what = if pair { "pair" } else { "mlp" };
+        assert!((single.loss - double.loss).abs() <= 1e-4 * (1.0 + double.loss.abs()), "{what}: loss {} vs {}", single.loss, double.loss);
+        assert!((single.energy - double.energy).abs() <= 1e-4 * (1.0 + double.energy.abs()), "{what}: energy {} vs {}", single.energy, double.energy);
+        assert_close(&format!("{what} walkers"), &single.x_final, &double.x_final, 1e-5);
+        let (g32, g64) = (flat_grad(&single), flat_grad(&double));
+        let norm = g64.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let error = g32.iter().zip(&g64).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        assert!(norm > 0.0 && error <= 1e-3 * norm, "{what}: gradient error {error} of norm {norm}");
+    }
+}
+
+/// Recomputing segments in the reverse pass gives bit-identical results (same operations in the
+/// same order), for segments that divide the path and that do not, in both precisions, with
+/// the workspaces of one engine reused across calls of different segment lengths.
+#[test]
+fn checkpointed_segments_give_identical_results() {
+    let device = autodiff_device();
+    for (system, pair) in cases() {
+        let mut noise = Noise::new(6);
+        let net = network(pair, &system, &mut noise, &device);
+        let x0 = walker_values(&noise.gaussian([37, system.particles(), system.dims()], 0.8, &device));
+        let drift = FlatDrift::new(&net, &system);
+        for precision in [Precision::F32, Precision::F64] {
+            let mut engine = FusedEngine::new(&system, &SOSRA, 0.02, 12, true).with_precision(precision);
+            let full = fused_run(&engine, &drift, &x0);
+            let full_bytes = engine.cache_bytes();
+            for segment in [1, 4, 5, 12, 0] {
+                engine.checkpoint_segment = segment;
+                let step = fused_run(&engine, &drift, &x0);
+                let what = format!("{} {precision:?} segment {segment}", if pair { "pair" } else { "mlp" });
+                assert_eq!(step.loss.to_bits(), full.loss.to_bits(), "{what}: loss");
+                assert_eq!(step.energy.to_bits(), full.energy.to_bits(), "{what}: energy");
+                assert_eq!(step.x_final, full.x_final, "{what}: walkers");
+                assert_eq!(flat_grad(&step), flat_grad(&full), "{what}: gradients");
+                let kept = path::segment_length(segment, 12);
+                assert_eq!(engine.cache_bytes() * 12, full_bytes * kept, "{what}: cache holds {kept} of 12 steps");
+            }
+        }
     }
 }

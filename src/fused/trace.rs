@@ -205,7 +205,7 @@ mod tests {
 
     fn drift_value(drift: &FlatDrift, x: &[f64]) -> Vec<f64> {
         let mut v = vec![0.0; x.len()];
-        let mut cache: NetCache = drift.cache(1);
+        let mut cache: NetCache<f64> = drift.cache(1);
         drift.forward(x, &mut v, &mut cache, 1);
         v
     }
