@@ -8,6 +8,8 @@
 //!   run.h5 `/slice` (for H₂ the molecular-axis plane with the other electron fixed).
 //! - [`density`]: `density.png` (800×800): a histogram of the stored walker positions
 //!   (`/paths/positions`, all particles) projected on the same plane.
+//! - [`integrators`]: `bench integrators --plot FILE` (1000×800): weak error against cost of every
+//!   integrator, from the benchmark's report (not a run).
 //!
 //! Text is drawn with DejaVu Sans, bundled in `assets/fonts/` (licence beside it) and registered
 //! with plotters' ab_glyph renderer: no system fonts or fontconfig are needed.
@@ -16,6 +18,7 @@
 pub mod density;
 pub mod drift;
 pub mod energy;
+pub mod integrators;
 
 use crate::error::{Error, Result};
 use crate::io::hdf5::RunFile;
