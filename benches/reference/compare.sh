@@ -12,7 +12,8 @@
 # Environment: PYTHON (default /tmp/torchvenv/bin/python), PATHSPACE (default
 # target/release/pathspace), THREADS (1 or 2), ROUNDS, REPEATS (timed iterations per run),
 # ENGINE (fused|autodiff), BENCHES (default "fk-mlp h2 bosons4"), OUT (file that collects every
-# JSON line with an `uptime` line before each round; default /dev/null).
+# result as one JSON line, with an {"uptime": ...} line before each round and at the end;
+# default /dev/null). OMP_WAIT_POLICY passes through to PyTorch's OpenMP threads and is recorded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-/tmp/torchvenv/bin/python}
@@ -35,7 +36,9 @@ esac
 lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
 for round in $(seq "$ROUNDS"); do
-  echo "# round $round: $(uptime)" | tee -a "$OUT" >&2
+  up=$(uptime)
+  echo "# round $round: $up" >&2
+  echo "{\"round\": $round, \"uptime\": \"${up# }\"}" >>"$OUT"
   for bench in $BENCHES; do
     case $bench in
       fk-mlp) torch_cmd=(benches/reference/fk_mlp.py); rust_name=fk-mlp ;;
@@ -46,11 +49,13 @@ for round in $(seq "$ROUNDS"); do
     t=$("${PIN[@]}" "$PYTHON" "${torch_cmd[@]}" --threads "$THREADS" --repeats "$REPEATS")
     r=$("${PIN[@]}" "$PATHSPACE" bench "$rust_name" --json --engine "$ENGINE" --repeats "$REPEATS")
     for line in "$t" "$r"; do
-      echo "{\"bench\": \"$bench\", \"round\": $round, \"pinned_threads\": $THREADS, \"result\": $line}" | tee -a "$OUT" >>"$lines"
+      echo "{\"bench\": \"$bench\", \"round\": $round, \"threads\": $THREADS, \"pinned\": $([[ $THREADS == 1 ]] && echo true || echo false), \"omp_wait_policy\": \"${OMP_WAIT_POLICY:-default}\", \"result\": $line}" | tee -a "$OUT" >>"$lines"
     done
   done
 done
-echo "# end: $(uptime)" | tee -a "$OUT" >&2
+up=$(uptime)
+echo "# end: $up" >&2
+echo "{\"round\": \"end\", \"uptime\": \"${up# }\"}" >>"$OUT"
 
 "$PYTHON" - "$lines" <<'EOF'
 import json, statistics, sys
