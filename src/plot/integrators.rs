@@ -5,7 +5,7 @@
 //! |e| = C h^p is drawn dashed, and the target accuracy as a dotted horizontal line: the scheme
 //! whose line crosses it furthest left is the cheapest at that accuracy.
 
-use super::{DrawResult, FAMILY};
+use super::{DrawResult, FAMILY, draw_legend};
 use crate::error::{Error, Result};
 use crate::integrators::weak_error::{WeakErrorReport, fit_power_law};
 use plotters::coord::Shift;
@@ -107,13 +107,6 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &WeakError
             chart.draw_series(DashedLineSeries::new(line, 8, 5, colour.stroke_width(1))).map_err(e)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .label_font((FAMILY, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     root.present().map_err(e)
 }

@@ -92,6 +92,18 @@ pub(crate) fn draw_nuclei<DB: DrawingBackend, CT: plotters::coord::CoordTranslat
         .map_err(|e| e.to_string())
 }
 
+/// The legend box of a chart at `position`: bundled font, translucent white, black border.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>, position: SeriesLabelPosition) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| x.to_string())
+}
+
 /// A drawing error as text.
 pub(crate) type DrawResult = std::result::Result<(), String>;
 
