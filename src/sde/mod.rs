@@ -3,7 +3,9 @@
 //! The engine integrates any drift: it imports no physics, no latent model and no writer.
 //! Walkers are `[walkers, particles, dims]` tensors; a path is the sequence X_0, …, X_N at
 //! t_n = n·dt. [`simulate`] fills a [`PathRecord`] (states, drifts at the states, Brownian
-//! increments) that objectives and estimators read.
+//! increments) that objectives and estimators read; [`integrate`] is its time loop, for callers
+//! that need only X_N or bring their own noise (`integrators::weak_error` coarsens one fine
+//! Brownian path to every step size).
 
 use crate::integrators::Integrator;
 use crate::noise::Noise;
