@@ -83,7 +83,8 @@ enum Command {
         dir: PathBuf,
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
-    /// `h2` (problems/h2.toml), `bosons4` (benches/bosons4.toml), or a problem file.
+    /// `h2` (problems/h2.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
+    /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64).
     Bench {
         /// Benchmark name or problem file.
         name: String,
@@ -102,6 +103,12 @@ enum Command {
         /// Fused engine: keep the activations of this many steps at a time (0: all).
         #[arg(long)]
         checkpoint_segment: Option<usize>,
+        /// `integrators` only: write the weak-error against cost plot to FILE (.png, and .svg beside it).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+        /// `integrators` only: Monte Carlo walkers.
+        #[arg(long)]
+        walkers: Option<usize>,
     },
     /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
     Export {
@@ -147,7 +154,8 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
-        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment } => {
+        Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
+        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, .. } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
             let engine = match engine {
                 EngineArg::Fused => pathspace::bench::BenchEngine::Fused,
@@ -210,6 +218,30 @@ pub fn run() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bench integrators`: the weak-error table (or JSON) on stdout, the plot where asked.
+fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>) -> Result<()> {
+    use pathspace::integrators::weak_error;
+    if let Some(file) = &plot {
+        pathspace::plot::integrators::check_target(file)?;
+    }
+    let device = choose_device(Precision::F64)?;
+    let mut config = weak_error::WeakErrorConfig::default();
+    config.walkers = walkers.unwrap_or(config.walkers);
+    let report = weak_error::run(&config, &device, &mut |done, all| eprint!("\r{done}/{all} walkers"))?;
+    eprintln!();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(file) = plot {
+        for f in pathspace::plot::integrators::plot_to(&report, &file)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(())
 }
 
 fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>) -> Result<()> {

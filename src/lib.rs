@@ -8,7 +8,8 @@
 //! Map of the crate (one concept per module):
 //! - [`noise`]: seeded, reproducible Gaussian increments (rand_xoshiro).
 //! - [`sde`]: the controlled process and the [`sde::PathRecord`] that objectives read.
-//! - [`integrators`]: one file per scheme (Euler–Maruyama, Heun, SRA3, SOSRA), one tableau loop.
+//! - [`integrators`]: one file per scheme (Euler–Maruyama, Heun, SRA3, SOSRA), one tableau loop;
+//!   `integrators::weak_error` measures each scheme's weak error against cost (`bench integrators`).
 //! - [`nn`]: drift networks (MLP with a linear skip, permutation-equivariant pair network).
 //! - [`physics`]: potentials and systems (data only: no networks, no files).
 //! - [`objective`]: the Feynman–Kac (Holland) path functional ℓ_T and its training loss.
@@ -21,7 +22,8 @@
 //! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
 //!   CSV export); they read results, they start nothing.
 //! - [`bench`]: timings of a training iteration for the fused and the autodiff engine.
-//! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone.
+//! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone, and
+//!   the integrators' weak-error plot drawn from the benchmark's report.
 //! - [`latent`]: latent-variable models (VAE, flow, Markov-chain VAE, SDE VAE, mixtures) as
 //!   one chain of transition kernels trained by the same pathwise KL; `pathspace fit`.
 //!

@@ -3,7 +3,7 @@
 //! line with its ±1σ band, and the reference. Lower panel: |running mean − E_ref| and
 //! |E_eval − E_ref| on a log scale (against E_eval when there is no reference).
 
-use super::{DrawResult, FAMILY, finite_range};
+use super::{DrawResult, FAMILY, draw_legend, finite_range};
 use crate::io::hdf5::RunFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -88,7 +88,7 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
             .label(label)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     }
-    draw_legend(&mut chart)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
     // Lower panel: distance to the target on a log scale.
     let target = reference.or(eval.map(|v| v.energy));
@@ -122,7 +122,7 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
             .label("evaluated")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], band.stroke_width(2)));
     }
-    draw_legend(&mut chart)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present().map_err(e)
 }
 
@@ -133,16 +133,4 @@ mod tests {
         let m = super::running_mean(&[1.0, 3.0, 5.0, 7.0], 2);
         assert_eq!(m, vec![1.0, 2.0, 4.0, 6.0]);
     }
-}
-
-/// The legend box of both panels: upper right, bundled font, translucent white.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>) -> DrawResult {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| x.to_string())
 }

@@ -8,6 +8,8 @@
 //!   run.h5 `/slice` (for H₂ the molecular-axis plane with the other electron fixed).
 //! - [`density`]: `density.png` (800×800): a histogram of the stored walker positions
 //!   (`/paths/positions`, all particles) projected on the same plane.
+//! - [`integrators`]: `bench integrators --plot FILE` (1000×800): weak error against cost of every
+//!   integrator, from the benchmark's report (not a run).
 //!
 //! Text is drawn with DejaVu Sans, bundled in `assets/fonts/` (licence beside it) and registered
 //! with plotters' ab_glyph renderer: no system fonts or fontconfig are needed.
@@ -16,6 +18,7 @@
 pub mod density;
 pub mod drift;
 pub mod energy;
+pub mod integrators;
 
 use crate::error::{Error, Result};
 use crate::io::hdf5::RunFile;
@@ -87,6 +90,18 @@ pub(crate) fn draw_nuclei<DB: DrawingBackend, CT: plotters::coord::CoordTranslat
         .draw_series(nuclei.iter().map(|&p| Cross::new(p, 8, RGBColor(200, 0, 0).stroke_width(3))))
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// The legend box of a chart at `position`: bundled font, translucent white, black border.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>, position: SeriesLabelPosition) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| x.to_string())
 }
 
 /// A drawing error as text.

@@ -3,7 +3,9 @@
 //! The engine integrates any drift: it imports no physics, no latent model and no writer.
 //! Walkers are `[walkers, particles, dims]` tensors; a path is the sequence X_0, …, X_N at
 //! t_n = n·dt. [`simulate`] fills a [`PathRecord`] (states, drifts at the states, Brownian
-//! increments) that objectives and estimators read.
+//! increments) that objectives and estimators read; [`integrate`] is its time loop, for callers
+//! that need only X_N or bring their own noise (`integrators::weak_error` coarsens one fine
+//! Brownian path to every step size).
 
 use crate::integrators::Integrator;
 use crate::noise::Noise;
@@ -51,20 +53,39 @@ pub fn simulate(
     let mut states = Vec::with_capacity(steps + 1);
     let mut drifts = Vec::with_capacity(steps + 1);
     let mut increments = Vec::with_capacity(steps);
-    let mut x = x0;
-    let mut v = drift(x.clone());
-    for _ in 0..steps {
-        let normals: Vec<Tensor<3>> = (0..integrator.normals_per_step())
-            .map(|_| noise.gaussian(shape, 1.0, &device))
-            .collect();
-        let next = integrator.step(drift, x.clone(), v.clone(), dt, &normals);
+    let mut normals = |count: usize| (0..count).map(|_| noise.gaussian(shape, 1.0, &device)).collect();
+    let (x, v) = integrate(drift, integrator, x0, steps, dt, &mut normals, &mut |x, v, normals| {
         increments.push(normals[0].clone() * dt.sqrt());
         states.push(x);
         drifts.push(v);
-        x = next;
-        v = drift(x.clone());
-    }
+    });
     states.push(x);
     drifts.push(v);
     PathRecord { dt, states, drifts, increments }
+}
+
+/// The time loop of the engine: `steps` steps of size `dt` from `x0`. Before step n it asks
+/// `normals(k)` for the k = `normals_per_step()` standard-normal arrays of that step and hands
+/// (X_n, v(X_n), normals) to `visit`. Returns (X_N, v(X_N)). [`simulate`] records the path with
+/// it; a caller that needs only X_N (or brings its own noise, e.g. coarsened from a finer
+/// Brownian path) calls it directly.
+pub fn integrate(
+    drift: &dyn Fn(Tensor<3>) -> Tensor<3>,
+    integrator: &dyn Integrator,
+    x0: Tensor<3>,
+    steps: usize,
+    dt: f64,
+    normals: &mut dyn FnMut(usize) -> Vec<Tensor<3>>,
+    visit: &mut dyn FnMut(Tensor<3>, Tensor<3>, &[Tensor<3>]),
+) -> (Tensor<3>, Tensor<3>) {
+    let mut x = x0;
+    let mut v = drift(x.clone());
+    for _ in 0..steps {
+        let step_normals = normals(integrator.normals_per_step());
+        let next = integrator.step(drift, x.clone(), v.clone(), dt, &step_normals);
+        visit(x, v, &step_normals);
+        x = next;
+        v = drift(x.clone());
+    }
+    (x, v)
 }
