@@ -292,8 +292,8 @@ pub fn train_chain_from(
 /// for c = 1 is the exact posterior to first order in σ (≈ N(f(x), σ² J Jᵀ), J = ∂f/∂x). Then
 /// log w = log p_f(y) exactly, and IWAE(K) = log (1/K) Σ_k p_f(x + σ ε_k) → log p_σ(x) with
 /// importance weights whose spread vanishes with σ. (A proposal N(f(x), (cσ)²I) in z-space
-/// ignores J: where the flow stretches space anisotropically its weights have a variance that
-/// grows like c^d, and IWAE(1000) then stays visibly below log p_σ — see docs/latent.md.)
+/// ignores J: with c ≫ 1 or anisotropic J its weights vary strongly, and IWAE(1000) then stays
+/// visibly below log p_σ — see docs/latent.md.)
 pub fn gaussian_limit(chain: &Chain, sigma: f64, proposal_scale: f64, dim: usize, device: &Device) -> Option<Chain> {
     match chain.stages.as_slice() {
         [Stage::Flow(f)] => Some(Chain {
