@@ -230,3 +230,33 @@ print(json.dumps({
     assert_eq!(v["labels"].as_array().unwrap().len(), n);
     assert!(v["description"].as_str().unwrap().contains("encoder means"));
 }
+
+/// A mixture run's run.h5: the exact-trained model's per-point bounds, every method's numbers
+/// as /evaluation attributes, samples, and q(c | x) as /latent/mean (rows sum to 1).
+#[test]
+fn mixture_run_h5_holds_every_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.toml");
+    std::fs::write(&p, "name = \"m\"\n[data]\nkind = \"ring\"\ntrain = 200\ntest = 50\nmodes = 4\n[model]\nkind = \"mixture\"\ncomponents = 4\nhidden = 8\n[train]\niterations = 20\nbatch = 32\nlr = 1e-2\n[eval]\niwae_k = 5\ngradient_repeats = 5\n").unwrap();
+    let out = dir.path().join("run");
+    let o = fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary_json(&out);
+    let file = hdf5_pure::File::open(out.join("run.h5")).unwrap();
+    let attrs = file.group("evaluation").unwrap().attrs().unwrap();
+    let attr = |k: &str| attrs.get(k).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("/evaluation@{k} missing"));
+    for (i, m) in ["exact", "reinforce", "nvil", "relaxed"].iter().enumerate() {
+        assert_eq!(attr(&format!("{m}_test_loglik")), s["methods"][i]["test_loglik"].as_f64().unwrap());
+        assert_eq!(attr(&format!("{m}_test_loglik_minus_exact")), s["methods"][i]["test_loglik_minus_exact"].as_f64().unwrap());
+    }
+    assert_eq!(attr("exact_test_loglik_minus_exact"), 0.0);
+    assert!((attr("test_iwae") - s["test_iwae"].as_f64().unwrap()).abs() < 1e-9);
+    assert_eq!(attr("true_test_loglik"), s["true_test_loglik"].as_f64().unwrap());
+    let q = file.dataset("latent/mean").unwrap();
+    assert_eq!(q.shape().unwrap(), vec![50, 4]);
+    for row in q.read_f64().unwrap().chunks(4) {
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5, "q(c | x) sums to {}", row.iter().sum::<f64>());
+    }
+    assert_eq!(file.dataset("samples/x").unwrap().shape().unwrap(), vec![2000, 2]);
+    assert_eq!(file.dataset("latent/label").unwrap().read_i64().unwrap().len(), 50);
+}

@@ -9,7 +9,7 @@ use super::chain::{Chain, GaussianStage, SdeStage, Stage};
 use super::config::{DataKind, FitProblem, ModelKind};
 use super::data::{self, DIGIT_LEVELS, Dataset};
 use super::kernels::{FlowConfig, GaussianKernel, GaussianKernelConfig, SdeSegmentConfig, Variance};
-use super::mixture::{Estimator, Mixture, MixtureConfig, gradient_moments};
+use super::mixture::{Estimator, Mixture, MixtureConfig, categorical, gradient_moments};
 use super::ppca::Ppca;
 use super::values;
 use crate::error::{Error, Result};
@@ -453,7 +453,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         wall_seconds: 0.0,
         files: Vec::new(),
     };
-    let extra: Vec<(&'static str, f64)> = [
+    let extra: Vec<(String, f64)> = [
         ("ppca_test_loglik", summary.ppca_test_loglik),
         ("test_bits_per_dim", summary.test_bits_per_dim),
         ("gaussian_limit_sigma", summary.gaussian_limit_sigma),
@@ -461,7 +461,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         ("gaussian_limit_flow_loglik", summary.gaussian_limit_flow_loglik),
     ]
     .into_iter()
-    .filter_map(|(name, v)| v.map(|v| (name, v)))
+    .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
     .collect();
     let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, &mut noise, device);
     let mut files = write_curves(&out, "training.csv", &rows)?;
@@ -596,15 +596,10 @@ fn mixture_iwae(model: &Mixture, x: Tensor<2>, k: usize, noise: &mut Noise) -> V
     lj.chunks(c)
         .zip(lq.chunks(c))
         .map(|(lj, lq)| {
+            let probs: Vec<f64> = lq.iter().map(|l| l.exp()).collect();
             let lw: Vec<f64> = (0..k)
                 .map(|_| {
-                    let u = noise.uniform();
-                    let mut acc = 0.0;
-                    let j = (0..c).find(|&j| {
-                        acc += lq[j].exp();
-                        u < acc
-                    });
-                    let j = j.unwrap_or(c - 1);
+                    let j = categorical(&probs, noise.uniform());
                     lj[j] - lq[j]
                 })
                 .collect();
@@ -624,8 +619,10 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
     let mut files = Vec::new();
     let mut noise = Noise::new(seed ^ 0xE7A1);
     let mut trained = Vec::new();
-    // Estimator::ALL starts with Exact: its per-point log-likelihoods are the paired reference.
+    // Estimator::ALL starts with Exact: its per-point log-likelihoods are the paired reference,
+    // its per-point bounds and curve go to run.h5.
     let mut exact_per_point: Option<Vec<f64>> = None;
+    let mut exact_record: Option<(Vec<f64>, Vec<f64>, Vec<CurveRow>)> = None;
     let (mut train_seconds, mut eval_seconds) = (0.0, 0.0);
     for estimator in Estimator::ALL {
         let t0 = Instant::now();
@@ -640,8 +637,12 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         let difference = true_ll.as_deref().map(paired);
         let exact_per_point = exact_per_point.get_or_insert_with(|| per_point.clone());
         let versus_exact = paired(exact_per_point);
-        let test_elbo = mean_and_stderr(&values(model.exact_elbo(test.clone()))).0;
-        let test_iwae = mean_and_stderr(&mixture_iwae(&model, test.clone(), k, &mut noise)).0;
+        let elbo_points = values(model.exact_elbo(test.clone()));
+        let iwae_points = mixture_iwae(&model, test.clone(), k, &mut noise);
+        let (test_elbo, test_iwae) = (mean_and_stderr(&elbo_points).0, mean_and_stderr(&iwae_points).0);
+        if estimator == Estimator::Exact {
+            exact_record = Some((elbo_points, iwae_points, rows.clone()));
+        }
         methods.push(MixtureMethod {
             estimator,
             test_loglik,
@@ -696,6 +697,33 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         wall_seconds: 0.0,
         files: Vec::new(),
     };
+    let (elbo, iwae, rows) = exact_record.expect("Estimator::ALL starts with Exact");
+    let mut extra: Vec<(String, f64)> = summary.true_test_loglik.map(|t| ("true_test_loglik".to_string(), t)).into_iter().collect();
+    extra.extend(summary.variance_ratio_reinforce_over_nvil.map(|r| ("variance_ratio_reinforce_over_nvil".to_string(), r)));
+    for m in &summary.methods {
+        let name = m.estimator.name();
+        for (what, v) in [
+            ("test_loglik", m.test_loglik),
+            ("test_loglik_error", m.test_loglik_stderr),
+            ("test_loglik_minus_exact", m.test_loglik_minus_exact),
+            ("test_loglik_minus_exact_error", m.test_loglik_minus_exact_stderr),
+            ("gradient_variance", m.gradient_variance),
+        ] {
+            extra.push((format!("{name}_{what}"), v));
+        }
+    }
+    let exact = trained[0].valid();
+    let posterior = exact.log_posterior(test).exp();
+    let [rows_q, components] = posterior.dims();
+    let record = FitRecord {
+        evaluation: TestEvaluation { elbo, iwae, iwae_k: k, extra },
+        samples: Matrix { rows: 2000, cols: splits.test.dim, values: exact.sample(2000, &mut Noise::new(seed ^ 0x5A3F)) },
+        samples_description: "draws x ~ p(x) of the mixture trained by exact enumeration".into(),
+        latent: Matrix { rows: rows_q, cols: components, values: values(posterior) },
+        latent_description: "E_q[one-hot c] = q(c | x) of the test points, model trained by exact enumeration".into(),
+        labels: splits.test.labels.clone(),
+    };
+    files.push(write_h5(out, problem, seed, &rows, Some(&record))?);
     summary.wall_seconds = wall.elapsed().as_secs_f64();
     files.push(write_summary(out, &mut summary, &files)?);
     Ok((summary, files))

@@ -4,12 +4,17 @@
 //! ```text
 //! /evaluation                 attrs: units, test_examples, iwae_k, test_elbo, test_elbo_error,
 //!                             test_iwae, test_iwae_error, and where computed ppca_test_loglik,
-//!                             test_bits_per_dim, gaussian_limit_{sigma, test_iwae, flow_loglik}
+//!                             test_bits_per_dim, gaussian_limit_{sigma, test_iwae, flow_loglik};
+//!                             a mixture: true_test_loglik, variance_ratio_reinforce_over_nvil,
+//!                             <method>_{test_loglik, test_loglik_error, test_loglik_minus_exact,
+//!                             test_loglik_minus_exact_error, gradient_variance}
 //! /evaluation/elbo            [test] float64: one-sample ELBO (exact path term) per test example
+//!                             (a mixture: the ELBO enumerated exactly)
 //! /evaluation/iwae            [test] float64: IWAE(K) per test example
 //! /samples/x                  [n, D] float64: generated data (attrs: description)
 //! /latent/mean                [test, d] float64: encoder means μ_q(x) of the test points
-//!                             (a flow: z = f(x)) (attrs: description)
+//!                             (a flow: z = f(x); a mixture: E_q[one-hot c] = q(c | x))
+//!                             (attrs: description)
 //! /latent/label               [test] int64: the test points' labels, where the data has them
 //! ```
 //!
@@ -34,7 +39,7 @@ pub struct TestEvaluation {
     pub iwae: Vec<f64>,
     pub iwae_k: usize,
     /// Further numbers stored as attributes (nats per example unless the name says otherwise).
-    pub extra: Vec<(&'static str, f64)>,
+    pub extra: Vec<(String, f64)>,
 }
 
 /// Everything beyond /training that a fit run stores in run.h5.
