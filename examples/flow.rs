@@ -30,6 +30,6 @@ fn main() {
     }
     let (chain, x) = (chain.valid(), test.all(&device));
     let exact = mean_elbo(&chain, &x, 1000, &mut noise);
-    let limit = gaussian_limit(&chain, 0.01, 10.0, 2, &device).expect("a flow chain");
+    let limit = gaussian_limit(&chain, 0.01, 1.0, 2, &device).expect("a flow chain");
     println!("flow on two moons: test log-likelihood {exact:.4}; Gaussian kernels σ = 0.01, IWAE(200): {:.4}", mean_iwae(&limit, &x, 200, 50, &mut noise));
 }

@@ -1,5 +1,6 @@
 //! Subcommands: `solve FILE` trains and evaluates a ground state (`--resume DIR` continues a
-//! stopped run from its checkpoint); `plot DIR` redraws the plots from DIR/run.h5;
+//! stopped run from its checkpoint); `fit FILE` trains a latent-variable model (the same
+//! `--resume DIR` for chains); `plot DIR` redraws the plots from DIR/run.h5;
 //! `export DIR --format csv` writes the content of DIR/run.h5 as CSV; `bench NAME` times
 //! training iterations of the fused or autodiff engine.
 
@@ -58,6 +59,12 @@ enum Command {
         /// Override [train] seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Override [train] iterations.
+        #[arg(long)]
+        iterations: Option<usize>,
+        /// Continue the run in DIR from DIR/checkpoint.bin (results are written to DIR).
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
     },
     /// Diffusion Monte Carlo (and the other guided estimators of `[eval] estimators`) with the drift
     /// trained by `solve` in DIR (its checkpoint.bin); writes DIR/dmc.json.
@@ -172,9 +179,27 @@ pub fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Fit { file, out, seed } => {
+        Command::Fit { file, out, seed, iterations, resume } => {
+            use pathspace::latent::fit::{FitOptions, FitOutcome, run_with};
             let device = choose_device(Precision::F32)?;
-            let (s, files) = pathspace::latent::fit::run(&file, out, seed, &device, true)?;
+            let phase = stop_on_signal()?;
+            phase.store(PHASE_TRAINING, Ordering::SeqCst);
+            let options = FitOptions { out, seed, iterations, resume, show_progress: true };
+            let stop = || phase.load(Ordering::SeqCst) == PHASE_STOPPING;
+            let over = || phase.store(PHASE_OTHER, Ordering::SeqCst);
+            let (s, files) = match run_with(&file, &options, &device, &stop, &over)? {
+                FitOutcome::Finished(s, files) => (s, files),
+                FitOutcome::Stopped { iteration, checkpoint } => {
+                    let dir = checkpoint.parent().unwrap_or(Path::new("."));
+                    eprintln!(
+                        "interrupted before iteration {iteration}: checkpoint written to {}\ncontinue with: pathspace fit {} --resume {}",
+                        checkpoint.display(),
+                        file.display(),
+                        dir.display()
+                    );
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            };
             println!("{}  (test ELBO {:.3}, IWAE(K = {}) {:.3} nats per example; {:.1} s)", s.name, s.test_elbo, s.iwae_k, s.test_iwae, s.wall_seconds);
             if let Some(p) = s.ppca_test_loglik {
                 println!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
@@ -244,6 +269,22 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     Ok(())
 }
 
+/// Installs the SIGINT/SIGTERM handler: during training (phase `PHASE_TRAINING`) a signal asks
+/// training to stop at the next iteration boundary with a checkpoint (phase `PHASE_STOPPING`);
+/// otherwise, or a second time, it ends the process at once.
+fn stop_on_signal() -> Result<Arc<AtomicU8>> {
+    let phase = Arc::new(AtomicU8::new(PHASE_OTHER));
+    let handler_phase = phase.clone();
+    ctrlc::set_handler(move || {
+        if handler_phase.compare_exchange(PHASE_TRAINING, PHASE_STOPPING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            eprintln!("\ninterrupted");
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    })
+    .context("installing the SIGINT/SIGTERM handler")?;
+    Ok(phase)
+}
+
 fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>) -> Result<()> {
     let problem = Problem::load(file)?;
     // A damaged checkpoint is reported before anything in the run directory is touched.
@@ -260,18 +301,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let total = iterations.unwrap_or(problem.train.iterations);
     let attributes = pathspace::io::run_attributes(&problem, seed);
     let checkpoint_path = Checkpoint::path_in(&out);
-
-    let phase = Arc::new(AtomicU8::new(PHASE_OTHER));
-    {
-        let phase = phase.clone();
-        ctrlc::set_handler(move || {
-            if phase.compare_exchange(PHASE_TRAINING, PHASE_STOPPING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-                eprintln!("\ninterrupted");
-                std::process::exit(EXIT_INTERRUPTED);
-            }
-        })
-        .context("installing the SIGINT/SIGTERM handler")?;
-    }
+    let phase = stop_on_signal()?;
 
     let bar = ProgressBar::new(total as u64);
     bar.set_style(

@@ -50,15 +50,37 @@ pub struct Checkpoint {
     pub previous: Option<Snapshot>,
 }
 
-fn record_error(path: &Path, field: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn record_error(path: &Path, field: &str, e: impl std::fmt::Display) -> Error {
     Error::Format { path: path.to_path_buf(), field: field.to_string(), message: e.to_string() }
+}
+
+/// A module's parameters as a burnpack record (parameter ids included).
+pub(crate) fn module_bytes<M: Module>(module: &M) -> Result<Vec<u8>> {
+    let bytes = module.clone().into_record().into_bytes().map_err(|e| Error::Other(format!("checkpoint: cannot serialise: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads a record written by [`module_bytes`] into `template` (the same architecture).
+pub(crate) fn load_module<M: Module>(path: &Path, template: M, bytes: &[u8]) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record_error(path, "model", e))?;
+    template.try_load_record(record).map_err(|e| record_error(path, "model", e))
+}
+
+/// Adam's state (moments and step counts, keyed by parameter id).
+pub(crate) fn optimizer_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
+    Ok(optim.into_bytes().map_err(|e| Error::Other(format!("checkpoint: cannot serialise: {e}")))?.to_vec())
+}
+
+/// An Adam optimiser with the state written by [`optimizer_bytes`].
+pub(crate) fn load_optimizer(path: &Path, bytes: &[u8]) -> Result<ModuleOptimizer> {
+    let optim: ModuleOptimizer = AdamConfig::new().init();
+    optim.from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record_error(path, "optimizer", e))
 }
 
 impl Snapshot {
     fn capture(net: &DriftNet, optim: &ModuleOptimizer, walkers: &Tensor<3>) -> Result<Self> {
-        let err = |e: burn::store::RecordError| Error::Other(format!("checkpoint: cannot serialise: {e}"));
-        let model = net.clone().into_record().into_bytes().map_err(err)?.to_vec();
-        let optim = optim.into_bytes().map_err(err)?.to_vec();
+        let model = module_bytes(net)?;
+        let optim = optimizer_bytes(optim)?;
         let walker_shape = walkers.dims();
         let walkers = walkers.clone().into_data().try_into_vec_as::<f64>().map_err(|e| Error::Other(format!("{e:?}")))?;
         Ok(Snapshot { model, optim, walker_shape, walkers })
@@ -66,10 +88,8 @@ impl Snapshot {
 
     /// Restores onto `template` (a freshly built network of the same problem) on `device`.
     fn restore(&self, path: &Path, template: DriftNet, device: &Device) -> Result<(DriftNet, ModuleOptimizer, Tensor<3>)> {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone())).map_err(|e| record_error(path, "model", e))?;
-        let net = template.try_load_record(record).map_err(|e| record_error(path, "model", e))?;
-        let optim: ModuleOptimizer = AdamConfig::new().init();
-        let optim = optim.from_bytes(Bytes::from_bytes_vec(self.optim.clone())).map_err(|e| record_error(path, "optimizer", e))?;
+        let net = load_module(path, template, &self.model)?;
+        let optim = load_optimizer(path, &self.optim)?;
         let [w, p, d] = self.walker_shape;
         if w * p * d != self.walkers.len() {
             return Err(record_error(path, "walkers", "shape does not match the stored values"));
@@ -126,7 +146,7 @@ impl Checkpoint {
 
     /// Serialises to the file layout described in the module comment.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Encoder { buf: MAGIC.to_vec() };
+        let mut w = Encoder::new(MAGIC);
         w.bytes(self.problem_text.as_bytes());
         w.u64(self.seed);
         w.u64(self.iteration as u64);
@@ -146,33 +166,21 @@ impl Checkpoint {
         if let Some(p) = &self.previous {
             w.snapshot(p);
         }
-        let sum = fnv1a(&w.buf);
-        w.u64(sum);
-        w.buf
+        w.seal()
     }
 
     /// Parses a checkpoint; `path` is for messages. Any damage gives an error naming the part.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |field: &str, message: &str| record_error(path, field, message);
-        if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(bad("header", "not a pathspace checkpoint (bad magic or too short)"));
-        }
-        let (body, tail) = bytes.split_at(bytes.len() - 8);
-        if fnv1a(body) != u64::from_le_bytes(tail.try_into().expect("8 bytes")) {
-            return Err(bad("checksum", "truncated or corrupt (checksum mismatch)"));
-        }
-        let mut r = Decoder { buf: body, at: MAGIC.len(), path };
-        let text = |r: &mut Decoder, field: &str| -> Result<String> {
-            String::from_utf8(r.bytes(field)?.to_vec()).map_err(|_| bad(field, "not UTF-8"))
-        };
-        let problem_text = text(&mut r, "problem")?;
+        let mut r = Decoder::open(path, bytes, MAGIC, "pathspace checkpoint")?;
+        let problem_text = r.string("problem")?;
         let seed = r.u64("seed")?;
         let iteration = r.u64("iteration")? as usize;
         let lr_scale = r.f64("lr_scale")?;
         let recoveries = r.u64("recoveries")? as usize;
         let seconds = r.f64("seconds")?;
         let n = r.u64("rows")? as usize;
-        if n > body.len() / 40 {
+        if n > r.remaining() / 40 {
             return Err(bad("rows", "row count larger than the file"));
         }
         let mut rows = Vec::with_capacity(n);
@@ -185,16 +193,14 @@ impl Checkpoint {
                 seconds: r.f64("rows")?,
             });
         }
-        let noise = text(&mut r, "noise")?;
+        let noise = r.string("noise")?;
         let current = r.snapshot("current")?;
         let previous = match r.u64("previous")? {
             0 => None,
             1 => Some(r.snapshot("previous")?),
             _ => return Err(bad("previous", "invalid flag")),
         };
-        if r.at != body.len() {
-            return Err(bad("trailer", "unexpected bytes after the last section"));
-        }
+        r.finish()?;
         Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous })
     }
 
@@ -216,22 +222,33 @@ impl Checkpoint {
 }
 
 /// 64-bit FNV-1a: detects truncation and bit flips (not an authentication code).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-struct Encoder {
+/// Writes the sections of a checksummed file: `magic`, length-prefixed sections, then
+/// [`Encoder::seal`] appends the FNV-1a checksum. Also used by `fit` checkpoints.
+pub(crate) struct Encoder {
     buf: Vec<u8>,
 }
 
 impl Encoder {
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn new(magic: &[u8]) -> Self {
+        Encoder { buf: magic.to_vec() }
+    }
+    /// The finished file: everything written so far and its checksum.
+    pub(crate) fn seal(mut self) -> Vec<u8> {
+        let sum = fnv1a(&self.buf);
+        self.u64(sum);
+        self.buf
+    }
+    pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    fn f64(&mut self, v: f64) {
+    pub(crate) fn f64(&mut self, v: f64) {
         self.u64(v.to_bits());
     }
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
         self.buf.extend_from_slice(b);
     }
@@ -248,13 +265,40 @@ impl Encoder {
     }
 }
 
-struct Decoder<'a> {
+/// Reads what an [`Encoder`] wrote; every error names the file and the section.
+pub(crate) struct Decoder<'a> {
     buf: &'a [u8],
     at: usize,
     path: &'a Path,
 }
 
 impl<'a> Decoder<'a> {
+    /// Checks the magic and the checksum of `bytes` (read from `path`) before anything is decoded.
+    pub(crate) fn open(path: &'a Path, bytes: &'a [u8], magic: &[u8], what: &str) -> Result<Self> {
+        let bad = |field: &str, message: String| record_error(path, field, message);
+        if bytes.len() < magic.len() + 8 || &bytes[..magic.len()] != magic {
+            return Err(bad("header", format!("not a {what} (bad magic or too short)")));
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 8);
+        if fnv1a(body) != u64::from_le_bytes(tail.try_into().expect("8 bytes")) {
+            return Err(bad("checksum", "truncated or corrupt (checksum mismatch)".into()));
+        }
+        Ok(Decoder { buf: body, at: magic.len(), path })
+    }
+    /// Errors unless every byte before the checksum was read.
+    pub(crate) fn finish(&self) -> Result<()> {
+        if self.at != self.buf.len() {
+            return Err(record_error(self.path, "trailer", "unexpected bytes after the last section"));
+        }
+        Ok(())
+    }
+    /// Bytes not read yet (a bound for counts read from the file).
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.at
+    }
+    pub(crate) fn string(&mut self, field: &str) -> Result<String> {
+        String::from_utf8(self.bytes(field)?.to_vec()).map_err(|_| record_error(self.path, field, "not UTF-8"))
+    }
     fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8]> {
         if n > self.buf.len() - self.at {
             return Err(record_error(self.path, field, "section runs past the end of the file"));
@@ -263,13 +307,13 @@ impl<'a> Decoder<'a> {
         self.at += n;
         Ok(s)
     }
-    fn u64(&mut self, field: &str) -> Result<u64> {
+    pub(crate) fn u64(&mut self, field: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("8 bytes")))
     }
-    fn f64(&mut self, field: &str) -> Result<f64> {
+    pub(crate) fn f64(&mut self, field: &str) -> Result<f64> {
         self.u64(field).map(f64::from_bits)
     }
-    fn bytes(&mut self, field: &str) -> Result<&'a [u8]> {
+    pub(crate) fn bytes(&mut self, field: &str) -> Result<&'a [u8]> {
         let n = self.u64(field)? as usize;
         self.take(n, field)
     }

@@ -95,6 +95,12 @@ fn chunk_for(len: usize, max: usize) -> u64 {
 impl RunFile {
     /// Serialises to HDF5 bytes.
     pub fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
+        self.to_bytes_with(&|_| {})
+    }
+
+    /// Serialises with further groups added by `extend` (a `fit` run's /evaluation, /samples,
+    /// /latent: `crate::latent::record`).
+    pub fn to_bytes_with(&self, extend: &dyn Fn(&mut FileBuilder)) -> std::result::Result<Vec<u8>, String> {
         let mut b = FileBuilder::new();
         let a = &self.attributes;
         b.set_attr("problem", AttrValue::String(a.problem.clone()));
@@ -193,12 +199,18 @@ impl RunFile {
             g.create_dataset("drift").with_f64_data(&s.drift).with_shape(&[s.y.len() as u64, s.x.len() as u64, 2]);
             b.add_group(g.finish());
         }
+        extend(&mut b);
         b.finish().map_err(|e| e.to_string())
     }
 
     /// Writes atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes().map_err(|message| Error::Write { path: path.to_path_buf(), message })?;
+        self.write_with(path, &|_| {})
+    }
+
+    /// [`RunFile::write`] with the groups `extend` adds.
+    pub fn write_with(&self, path: &Path, extend: &dyn Fn(&mut FileBuilder)) -> Result<()> {
+        let bytes = self.to_bytes_with(extend).map_err(|message| Error::Write { path: path.to_path_buf(), message })?;
         super::write_atomic(path, &bytes)
     }
 

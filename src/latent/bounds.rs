@@ -51,29 +51,47 @@ pub fn iwae(chain: &Chain, x: Tensor<2>, k: usize, chunk: usize, noise: &mut Noi
     values(acc.expect("k ≥ 1")).into_iter().map(|v| v - ln_k).collect()
 }
 
-/// The mean over rows of the IWAE(K) bound, in batches of `batch` rows.
-pub fn mean_iwae(chain: &Chain, x: &Tensor<2>, k: usize, batch: usize, noise: &mut Noise) -> f64 {
+/// IWAE(K) of every row of `x`, in batches of `batch` rows.
+pub fn iwae_per_example(chain: &Chain, x: &Tensor<2>, k: usize, batch: usize, noise: &mut Noise) -> Vec<f64> {
     per_batch(x, batch, |xb| {
         let chunk = (4096 / xb.dims()[0]).clamp(1, k);
         iwae(chain, xb, k, chunk, noise)
     })
 }
 
-/// The mean over rows of a one-sample ELBO (exact path term), in batches.
-pub fn mean_elbo(chain: &Chain, x: &Tensor<2>, batch: usize, noise: &mut Noise) -> f64 {
+/// A one-sample ELBO (exact path term) of every row of `x`, in batches.
+pub fn elbo_per_example(chain: &Chain, x: &Tensor<2>, batch: usize, noise: &mut Noise) -> Vec<f64> {
     per_batch(x, batch, |xb| values(chain.log_weight(xb, noise, PathTerm::Exact).log_weight.detach()))
 }
 
-fn per_batch(x: &Tensor<2>, batch: usize, mut f: impl FnMut(Tensor<2>) -> Vec<f64>) -> f64 {
+/// The mean over rows of the IWAE(K) bound, in batches of `batch` rows.
+pub fn mean_iwae(chain: &Chain, x: &Tensor<2>, k: usize, batch: usize, noise: &mut Noise) -> f64 {
+    mean_and_stderr(&iwae_per_example(chain, x, k, batch, noise)).0
+}
+
+/// The mean over rows of a one-sample ELBO (exact path term), in batches.
+pub fn mean_elbo(chain: &Chain, x: &Tensor<2>, batch: usize, noise: &mut Noise) -> f64 {
+    mean_and_stderr(&elbo_per_example(chain, x, batch, noise)).0
+}
+
+/// Mean and standard error (over independent examples) of per-example values.
+pub fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, (var / n).sqrt())
+}
+
+fn per_batch(x: &Tensor<2>, batch: usize, mut f: impl FnMut(Tensor<2>) -> Vec<f64>) -> Vec<f64> {
     let n = x.dims()[0];
-    let mut total = 0.0;
+    let mut all = Vec::with_capacity(n);
     let mut start = 0;
     while start < n {
         let m = batch.min(n - start);
-        total += f(x.clone().narrow(0, start, m)).iter().sum::<f64>();
+        all.extend(f(x.clone().narrow(0, start, m)));
         start += m;
     }
-    total / n as f64
+    all
 }
 
 /// Bits per dimension of `log_p` (nats per example) for `dims` dimensions of data with `levels`

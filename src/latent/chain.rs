@@ -100,9 +100,9 @@ impl Chain {
     /// Dimension of the prior-side state h_T (the dimension of a Flow stage is its input's).
     pub fn prior_dim(&self, data_dim: usize) -> usize {
         self.stages.iter().fold(data_dim, |d, s| match s {
-            Stage::Gaussian(g) => g.encoder.mean_dim().unwrap_or(d),
+            Stage::Gaussian(g) => g.encoder.mean_dim(),
             Stage::Flow(_) => d,
-            Stage::Sde(s) => s.encoder.mean_dim().unwrap_or(d),
+            Stage::Sde(s) => s.encoder.mean_dim(),
         })
     }
 
@@ -128,12 +128,9 @@ impl Chain {
 }
 
 impl GaussianKernel {
-    /// Output dimension when the kernel has its own mean layer.
-    pub fn mean_dim(&self) -> Option<usize> {
-        match &self.mean_flow {
-            Some(_) => None,
-            None => Some(self.mean.weight.val().dims()[1]),
-        }
+    /// Output dimension.
+    pub fn mean_dim(&self) -> usize {
+        self.mean.weight.val().dims()[1]
     }
 }
 

@@ -106,6 +106,9 @@ pub struct TrainConfig {
     /// Iterations between validation evaluations.
     #[serde(default = "d_validate_every")]
     pub validate_every: usize,
+    /// Iterations between checkpoints (chains; also written at the end and on SIGINT/SIGTERM).
+    #[serde(default = "d_checkpoint_every")]
+    pub checkpoint_every: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,7 +176,7 @@ impl FitProblem {
             }
             _ => {}
         }
-        for (key, v) in [("train.iterations", train.iterations), ("train.batch", train.batch), ("eval.iwae_k", eval.iwae_k), ("model.latent", f.model.latent)] {
+        for (key, v) in [("train.iterations", train.iterations), ("train.batch", train.batch), ("train.checkpoint_every", train.checkpoint_every), ("eval.iwae_k", eval.iwae_k), ("model.latent", f.model.latent)] {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".into()));
             }
@@ -224,5 +227,6 @@ fn d_lr() -> f64 { 1e-3 }
 fn d_lr_decay() -> f64 { 1e9 }
 fn d_true() -> bool { true }
 fn d_validate_every() -> usize { 100 }
+fn d_checkpoint_every() -> usize { 1000 }
 fn d_iwae_k() -> usize { 1000 }
 fn d_repeats() -> usize { 200 }

@@ -2,18 +2,21 @@
 //! minimising the pathwise KL (−ELBO) with Adam, evaluate on the test set (ELBO, IWAE(K),
 //! PPCA for digits), write training.csv, summary.json, run.h5 (/training) and the plots.
 
-use super::bounds::{bits_per_dim, elbo, mean_elbo, mean_iwae};
+use super::checkpoint::FitCheckpoint;
+use super::bounds::{bits_per_dim, elbo, elbo_per_example, iwae_per_example, mean_and_stderr, mean_elbo, mean_iwae};
+use super::record::{FitRecord, Matrix, TestEvaluation};
 use super::chain::{Chain, GaussianStage, SdeStage, Stage};
 use super::config::{DataKind, FitProblem, ModelKind};
 use super::data::{self, DIGIT_LEVELS, Dataset};
 use super::kernels::{FlowConfig, GaussianKernel, GaussianKernelConfig, SdeSegmentConfig, Variance};
-use super::mixture::{Estimator, Mixture, MixtureConfig, gradient_moments};
+use super::mixture::{Estimator, Mixture, MixtureConfig, categorical, gradient_moments};
 use super::ppca::Ppca;
 use super::values;
 use crate::error::{Error, Result};
 use crate::noise::Noise;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use crate::train::Control;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -22,7 +25,7 @@ use std::time::Instant;
 /// Kernel width and test points of the σ → 0 check of flow problems.
 const GAUSSIAN_LIMIT_SIGMA: f64 = 0.01;
 const GAUSSIAN_LIMIT_POINTS: usize = 200;
-const GAUSSIAN_LIMIT_PROPOSAL: f64 = 10.0;
+const GAUSSIAN_LIMIT_PROPOSAL: f64 = 1.0;
 
 /// One row of training.csv. `validation_elbo` is NaN between validations.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -43,6 +46,10 @@ pub struct MixtureMethod {
     /// Mean over test points of log p_model(x) − log p_true(x) (ring data), and its standard error.
     pub test_loglik_minus_true: Option<f64>,
     pub test_loglik_minus_true_stderr: Option<f64>,
+    /// Mean over test points of log p_this(x) − log p_exact(x), the model trained by exact
+    /// enumeration (paired, so the test set's own spread cancels), and its standard error.
+    pub test_loglik_minus_exact: f64,
+    pub test_loglik_minus_exact_stderr: f64,
     pub test_elbo: f64,
     pub test_iwae: f64,
     /// Trace of the encoder-gradient covariance (one estimate on a 100-point batch), at the end.
@@ -172,86 +179,243 @@ fn progress_bar(total: usize, show: bool) -> ProgressBar {
     bar
 }
 
-/// Trains a chain; returns it and the curve.
-pub fn train_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &Device, show: bool) -> Result<(Chain, Vec<CurveRow>)> {
-    let t = &problem.train;
+/// A chain's training between two iterations: what a checkpoint holds.
+pub struct ChainTraining {
+    /// On the autodiff device.
+    pub chain: Chain,
+    pub optim: ModuleOptimizer,
+    /// The training stream: initial weights (drawn before), minibatches, dequantisation, ε.
+    pub noise: Noise,
+    /// Next iteration to run.
+    pub iteration: usize,
+    /// Iterations skipped because the ELBO was not finite.
+    pub bad_steps: usize,
+    pub rows: Vec<CurveRow>,
+}
+
+/// The autodiff decorator of `device`, in the same precision.
+fn autodiff(device: &Device) -> Device {
     let mut ad = device.clone().autodiff();
     let _ = ad.configure(device.settings().float_dtype);
+    ad
+}
+
+/// Streams of a run with `seed`: the validation stream (cloned afresh for every validation, so
+/// that validations are comparable and do not depend on when they happen) and the training one.
+fn streams(seed: u64) -> (Noise, Noise) {
     let mut noise = Noise::new(seed);
-    let mut eval_noise = noise.split();
-    let mut chain = build_chain(problem, splits.train.dim, &mut noise, &ad);
-    let mut optim = AdamConfig::new().init();
+    let validation = noise.split();
+    (validation, noise)
+}
+
+/// The chain of `problem` and a fresh optimiser before iteration 0.
+pub fn start_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &Device) -> ChainTraining {
+    let mut noise = streams(seed).1;
+    let chain = build_chain(problem, splits.train.dim, &mut noise, &autodiff(device));
+    ChainTraining { chain, optim: AdamConfig::new().init(), noise, iteration: 0, bad_steps: 0, rows: Vec::new() }
+}
+
+/// A freshly initialised chain of `problem` (the template a checkpoint is loaded into).
+pub fn chain_template(problem: &FitProblem, splits: &Splits, device: &Device) -> Chain {
+    build_chain(problem, splits.train.dim, &mut Noise::new(0), &autodiff(device))
+}
+
+/// Trains a chain; returns it and the curve.
+pub fn train_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &Device, show: bool) -> Result<(Chain, Vec<CurveRow>)> {
+    let state = start_chain(problem, splits, seed, device);
+    let (state, _) = train_chain_from(problem, splits, seed, state, problem.train.iterations, device, show, &mut |_| Control::Continue)?;
+    Ok((state.chain.valid(), state.rows))
+}
+
+/// Runs iterations `state.iteration..total` of Adam on −ELBO. After every iteration `observe`
+/// sees the state (to checkpoint it) and may stop training; returns the state and whether it
+/// was stopped. Validation every `validate_every` iterations and at `total`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_chain_from(
+    problem: &FitProblem,
+    splits: &Splits,
+    seed: u64,
+    mut state: ChainTraining,
+    total: usize,
+    device: &Device,
+    show: bool,
+    observe: &mut dyn FnMut(&ChainTraining) -> Control,
+) -> Result<(ChainTraining, Control)> {
+    let t = &problem.train;
+    let ad = autodiff(device);
+    let validation_noise = streams(seed).0;
     let closed_form = t.closed_form_kl && problem.model.kind == ModelKind::Vae;
     let validation = splits.validation.all(device);
-    let bar = progress_bar(t.iterations, show);
+    let bar = progress_bar(total, show);
+    bar.set_position(state.iteration as u64);
     let start = Instant::now();
-    let mut rows = Vec::with_capacity(t.iterations);
-    let mut bad_steps = 0;
-    for it in 0..t.iterations {
+    let offset = state.rows.last().map_or(0.0, |r| r.seconds);
+    while state.iteration < total {
+        let it = state.iteration;
+        state.iteration += 1;
         let lr = t.lr / (1.0 + it as f64 / t.lr_decay);
-        let x = training_batch(splits, t.batch, &mut noise, &ad);
-        let objective = elbo(&chain, x, &mut noise, closed_form).mean();
+        let x = training_batch(splits, t.batch, &mut state.noise, &ad);
+        let objective = elbo(&state.chain, x, &mut state.noise, closed_form).mean();
         let value = objective.clone().into_scalar::<f64>();
-        if !value.is_finite() {
-            bad_steps += 1;
-            if bad_steps > 50 {
-                return Err(Error::Diverged(format!("{bad_steps} non-finite ELBO values by iteration {it}")));
+        if value.is_finite() {
+            let grads = GradientsParams::from_grads((-objective).backward(), &state.chain);
+            state.chain = state.optim.step(lr, state.chain, grads);
+            let validate = (it + 1) % t.validate_every.max(1) == 0 || it + 1 == total;
+            let validation_elbo = if validate { mean_elbo(&state.chain.valid(), &validation, 500, &mut validation_noise.clone()) } else { f64::NAN };
+            state.rows.push(CurveRow { iteration: it, train_elbo: value, validation_elbo, learning_rate: lr, seconds: offset + start.elapsed().as_secs_f64() });
+            if validate {
+                bar.set_message(format!("ELBO train {value:.2}  valid {validation_elbo:.2}"));
             }
-            continue;
+        } else {
+            state.bad_steps += 1;
+            if state.bad_steps > 50 {
+                return Err(Error::Diverged(format!("{} non-finite ELBO values by iteration {it}", state.bad_steps)));
+            }
         }
-        let grads = GradientsParams::from_grads((-objective).backward(), &chain);
-        chain = optim.step(lr, chain, grads);
-        let validate = (it + 1) % t.validate_every.max(1) == 0 || it + 1 == t.iterations;
-        let validation_elbo = if validate { mean_elbo(&chain.valid(), &validation, 500, &mut eval_noise) } else { f64::NAN };
-        rows.push(CurveRow { iteration: it, train_elbo: value, validation_elbo, learning_rate: lr, seconds: start.elapsed().as_secs_f64() });
         bar.set_position(it as u64 + 1);
-        if validate {
-            bar.set_message(format!("ELBO train {value:.2}  valid {validation_elbo:.2}"));
+        if observe(&state) == Control::Stop {
+            bar.finish_and_clear();
+            return Ok((state, Control::Stop));
         }
     }
     bar.finish_and_clear();
-    Ok((chain.valid(), rows))
+    Ok((state, Control::Continue))
 }
 
-/// The Gaussian-kernel chain around the flow of `chain`: p(x|z) = N(f⁻¹(z), σ²I) (this fixes the
-/// model, whose likelihood → the flow's as σ → 0) and the proposal q(z|x) = N(f(x), (cσ)²I).
-/// Any c gives a valid bound; c > 1 keeps the importance weights' variance finite where the
-/// flow stretches space by more than √2 (the posterior of z is ≈ N(f(x), σ² J Jᵀ)).
+/// The Gaussian-kernel model around the flow f of `chain`, as a chain of two stages, data side
+/// first: a Gaussian stage y ↔ x with identity means, then the flow stage y ↔ z = f(y).
+///
+/// Generation: z ~ N(0, I), y = f⁻¹(z), x ~ N(y, σ²I), i.e. the Gaussian kernel
+/// p(x | z) = N(x; f⁻¹(z), σ²I), whose likelihood p_σ(x) = ∫ N(x; y, σ²I) p_f(y) dy → p_f(x) as
+/// σ → 0 (the flow's density smoothed by a Gaussian of width σ).
+/// Inference: y ~ N(x, (cσ)²I), z = f(y): the backward kernel q(z | x) = f_# N(x, (cσ)²I), which
+/// for c = 1 is the exact posterior to first order in σ (≈ N(f(x), σ² J Jᵀ), J = ∂f/∂x). Then
+/// log w = log p_f(y) exactly, and IWAE(K) = log (1/K) Σ_k p_f(x + σ ε_k) → log p_σ(x) with
+/// importance weights whose spread vanishes with σ. (A proposal N(f(x), (cσ)²I) in z-space
+/// ignores J: with c ≫ 1 or anisotropic J its weights vary strongly, and IWAE(1000) then stays
+/// visibly below log p_σ — see docs/latent.md.)
 pub fn gaussian_limit(chain: &Chain, sigma: f64, proposal_scale: f64, dim: usize, device: &Device) -> Option<Chain> {
     match chain.stages.as_slice() {
         [Stage::Flow(f)] => Some(Chain {
-            stages: vec![Stage::Gaussian(GaussianStage {
-                encoder: GaussianKernel::around_flow(f.clone(), false, dim, proposal_scale * sigma, device),
-                decoder: GaussianKernel::around_flow(f.clone(), true, dim, sigma, device),
-            })],
+            stages: vec![
+                Stage::Gaussian(GaussianStage {
+                    encoder: GaussianKernel::identity(dim, proposal_scale * sigma, device),
+                    decoder: GaussianKernel::identity(dim, sigma, device),
+                }),
+                Stage::Flow(f.clone()),
+            ],
         }),
         _ => None,
     }
 }
 
+/// Command-line choices of a `fit` run.
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    /// Output directory (default runs/<name>/; with `resume`, the resumed directory).
+    pub out: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// Train this many iterations in all instead of `[train] iterations`.
+    pub iterations: Option<usize>,
+    /// Continue the run in this directory from its checkpoint.bin.
+    pub resume: Option<PathBuf>,
+    pub show_progress: bool,
+}
+
+/// How a `fit` run ended.
+pub enum FitOutcome {
+    Finished(Box<FitSummary>, Vec<PathBuf>),
+    /// `stop` asked training to stop before `iteration`; the checkpoint is written.
+    Stopped { iteration: usize, checkpoint: PathBuf },
+}
+
 /// Runs a problem file end to end into `out` (default runs/<name>/).
 pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device, show_progress: bool) -> Result<(FitSummary, Vec<PathBuf>)> {
+    let options = FitOptions { out, seed, show_progress, ..FitOptions::default() };
+    match run_with(file, &options, device, &|| false, &|| {})? {
+        FitOutcome::Finished(summary, files) => Ok((*summary, files)),
+        FitOutcome::Stopped { iteration, .. } => Err(Error::Other(format!("training stopped at iteration {iteration}"))),
+    }
+}
+
+/// [`run`] with a checkpoint every `[train] checkpoint_every` iterations (chains), resuming from
+/// one, and a `stop` flag polled after every iteration (a stopped run writes its checkpoint and
+/// training.csv and returns [`FitOutcome::Stopped`]). `training_over` is called when no more
+/// training iteration will run (a signal handler may then end the process at once).
+pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn Fn() -> bool, training_over: &dyn Fn()) -> Result<FitOutcome> {
     let wall = Instant::now();
     let problem = FitProblem::load(file)?;
+    let seed = options.seed.unwrap_or(problem.train.seed);
+    // A damaged or mismatched checkpoint is reported before anything is trained or written.
+    let checkpoint = match &options.resume {
+        Some(dir) => {
+            let path = FitCheckpoint::path_in(dir);
+            if problem.model.kind == ModelKind::Mixture {
+                return Err(Error::Problem { path: problem.path.clone(), location: "model.kind".into(), message: "mixture runs keep no checkpoint (they train in seconds); run them again without --resume".into() });
+            }
+            let c = FitCheckpoint::read(&path)?;
+            let mismatch = |field: &str, message: String| Error::Format { path: path.clone(), field: field.into(), message };
+            if c.problem_text != problem.text {
+                return Err(mismatch("problem", format!("written for a different problem file than {}", file.display())));
+            }
+            if c.seed != seed {
+                return Err(mismatch("seed", format!("written with seed {}, this run uses seed {seed}", c.seed)));
+            }
+            Some((c, path))
+        }
+        None => None,
+    };
     let splits = load_splits(&problem)?;
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
+    let out = options.resume.clone().or(options.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
     std::fs::create_dir_all(&out).map_err(|e| Error::Write { path: out.clone(), message: e.to_string() })?;
-    let seed = seed.unwrap_or(problem.train.seed);
     if problem.model.kind == ModelKind::Mixture {
-        return run_mixture(&problem, &splits, &out, seed, device, show_progress, wall);
+        training_over();
+        let (summary, files) = run_mixture(&problem, &splits, &out, seed, device, options.show_progress, wall)?;
+        return Ok(FitOutcome::Finished(Box::new(summary), files));
     }
     let train_start = Instant::now();
-    let (chain, rows) = train_chain(&problem, &splits, seed, device, show_progress)?;
+    let total = options.iterations.unwrap_or(problem.train.iterations);
+    let state = match &checkpoint {
+        Some((c, path)) => c.into_training(path, chain_template(&problem, &splits, device))?,
+        None => start_chain(&problem, &splits, seed, device),
+    };
+    let checkpoint_path = FitCheckpoint::path_in(&out);
+    let every = problem.train.checkpoint_every;
+    let mut write_error = None;
+    let mut observe = |state: &ChainTraining| {
+        let stopping = stop();
+        if state.iteration.is_multiple_of(every) || state.iteration >= total || stopping {
+            let written = FitCheckpoint::capture(&problem.text, seed, state)
+                .and_then(|c| c.write(&checkpoint_path))
+                .and_then(|_| write_curves(&out, "training.csv", &state.rows));
+            if let Err(e) = written {
+                write_error = Some(e);
+                return Control::Stop;
+            }
+        }
+        if stopping { Control::Stop } else { Control::Continue }
+    };
+    let trained = train_chain_from(&problem, &splits, seed, state, total, device, options.show_progress, &mut observe);
+    training_over();
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let (state, control) = trained?;
+    if control == Control::Stop {
+        return Ok(FitOutcome::Stopped { iteration: state.iteration, checkpoint: checkpoint_path });
+    }
+    let (chain, rows) = (state.chain.valid(), state.rows);
     let train_seconds = train_start.elapsed().as_secs_f64();
     let eval_start = Instant::now();
     let mut noise = Noise::new(seed ^ 0xE7A1);
     let test = splits.test.all(device);
     let k = problem.eval.iwae_k;
-    let test_elbo = mean_elbo(&chain, &test, 500, &mut noise);
+    let elbos = elbo_per_example(&chain, &test, 500, &mut noise);
     // A deterministic chain has one possible latent per x: every importance weight is the same
     // and IWAE(K) equals the exact log-likelihood, so it is not resampled.
     let deterministic = chain.stages.iter().all(|s| matches!(s, Stage::Flow(_)));
-    let test_iwae = if deterministic { test_elbo } else { mean_iwae(&chain, &test, k, 40, &mut noise) };
+    let iwaes = if deterministic { elbos.clone() } else { iwae_per_example(&chain, &test, k, 40, &mut noise) };
+    let (test_elbo, test_iwae) = (mean_and_stderr(&elbos).0, mean_and_stderr(&iwaes).0);
     let digits = problem.data.kind == DataKind::Digits;
     let ppca_test_loglik = digits.then(|| Ppca::fit(&data::dequantise_fixed(&splits.train), problem.model.latent).mean_log_likelihood(&splits.test));
     // The σ → 0 check on the first GAUSSIAN_LIMIT_POINTS test points (IWAE(K) is K flow passes).
@@ -289,13 +453,27 @@ pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device
         wall_seconds: 0.0,
         files: Vec::new(),
     };
+    let extra: Vec<(String, f64)> = [
+        ("ppca_test_loglik", summary.ppca_test_loglik),
+        ("test_bits_per_dim", summary.test_bits_per_dim),
+        ("gaussian_limit_sigma", summary.gaussian_limit_sigma),
+        ("gaussian_limit_test_iwae", summary.gaussian_limit_test_iwae),
+        ("gaussian_limit_flow_loglik", summary.gaussian_limit_flow_loglik),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
+    .collect();
+    let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, &mut noise, device);
     let mut files = write_curves(&out, "training.csv", &rows)?;
-    files.push(write_h5(&out, &problem, seed, &rows)?);
+    files.push(write_h5(&out, &problem, seed, &rows, Some(&record))?);
     files.push(super::plot::curves(&out, &rows)?);
-    files.extend(super::plot::chain_plots(&out, &chain, &splits, &problem, &mut noise, device)?);
+    files.extend(super::plot::chain_plots(&out, &record, &splits, &problem)?);
+    if checkpoint_path.exists() {
+        files.push(checkpoint_path);
+    }
     summary.wall_seconds = wall.elapsed().as_secs_f64();
     files.push(write_summary(&out, &mut summary, &files)?);
-    Ok((summary, files))
+    Ok(FitOutcome::Finished(Box::new(summary), files))
 }
 
 /// The training curve as CSV (`training.csv`, or one file per mixture method).
@@ -310,9 +488,29 @@ fn write_curves(out: &Path, file_name: &str, rows: &[CurveRow]) -> Result<Vec<Pa
     Ok(vec![path])
 }
 
+/// Generated samples (digits: 100 decoder means of p(x | z); 2-D data: 2000 draws) and the test
+/// points in latent space (encoder means of the first stage; a flow: z = f(x)).
+fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, noise: &mut Noise, device: &Device) -> FitRecord {
+    let dim = splits.test.dim;
+    let test = splits.test.all(device);
+    let matrix = |t: Tensor<2>| {
+        let [rows, cols] = t.dims();
+        Matrix { rows, cols, values: values(t) }
+    };
+    let digits = splits.dequantise_train;
+    let n = if digits { 100 } else { 2000 };
+    let samples = matrix(chain.sample(n, dim, digits, noise, device));
+    let samples_description = if digits { "decoder means E[x | z] of p(x | z), z from the generative chain; pixels on the dequantised [0, 1] scale" } else { "draws x ~ p(x) from the generative chain (flow: x = f⁻¹(z), z ~ N(0, I))" };
+    let (latent, latent_description) = match &chain.stages[0] {
+        Stage::Gaussian(GaussianStage { encoder, .. }) | Stage::Sde(SdeStage { encoder, .. }) => (matrix(encoder.forward(test).0), "encoder means μ_q(x) of the test points (first stage)"),
+        Stage::Flow(f) => (matrix(f.forward(test).0), "z = f(x) of the test points"),
+    };
+    FitRecord { evaluation, samples, samples_description: samples_description.into(), latent, latent_description: latent_description.into(), labels: splits.test.labels.clone() }
+}
+
 /// run.h5 with the crate's layout: root attributes and /training (loss = −train ELBO,
-/// energy = validation ELBO where measured, else NaN).
-fn write_h5(out: &Path, problem: &FitProblem, seed: u64, rows: &[CurveRow]) -> Result<PathBuf> {
+/// energy = validation ELBO where measured, else NaN), and the record's groups.
+fn write_h5(out: &Path, problem: &FitProblem, seed: u64, rows: &[CurveRow], record: Option<&FitRecord>) -> Result<PathBuf> {
     let attributes = crate::io::hdf5::RunAttributes {
         problem: problem.text.clone(),
         seed,
@@ -327,7 +525,11 @@ fn write_h5(out: &Path, problem: &FitProblem, seed: u64, rows: &[CurveRow]) -> R
         .collect();
     let run = crate::io::hdf5::RunFile { attributes, training, paths: None, evaluation: None, estimates: None, slice: None };
     let path = out.join(crate::io::hdf5::FILE_NAME);
-    run.write(&path)?;
+    run.write_with(&path, &|b| {
+        if let Some(r) = record {
+            r.add_to(b);
+        }
+    })?;
     Ok(path)
 }
 
@@ -394,15 +596,10 @@ fn mixture_iwae(model: &Mixture, x: Tensor<2>, k: usize, noise: &mut Noise) -> V
     lj.chunks(c)
         .zip(lq.chunks(c))
         .map(|(lj, lq)| {
+            let probs: Vec<f64> = lq.iter().map(|l| l.exp()).collect();
             let lw: Vec<f64> = (0..k)
                 .map(|_| {
-                    let u = noise.uniform();
-                    let mut acc = 0.0;
-                    let j = (0..c).find(|&j| {
-                        acc += lq[j].exp();
-                        u < acc
-                    });
-                    let j = j.unwrap_or(c - 1);
+                    let j = categorical(&probs, noise.uniform());
                     lj[j] - lq[j]
                 })
                 .collect();
@@ -412,12 +609,6 @@ fn mixture_iwae(model: &Mixture, x: Tensor<2>, k: usize, noise: &mut Noise) -> V
         .collect()
 }
 
-fn mean_stderr(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, (var / n).sqrt())
-}
 
 fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, device: &Device, show: bool, wall: Instant) -> Result<(FitSummary, Vec<PathBuf>)> {
     let test = splits.test.all(device);
@@ -428,6 +619,10 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
     let mut files = Vec::new();
     let mut noise = Noise::new(seed ^ 0xE7A1);
     let mut trained = Vec::new();
+    // Estimator::ALL starts with Exact: its per-point log-likelihoods are the paired reference,
+    // its per-point bounds and curve go to run.h5.
+    let mut exact_per_point: Option<Vec<f64>> = None;
+    let mut exact_record: Option<(Vec<f64>, Vec<f64>, Vec<CurveRow>)> = None;
     let (mut train_seconds, mut eval_seconds) = (0.0, 0.0);
     for estimator in Estimator::ALL {
         let t0 = Instant::now();
@@ -437,16 +632,25 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         train_seconds += seconds;
         let e0 = Instant::now();
         let per_point = values(model.log_marginal(test.clone()));
-        let (test_loglik, test_loglik_stderr) = mean_stderr(&per_point);
-        let difference = true_ll.as_ref().map(|t| mean_stderr(&per_point.iter().zip(t).map(|(a, b)| a - b).collect::<Vec<_>>()));
-        let test_elbo = mean_stderr(&values(model.exact_elbo(test.clone()))).0;
-        let test_iwae = mean_stderr(&mixture_iwae(&model, test.clone(), k, &mut noise)).0;
+        let (test_loglik, test_loglik_stderr) = mean_and_stderr(&per_point);
+        let paired = |reference: &[f64]| mean_and_stderr(&per_point.iter().zip(reference).map(|(a, b)| a - b).collect::<Vec<_>>());
+        let difference = true_ll.as_deref().map(paired);
+        let exact_per_point = exact_per_point.get_or_insert_with(|| per_point.clone());
+        let versus_exact = paired(exact_per_point);
+        let elbo_points = values(model.exact_elbo(test.clone()));
+        let iwae_points = mixture_iwae(&model, test.clone(), k, &mut noise);
+        let (test_elbo, test_iwae) = (mean_and_stderr(&elbo_points).0, mean_and_stderr(&iwae_points).0);
+        if estimator == Estimator::Exact {
+            exact_record = Some((elbo_points, iwae_points, rows.clone()));
+        }
         methods.push(MixtureMethod {
             estimator,
             test_loglik,
             test_loglik_stderr,
             test_loglik_minus_true: difference.map(|d| d.0),
             test_loglik_minus_true_stderr: difference.map(|d| d.1),
+            test_loglik_minus_exact: versus_exact.0,
+            test_loglik_minus_exact_stderr: versus_exact.1,
             test_elbo, test_iwae, gradient_variance: f64::NAN, train_seconds: seconds });
         eval_seconds += e0.elapsed().as_secs_f64();
         files.extend(write_curves(out, &format!("training_{}.csv", estimator.name()), &rows)?);
@@ -493,6 +697,33 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         wall_seconds: 0.0,
         files: Vec::new(),
     };
+    let (elbo, iwae, rows) = exact_record.expect("Estimator::ALL starts with Exact");
+    let mut extra: Vec<(String, f64)> = summary.true_test_loglik.map(|t| ("true_test_loglik".to_string(), t)).into_iter().collect();
+    extra.extend(summary.variance_ratio_reinforce_over_nvil.map(|r| ("variance_ratio_reinforce_over_nvil".to_string(), r)));
+    for m in &summary.methods {
+        let name = m.estimator.name();
+        for (what, v) in [
+            ("test_loglik", m.test_loglik),
+            ("test_loglik_error", m.test_loglik_stderr),
+            ("test_loglik_minus_exact", m.test_loglik_minus_exact),
+            ("test_loglik_minus_exact_error", m.test_loglik_minus_exact_stderr),
+            ("gradient_variance", m.gradient_variance),
+        ] {
+            extra.push((format!("{name}_{what}"), v));
+        }
+    }
+    let exact = trained[0].valid();
+    let posterior = exact.log_posterior(test).exp();
+    let [rows_q, components] = posterior.dims();
+    let record = FitRecord {
+        evaluation: TestEvaluation { elbo, iwae, iwae_k: k, extra },
+        samples: Matrix { rows: 2000, cols: splits.test.dim, values: exact.sample(2000, &mut Noise::new(seed ^ 0x5A3F)) },
+        samples_description: "draws x ~ p(x) of the mixture trained by exact enumeration".into(),
+        latent: Matrix { rows: rows_q, cols: components, values: values(posterior) },
+        latent_description: "E_q[one-hot c] = q(c | x) of the test points, model trained by exact enumeration".into(),
+        labels: splits.test.labels.clone(),
+    };
+    files.push(write_h5(out, problem, seed, &rows, Some(&record))?);
     summary.wall_seconds = wall.elapsed().as_secs_f64();
     files.push(write_summary(out, &mut summary, &files)?);
     Ok((summary, files))

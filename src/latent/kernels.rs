@@ -1,22 +1,24 @@
 //! Transition kernels of a chain, each a burn Module built from a config.
 //!
-//! - [`GaussianKernel`]: k(y | h) = N(y; μ(h), diag σ²(h)), μ an MLP (or a flow map, for the
-//!   σ → 0 limit), log σ² shared, per dimension, or a network output. Sampled by
+//! - [`GaussianKernel`]: k(y | h) = N(y; μ(h), diag σ²(h)), μ an MLP (affine without hidden
+//!   layers; the identity for the σ → 0 limit), log σ² shared, per dimension, or a network output. Sampled by
 //!   reparameterisation, y = μ + σ ε.
 //! - [`Coupling`]: a RealNVP affine coupling layer (Dinh et al. 2017), y_a = x_a,
 //!   y_b = x_b ⊙ exp(s(x_a)) + t(x_a); exact inverse x_b = (y_b − t(y_a)) ⊙ exp(−s(y_a)) and
 //!   log|det ∂y/∂x| = Σ s(x_a). [`Flow`] stacks them, alternating halves.
-//! - [`SdeSegment`]: the prior drift w(z) and the posterior correction g(z, c) of a latent SDE
-//!   dz = u dt + dW with u = w + g, integrated by the crate's SDE engine (Euler–Maruyama).
-//!   With ΔW the posterior's increments, the exact log-ratio of the discretised path measures is
-//!   log dP_w/dQ_u = Σ_n [−(u − w)·ΔW_n − ½|u − w|² dt], whose expectation is the Girsanov
-//!   −E∫½|u − w|² dt.
+//! - [`SdeSegment`]: the prior drift w(t, z) and the posterior correction g(t, z, c) of a latent
+//!   SDE dz = u dt + dW with u = w + g, integrated by the crate's SDE engine (Euler–Maruyama).
+//!   Both networks take the time as an input, [z, t/τ] (and the context c for g).
+//!   With t_n = n·dt, u_n = u(t_n, z_n), w_n = w(t_n, z_n) and
+//!   ΔW the posterior's increments, the exact log-ratio of the discretised path measures is
+//!   log dP_w/dQ_u = Σ_n [−(u_n − w_n)·ΔW_n − ½|u_n − w_n|² dt], whose expectation is the
+//!   Girsanov −E∫½|u − w|² dt (Li et al. 2020, eq. 9, unit diffusion).
 
 use super::log_normal;
 use crate::integrators::EULER_MARUYAMA;
 use crate::nn::{Init, linear};
 use crate::noise::Noise;
-use crate::sde::simulate;
+use crate::sde::simulate_in_time;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -54,11 +56,6 @@ pub struct GaussianKernel {
     pub(crate) mean: Linear,
     pub(crate) log_var_net: Option<Linear>,
     pub(crate) log_var: Param<Tensor<1>>,
-    /// When set, μ(h) is this flow's map (or its inverse) instead of `mean`: the Gaussian
-    /// kernel around a deterministic invertible map, for the σ → 0 limit.
-    pub(crate) mean_flow: Option<Flow>,
-    #[module(skip)]
-    pub(crate) flow_inverse: bool,
 }
 
 impl GaussianKernelConfig {
@@ -73,18 +70,20 @@ impl GaussianKernelConfig {
         let log_var_net = (self.variance == Variance::Network).then(|| linear(width, self.d_out, false, Init::Zeros, noise, device));
         let n = if self.variance == Variance::Shared { 1 } else { self.d_out };
         let log_var = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(vec![self.log_var_init; n], [n]), device));
-        GaussianKernel { hidden, mean, log_var_net, log_var, mean_flow: None, flow_inverse: false }
+        GaussianKernel { hidden, mean, log_var_net, log_var }
     }
 }
 
 impl GaussianKernel {
-    /// A kernel N(y; f(h), σ² I) (or f⁻¹) around a flow map, with a fixed σ.
-    pub fn around_flow(flow: Flow, inverse: bool, d: usize, sigma: f64, device: &Device) -> Self {
-        let mut noise = Noise::new(0);
+    /// The kernel N(y; h, σ² I) (identity mean, fixed σ), for the σ → 0 limit.
+    pub fn identity(d: usize, sigma: f64, device: &Device) -> Self {
         let mut k = GaussianKernelConfig { d_in: d, d_out: d, hidden: 0, layers: 0, variance: Variance::Shared, log_var_init: 2.0 * sigma.ln() }
-            .init(&mut noise, device);
-        k.mean_flow = Some(flow);
-        k.flow_inverse = inverse;
+            .init(&mut Noise::new(0), device);
+        let eye: Vec<f64> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
+        k.mean = Linear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(eye, [d, d]), device)),
+            bias: Some(Param::from_tensor(Tensor::zeros([d], device))),
+        };
         k
     }
 
@@ -97,19 +96,11 @@ impl GaussianKernel {
     /// (μ(h), log σ²(h)), both `[B, d_out]`.
     pub fn forward(&self, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let [b, _] = h.dims();
-        let (mean, features) = match &self.mean_flow {
-            Some(flow) => {
-                let m = if self.flow_inverse { flow.inverse(h.clone()) } else { flow.forward(h.clone()).0 };
-                (m, h)
-            }
-            None => {
-                let mut f = h;
-                for layer in &self.hidden {
-                    f = layer.forward(f).tanh();
-                }
-                (self.mean.forward(f.clone()), f)
-            }
-        };
+        let mut features = h;
+        for layer in &self.hidden {
+            features = layer.forward(features).tanh();
+        }
+        let mean = self.mean.forward(features.clone());
         let d = mean.dims()[1];
         let n = self.log_var.val().dims()[0];
         let mut log_var = self.log_var.val().reshape([1, n]).expand([b, d]);
@@ -263,8 +254,8 @@ pub struct SdeSegmentConfig {
     pub horizon: f64,
 }
 
-/// A latent SDE on [0, τ] with N Euler–Maruyama steps: prior drift w(z), posterior drift
-/// u(z, c) = w(z) + g(z, c), c the data-side context.
+/// A latent SDE on [0, τ] with N Euler–Maruyama steps: prior drift w(t, z), posterior drift
+/// u(t, z, c) = w(t, z) + g(t, z, c), c the data-side context. The networks read [z, t/τ].
 #[derive(Module, Debug)]
 pub struct SdeSegment {
     pub(crate) prior: Vec<Linear>,
@@ -292,38 +283,51 @@ pub struct SdePath {
 impl SdeSegmentConfig {
     pub fn init(&self, noise: &mut Noise, device: &Device) -> SdeSegment {
         let (d, h) = (self.dim, self.hidden);
-        let prior = vec![linear(d, h, true, Init::Uniform, noise, device), linear(h, d, true, Init::Zeros, noise, device)];
+        let prior = vec![linear(d + 1, h, true, Init::Uniform, noise, device), linear(h, d, true, Init::Zeros, noise, device)];
         let correction = vec![
-            linear(d + self.context, h, true, Init::Uniform, noise, device),
+            linear(d + 1 + self.context, h, true, Init::Uniform, noise, device),
             linear(h, d, true, Init::Zeros, noise, device),
         ];
         SdeSegment { prior, correction, steps: self.steps.max(1), dt: self.horizon / self.steps.max(1) as f64 }
     }
 }
 
+/// `[B, 1]` filled with the scaled time s = t/τ.
+fn time_column(t: f64, horizon: f64, rows: usize, device: &Device) -> Tensor<2> {
+    Tensor::<2>::zeros([rows, 1], device) + t / horizon
+}
+
 impl SdeSegment {
-    fn prior_drift(&self, z: Tensor<2>) -> Tensor<2> {
-        mlp(&self.prior, z)
+    fn horizon(&self) -> f64 {
+        self.dt * self.steps as f64
     }
 
-    fn correction(&self, z: Tensor<2>, context: Tensor<2>) -> Tensor<2> {
-        mlp(&self.correction, Tensor::cat(vec![z, context], 1))
+    /// w(t, z).
+    fn prior_drift(&self, t: f64, z: Tensor<2>) -> Tensor<2> {
+        let s = time_column(t, self.horizon(), z.dims()[0], &z.device());
+        mlp(&self.prior, Tensor::cat(vec![z, s], 1))
+    }
+
+    /// g(t, z, c).
+    fn correction(&self, t: f64, z: Tensor<2>, context: Tensor<2>) -> Tensor<2> {
+        let s = time_column(t, self.horizon(), z.dims()[0], &z.device());
+        mlp(&self.correction, Tensor::cat(vec![z, s, context], 1))
     }
 
     /// Integrates the posterior SDE from `z0` given `context`.
     pub fn posterior_path(&self, z0: Tensor<2>, context: Tensor<2>, noise: &mut Noise) -> SdePath {
         let [b, d] = z0.dims();
-        let drift = |x: Tensor<3>| {
+        let drift = |t: f64, x: Tensor<3>| {
             let z = x.reshape([b, d]);
-            (self.prior_drift(z.clone()) + self.correction(z, context.clone())).reshape([b, 1, d])
+            (self.prior_drift(t, z.clone()) + self.correction(t, z, context.clone())).reshape([b, 1, d])
         };
-        let path = simulate(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, d]), self.steps, self.dt, noise);
+        let path = simulate_in_time(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, d]), self.steps, self.dt, noise);
         let device = path.states[0].device();
         let mut mean = Tensor::<1>::zeros([b], &device);
         let mut martingale = Tensor::<1>::zeros([b], &device);
         for n in 0..path.steps() {
             let z = path.states[n].clone().reshape([b, d]);
-            let g = self.correction(z, context.clone());
+            let g = self.correction(n as f64 * self.dt, z, context.clone());
             let dw = path.increments[n].clone().reshape([b, d]);
             mean = mean - g.clone().square().sum_dim(1).flatten::<1>(0, 1) * (0.5 * self.dt);
             martingale = martingale - (g * dw).sum_dim(1).flatten::<1>(0, 1);
@@ -331,11 +335,11 @@ impl SdeSegment {
         SdePath { end: path.last_state().reshape([b, d]), log_ratio_mean: mean, log_ratio_martingale: martingale }
     }
 
-    /// Integrates the prior SDE dz = w(z) dt + dW from `z0`; returns z_τ.
+    /// Integrates the prior SDE dz = w(t, z) dt + dW from `z0`; returns z_τ.
     pub fn prior_path(&self, z0: Tensor<2>, noise: &mut Noise) -> Tensor<2> {
         let [b, d] = z0.dims();
-        let drift = |x: Tensor<3>| self.prior_drift(x.reshape([b, d])).reshape([b, 1, d]);
-        simulate(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, d]), self.steps, self.dt, noise).last_state().reshape([b, d])
+        let drift = |t: f64, x: Tensor<3>| self.prior_drift(t, x.reshape([b, d])).reshape([b, 1, d]);
+        simulate_in_time(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, d]), self.steps, self.dt, noise).last_state().reshape([b, d])
     }
 }
 
@@ -358,6 +362,10 @@ mod tests {
         seg.correction[1] = linear(8, 2, true, Init::Uniform, &mut noise, &device);
         let z0 = noise.gaussian([4, 2], 1.0, &device);
         let c = noise.gaussian([4, 3], 1.0, &device);
+        // The drifts read the time: w(0, z) ≠ w(τ, z), g likewise.
+        let moved = |a: Tensor<2>, b: Tensor<2>| values((a - b).abs().sum())[0];
+        assert!(moved(seg.prior_drift(0.0, z0.clone()), seg.prior_drift(0.5, z0.clone())) > 1e-3, "w ignores t");
+        assert!(moved(seg.correction(0.0, z0.clone(), c.clone()), seg.correction(0.5, z0.clone(), c.clone())) > 1e-3, "g ignores t");
         let path = seg.posterior_path(z0.clone(), c.clone(), &mut Noise::new(7));
         let total = values(path.log_ratio_mean + path.log_ratio_martingale);
         // Replay the same increments by hand.
@@ -365,9 +373,10 @@ mod tests {
         let mut z = z0;
         let mut expected = vec![0.0; 4];
         let dt = seg.dt;
-        for _ in 0..seg.steps {
-            let w = seg.prior_drift(z.clone());
-            let u = w.clone() + seg.correction(z.clone(), c.clone());
+        for n in 0..seg.steps {
+            let t = n as f64 * dt;
+            let w = seg.prior_drift(t, z.clone());
+            let u = w.clone() + seg.correction(t, z.clone(), c.clone());
             let xi = replay.gaussian([4, 1, 2], 1.0, &device).reshape([4, 2]);
             let next = z.clone() + u.clone() * dt + xi * dt.sqrt();
             let lv = Tensor::<2>::zeros([4, 2], &device) + dt.ln();

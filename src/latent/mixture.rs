@@ -151,16 +151,7 @@ impl Mixture {
         let k = lq.dims()[1];
         let mut one_hot = vec![0.0; b * k];
         for i in 0..b {
-            let u = noise.uniform();
-            let mut acc = 0.0;
-            let mut c = k - 1;
-            for j in 0..k {
-                acc += probs[i * k + j];
-                if u < acc {
-                    c = j;
-                    break;
-                }
-            }
+            let c = categorical(&probs[i * k..(i + 1) * k], noise.uniform());
             one_hot[i * k + c] = 1.0;
         }
         let mask = Tensor::<2>::from_data(TensorData::new(one_hot, [b, k]), &x.device());
@@ -185,7 +176,34 @@ impl Mixture {
     }
 }
 
+/// The category c with Σ_{j<c} p_j ≤ u < Σ_{j≤c} p_j (inverse-CDF sampling for u ~ U[0, 1));
+/// the last one when rounding leaves Σ p_j ≤ u.
+pub fn categorical(probs: &[f64], u: f64) -> usize {
+    let mut acc = 0.0;
+    probs
+        .iter()
+        .position(|p| {
+            acc += p;
+            u < acc
+        })
+        .unwrap_or(probs.len() - 1)
+}
+
 impl Mixture {
+    /// `n` draws x ~ p(x) = Σ_c π_c N(μ_c, σ_c² I): c ~ π, x = μ_c + σ_c ε; row-major `[n, D]`.
+    pub fn sample(&self, n: usize, noise: &mut Noise) -> Vec<f64> {
+        let pi = values(burn::tensor::activation::softmax(self.logits.val(), 0));
+        let (means, log_var) = (values(self.means.val()), values(self.log_var.val()));
+        let d = means.len() / pi.len();
+        let mut x = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let c = categorical(&pi, noise.uniform());
+            let sd = (0.5 * log_var[c]).exp();
+            x.extend(noise.standard_normals(d).iter().zip(&means[c * d..(c + 1) * d]).map(|(e, m)| m + sd * e));
+        }
+        x
+    }
+
     /// The Gumbel-softmax surrogate of −ELBO; `elbo` reports the exact enumerated ELBO.
     fn relaxed_step(&self, x: Tensor<2>, noise: &mut Noise) -> MixtureStep {
         let lq = self.log_posterior(x.clone());

@@ -23,12 +23,15 @@
 //!   Gumbel-softmax relaxation.
 //! - [`data`]: the 8×8 digits (vendored CSV.gz), two moons and a ring of Gaussians.
 //! - [`ppca`]: probabilistic PCA in closed form, the linear-Gaussian reference.
-//! - [`config`]: `fit` problem files; [`fit`]: a whole `pathspace fit` run; [`plot`]: its plots.
+//! - [`config`]: `fit` problem files; [`fit`]: a whole `pathspace fit` run; [`plot`]: its plots;
+//!   [`checkpoint`]: what `fit --resume` continues from; [`record`]: run.h5's /evaluation,
+//!   /samples and /latent.
 //!
 //! Tensor layout: `[batch, features]`.
 
 pub mod bounds;
 pub mod chain;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod fit;
@@ -36,6 +39,7 @@ pub mod kernels;
 pub mod mixture;
 pub mod plot;
 pub mod ppca;
+pub mod record;
 
 use burn::tensor::Tensor;
 

@@ -3,13 +3,12 @@
 //! encoder means' first two coordinates coloured by label, or z = f(x) of a flow) and
 //! `curves.png` (training and validation ELBO). They read results and start no training.
 
-use super::chain::{Chain, Stage};
+use super::record::FitRecord;
 use super::config::{DataKind, FitProblem};
 use super::fit::{CurveRow, Splits};
 use super::mixture::Mixture;
 use super::values;
 use crate::error::{Error, Result};
-use crate::noise::Noise;
 use crate::plot::{FAMILY, finite_range, register_font};
 use burn::tensor::Device;
 use plotters::coord::Shift;
@@ -119,34 +118,24 @@ pub fn curves(dir: &Path, rows: &[CurveRow]) -> Result<PathBuf> {
     })
 }
 
-/// samples.png and latent.png of a chain.
-pub fn chain_plots(dir: &Path, chain: &Chain, splits: &Splits, problem: &FitProblem, noise: &mut Noise, device: &Device) -> Result<Vec<PathBuf>> {
-    let dim = splits.test.dim;
-    let test = splits.test.all(device);
-    let mut files = Vec::new();
+/// samples.png and latent.png of a chain, from its record (generated samples, latent means).
+pub fn chain_plots(dir: &Path, record: &FitRecord, splits: &Splits, problem: &FitProblem) -> Result<Vec<PathBuf>> {
+    let latent = &record.latent;
     if problem.data.kind == DataKind::Digits {
-        let images = values(chain.sample(100, dim, true, noise, device));
-        files.push(save_png(dir, "samples", (600, 600), |a| digit_grid(a, &images))?);
-        let first = match &chain.stages[0] {
-            Stage::Gaussian(g) => Some(&g.encoder),
-            Stage::Sde(s) => Some(&s.encoder),
-            Stage::Flow(_) => None,
-        };
-        if let Some(encoder) = first {
-            let means = encoder.forward(test).0;
-            let means = values(means.narrow(1, 0, 2));
-            files.push(save_png(dir, "latent", (800, 800), |a| labelled(a, "Test digits: encoder means (z₁, z₂), colour = label", &means, &splits.test.labels))?);
-        }
+        let first_two: Vec<f64> = latent.values.chunks(latent.cols).flat_map(|z| z[..2.min(latent.cols)].to_vec()).collect();
+        Ok(vec![
+            save_png(dir, "samples", (600, 600), |a| digit_grid(a, &record.samples.values))?,
+            save_png(dir, "latent", (800, 800), |a| labelled(a, "Test digits: encoder means (z₁, z₂), colour = label", &first_two, &splits.test.labels))?,
+        ])
     } else {
-        let samples = values(chain.sample(2000, dim, false, noise, device));
         let data = &splits.test.values;
-        files.push(save_png(dir, "samples", (800, 800), |a| {
-            scatter(a, "Test data (grey) and flow samples (blue)", &[(data, RGBColor(150, 150, 150)), (&samples, RGBColor(40, 70, 200))])
-        })?);
-        let z = values(chain.log_weight(test, noise, super::chain::PathTerm::Exact).latent);
-        files.push(save_png(dir, "latent", (800, 800), |a| scatter(a, "Test data mapped to the latent space z = f(x)", &[(&z, RGBColor(40, 70, 200))]))?);
+        Ok(vec![
+            save_png(dir, "samples", (800, 800), |a| {
+                scatter(a, "Test data (grey) and flow samples (blue)", &[(data, RGBColor(150, 150, 150)), (&record.samples.values, RGBColor(40, 70, 200))])
+            })?,
+            save_png(dir, "latent", (800, 800), |a| scatter(a, "Test data mapped to the latent space z = f(x)", &[(&latent.values, RGBColor(40, 70, 200))]))?,
+        ])
     }
-    Ok(files)
 }
 
 /// samples.png (data and mixture samples) and latent.png (data coloured by argmax q(c|x)).

@@ -48,13 +48,28 @@ pub fn simulate(
     dt: f64,
     noise: &mut Noise,
 ) -> PathRecord {
+    simulate_in_time(&|_, x| drift(x), integrator, x0, steps, dt, noise)
+}
+
+/// [`simulate`] for a time-dependent drift dX = v(t, X) dt + dW, t_n = n·dt. Within a step the
+/// drift's time is held at t_n (its stages see v(t_n, ·)): exact for Euler–Maruyama, whose only
+/// drift evaluation is at (t_n, X_n); for multi-stage schemes it lowers the order in t to one.
+/// `drifts[n]` = v(t_n, X_n). Same noise order as [`simulate`].
+pub fn simulate_in_time(
+    drift: &dyn Fn(f64, Tensor<3>) -> Tensor<3>,
+    integrator: &dyn Integrator,
+    x0: Tensor<3>,
+    steps: usize,
+    dt: f64,
+    noise: &mut Noise,
+) -> PathRecord {
     let shape: [usize; 3] = x0.dims();
     let device = x0.device();
     let mut states = Vec::with_capacity(steps + 1);
     let mut drifts = Vec::with_capacity(steps + 1);
     let mut increments = Vec::with_capacity(steps);
     let mut normals = |count: usize| (0..count).map(|_| noise.gaussian(shape, 1.0, &device)).collect();
-    let (x, v) = integrate(drift, integrator, x0, steps, dt, &mut normals, &mut |x, v, normals| {
+    let (x, v) = integrate_in_time(drift, integrator, x0, steps, dt, &mut normals, &mut |x, v, normals| {
         increments.push(normals[0].clone() * dt.sqrt());
         states.push(x);
         drifts.push(v);
@@ -78,14 +93,29 @@ pub fn integrate(
     normals: &mut dyn FnMut(usize) -> Vec<Tensor<3>>,
     visit: &mut dyn FnMut(Tensor<3>, Tensor<3>, &[Tensor<3>]),
 ) -> (Tensor<3>, Tensor<3>) {
+    integrate_in_time(&|_, x| drift(x), integrator, x0, steps, dt, normals, visit)
+}
+
+/// [`integrate`] for a time-dependent drift v(t, X), held at t_n within step n (see
+/// [`simulate_in_time`]).
+pub fn integrate_in_time(
+    drift: &dyn Fn(f64, Tensor<3>) -> Tensor<3>,
+    integrator: &dyn Integrator,
+    x0: Tensor<3>,
+    steps: usize,
+    dt: f64,
+    normals: &mut dyn FnMut(usize) -> Vec<Tensor<3>>,
+    visit: &mut dyn FnMut(Tensor<3>, Tensor<3>, &[Tensor<3>]),
+) -> (Tensor<3>, Tensor<3>) {
     let mut x = x0;
-    let mut v = drift(x.clone());
-    for _ in 0..steps {
+    let mut v = drift(0.0, x.clone());
+    for n in 0..steps {
+        let t = n as f64 * dt;
         let step_normals = normals(integrator.normals_per_step());
-        let next = integrator.step(drift, x.clone(), v.clone(), dt, &step_normals);
+        let next = integrator.step(&|y| drift(t, y), x.clone(), v.clone(), dt, &step_normals);
         visit(x, v, &step_normals);
         x = next;
-        v = drift(x.clone());
+        v = drift((n + 1) as f64 * dt, x.clone());
     }
     (x, v)
 }

@@ -1,0 +1,96 @@
+//! What a `fit` run's run.h5 holds beside the root attributes and /training: the arrays a user
+//! analysing the trained model in Python needs. Log-likelihoods are in nats per example.
+//!
+//! ```text
+//! /evaluation                 attrs: units, test_examples, iwae_k, test_elbo, test_elbo_error,
+//!                             test_iwae, test_iwae_error, and where computed ppca_test_loglik,
+//!                             test_bits_per_dim, gaussian_limit_{sigma, test_iwae, flow_loglik};
+//!                             a mixture: true_test_loglik, variance_ratio_reinforce_over_nvil,
+//!                             <method>_{test_loglik, test_loglik_error, test_loglik_minus_exact,
+//!                             test_loglik_minus_exact_error, gradient_variance}
+//! /evaluation/elbo            [test] float64: one-sample ELBO (exact path term) per test example
+//!                             (a mixture: the ELBO enumerated exactly)
+//! /evaluation/iwae            [test] float64: IWAE(K) per test example
+//! /samples/x                  [n, D] float64: generated data (attrs: description)
+//! /latent/mean                [test, d] float64: encoder means μ_q(x) of the test points
+//!                             (a flow: z = f(x); a mixture: E_q[one-hot c] = q(c | x))
+//!                             (attrs: description)
+//! /latent/label               [test] int64: the test points' labels, where the data has them
+//! ```
+//!
+//! The errors are standard errors of the mean over the (independent) test examples:
+//! s/√n with s² the sample variance of the per-example values. This file computes nothing;
+//! [`super::fit`] fills a [`FitRecord`] and [`crate::io::hdf5::RunFile::write_with`] writes it.
+
+use hdf5_pure::{AttrValue, FileBuilder};
+
+/// A row-major `[rows, cols]` array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f64>,
+}
+
+/// The test-set evaluation of a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestEvaluation {
+    pub elbo: Vec<f64>,
+    pub iwae: Vec<f64>,
+    pub iwae_k: usize,
+    /// Further numbers stored as attributes (nats per example unless the name says otherwise).
+    pub extra: Vec<(String, f64)>,
+}
+
+/// Everything beyond /training that a fit run stores in run.h5.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitRecord {
+    pub evaluation: TestEvaluation,
+    pub samples: Matrix,
+    pub samples_description: String,
+    pub latent: Matrix,
+    pub latent_description: String,
+    /// Labels of the test points (empty where the data has none).
+    pub labels: Vec<u8>,
+}
+
+/// Units of every log-likelihood in a fit run.
+pub const UNITS: &str = "nats per example";
+
+impl FitRecord {
+    /// Adds /evaluation, /samples and /latent to `b`.
+    pub fn add_to(&self, b: &mut FileBuilder) {
+        let e = &self.evaluation;
+        let mut g = b.create_group("evaluation");
+        g.set_attr("units", AttrValue::String(UNITS.into()));
+        g.set_attr("test_examples", AttrValue::U64(e.elbo.len() as u64));
+        g.set_attr("iwae_k", AttrValue::U64(e.iwae_k as u64));
+        for (name, values) in [("elbo", &e.elbo), ("iwae", &e.iwae)] {
+            let (mean, stderr) = super::bounds::mean_and_stderr(values);
+            g.set_attr(&format!("test_{name}"), AttrValue::F64(mean));
+            g.set_attr(&format!("test_{name}_error"), AttrValue::F64(stderr));
+            g.create_dataset(name).with_f64_data(values).set_attr("units", AttrValue::String(UNITS.into()));
+        }
+        for (name, value) in &e.extra {
+            g.set_attr(name, AttrValue::F64(*value));
+        }
+        b.add_group(g.finish());
+
+        let matrix = |g: &mut hdf5_pure::GroupBuilder, name: &str, m: &Matrix, description: &str| {
+            g.create_dataset(name)
+                .with_f64_data(&m.values)
+                .with_shape(&[m.rows as u64, m.cols as u64])
+                .set_attr("description", AttrValue::String(description.into()));
+        };
+        let mut g = b.create_group("samples");
+        matrix(&mut g, "x", &self.samples, &self.samples_description);
+        b.add_group(g.finish());
+        let mut g = b.create_group("latent");
+        matrix(&mut g, "mean", &self.latent, &self.latent_description);
+        if !self.labels.is_empty() {
+            let labels: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
+            g.create_dataset("label").with_i64_data(&labels);
+        }
+        b.add_group(g.finish());
+    }
+}
