@@ -224,7 +224,9 @@ impl FlatDrift<f64> {
 }
 
 /// Runs `work(state, block)` for every block on up to `available_parallelism` threads, thread t
-/// taking blocks t, t + threads, … with `states[t]` (grown as needed); results in block order.
+/// using `states[t]` (grown as needed); results in block order. Threads take the next block as
+/// they finish one (a core slowed by other jobs takes fewer); every block is computed on its
+/// own, so the results do not depend on which thread ran it.
 fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S>, work: &(dyn Fn(&mut S, usize) -> T + Sync)) -> Vec<T> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blocks).max(1);
     if states.len() < threads {
@@ -233,13 +235,25 @@ fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S
     if threads == 1 {
         return (0..blocks).map(|b| work(&mut states[0], b)).collect();
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<T>> = (0..blocks).map(|_| None).collect();
     std::thread::scope(|scope| {
+        let next = &next;
         let handles: Vec<_> = states
             .iter_mut()
             .take(threads)
-            .enumerate()
-            .map(|(t, state)| scope.spawn(move || (t..blocks).step_by(threads).map(|b| (b, work(state, b))).collect::<Vec<_>>()))
+            .map(|state| {
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if b >= blocks {
+                            return done;
+                        }
+                        done.push((b, work(state, b)));
+                    }
+                })
+            })
             .collect();
         for handle in handles {
             for (b, r) in handle.join().expect("fused engine worker panicked") {
@@ -340,13 +354,13 @@ impl<'a> FusedEngine<'a> {
         self
     }
 
-    /// Bytes of per-step activations and stage states held per thread by the last step (what
-    /// `checkpoint_segment` bounds), summed over threads.
+    /// Bytes of per-step activations and stage states that one thread holds for the last step
+    /// (the largest of the threads' workspaces; what `checkpoint_segment` bounds).
     pub fn cache_bytes(&self) -> usize {
         let guard = self.workspaces.lock().expect("workspaces");
         let Some(any) = guard.as_ref() else { return 0 };
         fn bytes<F: Real>(any: &(dyn std::any::Any + Send)) -> Option<usize> {
-            any.downcast_ref::<Vec<Option<Workspace<F>>>>().map(|v| v.iter().flatten().map(Workspace::record_bytes).sum())
+            any.downcast_ref::<Vec<Option<Workspace<F>>>>().map(|v| v.iter().flatten().map(Workspace::record_bytes).max().unwrap_or(0))
         }
         bytes::<f32>(any.as_ref()).or_else(|| bytes::<f64>(any.as_ref())).unwrap_or(0)
     }
@@ -376,6 +390,12 @@ impl<'a> FusedEngine<'a> {
         let states = guard.as_mut().and_then(|w| w.downcast_mut::<Vec<Option<Workspace<F>>>>()).expect("workspaces of this precision");
         let blocks = walkers.div_ceil(BLOCK);
         let (steps, boundary, segment) = (self.steps, self.boundary, self.checkpoint_segment);
+        // Workspaces made for another path length or segment are dropped (not kept as memory).
+        for ws in states.iter_mut() {
+            if ws.as_ref().is_some_and(|w| !w.made_for(steps, segment)) {
+                *ws = None;
+            }
+        }
         let results = parallel_blocks(blocks, states, &|ws, b| {
             let w0 = b * BLOCK;
             let count = BLOCK.min(walkers - w0);

@@ -223,6 +223,11 @@ impl<F: Real> Workspace<F> {
         }
     }
 
+    /// Whether this workspace was made for paths of `steps` steps kept in segments of `segment`.
+    pub fn made_for(&self, steps: usize, segment: usize) -> bool {
+        self.shape.1 == steps && self.shape.2 == segment_length(segment, steps)
+    }
+
     /// Bytes held by the per-step records (what checkpointing bounds).
     pub fn record_bytes(&self) -> usize {
         let floats = |r: &StepRecord<F>| {
