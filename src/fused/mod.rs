@@ -276,9 +276,11 @@ macro_rules! dispatch {
     ($name:ident, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
         fn $avx<F: Real>($($arg: $ty),*) -> $ret {
             $inner($($arg),*)
         }
+        #[allow(clippy::too_many_arguments)]
         fn $name<F: Real>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if has_avx2() {
