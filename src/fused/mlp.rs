@@ -27,7 +27,7 @@ pub(crate) struct MlpGrad<F = f64> {
 
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct MlpCache<F> {
+pub(crate) struct MlpCache<F = f64> {
     acts: Vec<Vec<F>>,
 }
 
@@ -40,7 +40,7 @@ impl<F> MlpCache<F> {
 
 /// Scratch of the reverse pass.
 #[derive(Debug, Clone)]
-pub(crate) struct MlpScratch<F> {
+pub(crate) struct MlpScratch<F = f64> {
     bar: [Vec<F>; 2],
 }
 

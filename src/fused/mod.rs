@@ -55,7 +55,7 @@ pub(crate) enum FlatNet<F = f64> {
     Pair(PairParams<F>),
 }
 
-pub(crate) enum NetCache<F> {
+pub(crate) enum NetCache<F = f64> {
     Mlp(MlpCache<F>),
     Pair(PairCache<F>),
 }
@@ -70,7 +70,7 @@ impl<F> NetCache<F> {
     }
 }
 
-pub(crate) enum NetScratch<F> {
+pub(crate) enum NetScratch<F = f64> {
     Mlp(MlpScratch<F>),
     Pair(PairScratch<F>),
 }
@@ -269,19 +269,20 @@ fn has_avx2() -> bool {
     real::simd() != real::Simd::Baseline
 }
 
-/// Defines `$name` calling the `#[inline(always)]` function `$inner` (generic over the kernel
-/// type) compiled with AVX2+FMA where the CPU has them and for the baseline target otherwise.
-/// (The matrix products and tanh inside dispatch on their own, up to AVX-512.)
+/// Defines `$name` (optionally generic, e.g. `train_block<F: Real>`) calling the
+/// `#[inline(always)]` function `$inner` compiled with AVX2+FMA where the CPU has them and for
+/// the baseline target otherwise. (The matrix products and tanh inside dispatch on their own,
+/// up to AVX-512.)
 macro_rules! dispatch {
-    ($name:ident, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+    ($name:ident $(<$g:ident: $bound:path>)?, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        fn $avx<F: Real>($($arg: $ty),*) -> $ret {
+        fn $avx $(<$g: $bound>)? ($($arg: $ty),*) -> $ret {
             $inner($($arg),*)
         }
         #[allow(clippy::too_many_arguments)]
-        fn $name<F: Real>($($arg: $ty),*) -> $ret {
+        fn $name $(<$g: $bound>)? ($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if has_avx2() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -292,9 +293,9 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(train_block, train_block_avx2, path::train_block,
+dispatch!(train_block<F: Real>, train_block_avx2, path::train_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, boundary: bool, segment: usize, x0: &[f64], normals: &Normals, w0: usize, count: usize, ws: &mut Option<Workspace<F>>) -> TrainBlock);
-dispatch!(eval_block, eval_block_avx2, path::eval_block,
+dispatch!(eval_block<F: Real>, eval_block_avx2, path::eval_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
 
 /// Walkers of a tensor as f64 values.

@@ -43,7 +43,7 @@ pub(crate) struct PairGrad<F = f64> {
 
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct PairCache<F> {
+pub(crate) struct PairCache<F = f64> {
     h: Vec<F>,
     /// Pair inputs [r_i − r_j, r_ij].
     e: Vec<F>,
@@ -63,7 +63,7 @@ impl<F> PairCache<F> {
 
 /// Scratch of the reverse pass.
 #[derive(Debug, Clone)]
-pub(crate) struct PairScratch<F> {
+pub(crate) struct PairScratch<F = f64> {
     u_bar: Vec<F>,
     hs_bar: Vec<F>,
     g_bar: Vec<F>,

@@ -69,7 +69,7 @@ impl Scheme<'_> {
 }
 
 /// Stage states, drifts, adjoints and network caches of one step for one block.
-pub(crate) struct Stages<F: Real> {
+pub(crate) struct Stages<F: Real = f64> {
     x: Vec<Vec<F>>,
     v: Vec<Vec<F>>,
     bar: Vec<Vec<F>>,
@@ -81,7 +81,7 @@ pub(crate) struct Stages<F: Real> {
 }
 
 /// What the reverse pass needs of one step: stage states, drifts, network activations, ΔW.
-pub(crate) struct StepRecord<F: Real> {
+pub(crate) struct StepRecord<F: Real = f64> {
     x: Vec<Vec<F>>,
     v: Vec<Vec<F>>,
     caches: Vec<NetCache<F>>,
@@ -190,7 +190,7 @@ impl<F: Real> Stages<F> {
 
 /// The buffers of [`train_block`] for blocks of one size, kept by a thread across blocks and
 /// iterations.
-pub(crate) struct Workspace<F: Real> {
+pub(crate) struct Workspace<F: Real = f64> {
     /// (walkers, steps, records, dim, stages, network layout) the buffers were made for.
     shape: (usize, usize, usize, usize, usize, Vec<usize>),
     stages: Stages<F>,
