@@ -91,6 +91,7 @@ impl<F: Real> MlpParams<F> {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `cache` at `x`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(&self, x: &[F], cache: &MlpCache<F>, scratch: &mut MlpScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut MlpGrad<F>, rows: usize) {
         let last = self.hidden.len() - 1;
         self.output.backward_params(&cache.acts[last], v_bar, &mut grad.output, rows);

@@ -50,6 +50,7 @@ pub fn supported(device: &Device) -> bool {
 
 /// A drift network's parameters as flat buffers.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per step, not per walker
 pub(crate) enum FlatNet<F = f64> {
     Mlp(MlpParams<F>),
     Pair(PairParams<F>),
@@ -76,6 +77,7 @@ pub(crate) enum NetScratch<F = f64> {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per block, not per walker
 pub(crate) enum NetGrad<F = f64> {
     Mlp(MlpGrad<F>),
     Pair(PairGrad<F>),

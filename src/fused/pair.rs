@@ -197,6 +197,7 @@ impl<F: Real> PairParams<F> {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `c` at `x`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(&self, x: &[F], c: &PairCache<F>, t: &mut PairScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut PairGrad<F>, walkers: usize) {
         let (np, d, hid) = (self.particles, self.dims, self.one_body.d_out);
         let rows = walkers * np;

@@ -371,7 +371,7 @@ pub(crate) struct EvalBlock {
 /// Forward only: `steps` steps from `x0` for walkers w0..w0 + count; with `measure`, the
 /// path functional's pieces.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub(crate) fn eval_block<F: Real>(
     drift: &FlatDrift<F>,
     scheme: Scheme,
