@@ -247,10 +247,11 @@ fn case_drift(system: &System, pair: bool, seed: u64) -> (FlatDrift, Vec<f64>) {
 }
 
 /// The f32 kernels against the f64 ones on the same paths. Each f32 operation rounds with
-/// relative error ≤ 6e-8 (the tanh approximation ≤ 3e-7); summed over 20 steps × 2 stages × a
-/// few layers forward and back, and over the 64-term products, the gradient's norm-relative
-/// error is expected around 1e-5; 1e-3 bounds that with margin, while an error of the f32 path
-/// itself (a wrong index, a missed term, a bad cast) shows up at order one.
+/// relative error ≤ 6e-8 (the tanh approximation ≤ 3e-7); compounded over 20 steps × 2 stages
+/// through the network and its reverse pass, the gradient's norm-relative error is a few 1e-7
+/// (0.5–1.6e-6 observed for these cases) and the loss's 1e-9–1e-7. The bounds, 1e-4 of the
+/// gradient norm and 1e-5 of the loss, leave a margin of ~60× and ~100×, while an error of the
+/// f32 path itself (a wrong index, a missed term, a bad cast) shows up at order one.
 #[test]
 fn f32_engine_agrees_with_f64_to_rounding() {
     for (system, pair) in cases() {
@@ -259,13 +260,13 @@ fn f32_engine_agrees_with_f64_to_rounding() {
         let single = fused_run(&engine(Precision::F32), &drift, &x0);
         let double = fused_run(&engine(Precision::F64), &drift, &x0);
         let what = if pair { "pair" } else { "mlp" };
-        assert!((single.loss - double.loss).abs() <= 1e-4 * (1.0 + double.loss.abs()), "{what}: loss {} vs {}", single.loss, double.loss);
-        assert!((single.energy - double.energy).abs() <= 1e-4 * (1.0 + double.energy.abs()), "{what}: energy {} vs {}", single.energy, double.energy);
+        assert!((single.loss - double.loss).abs() <= 1e-5 * (1.0 + double.loss.abs()), "{what}: loss {} vs {}", single.loss, double.loss);
+        assert!((single.energy - double.energy).abs() <= 1e-5 * (1.0 + double.energy.abs()), "{what}: energy {} vs {}", single.energy, double.energy);
         assert_close(&format!("{what} walkers"), &single.x_final, &double.x_final, 1e-5);
         let (g32, g64) = (flat_grad(&single), flat_grad(&double));
         let norm = g64.iter().map(|v| v * v).sum::<f64>().sqrt();
         let error = g32.iter().zip(&g64).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
-        assert!(norm > 0.0 && error <= 1e-3 * norm, "{what}: gradient error {error} of norm {norm}");
+        assert!(norm > 0.0 && error <= 1e-4 * norm, "{what}: gradient error {error} of norm {norm}");
     }
 }
 
