@@ -51,7 +51,7 @@ pub struct BenchResult {
     pub precision: Precision,
     /// Fused engine: steps whose activations are kept at a time (0: all).
     pub checkpoint_segment: Option<usize>,
-    /// Fused engine: bytes of stored activations and stage states, all threads together.
+    /// Fused engine: bytes of stored activations and stage states per thread.
     pub cache_bytes: Option<usize>,
 }
 

@@ -38,8 +38,8 @@ fn engine_is_chosen_recorded_and_both_agree() {
     assert_eq!(explicit.summary.engine, "fused");
     let autodiff = run(&PROBLEM.replace("seed = 21", "seed = 21\n    engine = \"autodiff\""));
     assert_eq!(autodiff.summary.engine, "autodiff");
-    // Same noise, same parameters: the first step agrees up to f32 rounding (the autodiff run
-    // computes in f32 on the default device, the fused engine in f64).
+    // Same noise, same parameters: the first step agrees up to f32 rounding (both compute in
+    // f32 by default, in different orders).
     let (a, b) = (fused.rows[0], autodiff.rows[0]);
     assert!((a.loss - b.loss).abs() < 1e-4 * (1.0 + b.loss.abs()), "loss {} vs {}", a.loss, b.loss);
     assert!((a.energy - b.energy).abs() < 1e-4 * (1.0 + b.energy.abs()), "energy {} vs {}", a.energy, b.energy);

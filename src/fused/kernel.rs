@@ -1,6 +1,7 @@
-//! The register-tiled matrix product C += A B of [`super::params::gemm_acc`] written with
-//! explicit AVX2 / AVX-512 vectors, one macro instantiated per float type and vector width (the
-//! compiler's own vectorisation of the generic loop picks 256-bit vectors and gathers).
+//! The register-tiled matrix product C += A B of [`super::params::gemm_acc`] and the row dots of
+//! narrow layers, written with explicit SSE2 / AVX2 / AVX-512 vectors, one macro per algorithm
+//! instantiated per float type and vector width (the compiler's own vectorisation of generic
+//! loops picks 256-bit vectors and gathers).
 //!
 //! A tile is R rows × W vectors of C held in registers while p runs over the shared dimension:
 //! per p, W loads of a row of B, R broadcasts of A(i, p) and R·W fused multiply–adds
@@ -96,6 +97,24 @@ tiled_gemm!(gemm_f64_avx512, f64, "avx512f", __m512d, 8, 8, _mm512_setzero_pd, _
 // AVX2: 16 registers, tiles of 4 rows × 2 vectors (8 accumulators).
 tiled_gemm!(gemm_f32_avx2, f32, "avx2,fma", __m256, 8, 4, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps);
 tiled_gemm!(gemm_f64_avx2, f64, "avx2,fma", __m256d, 4, 4, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd);
+// SSE2 (every x86-64 CPU): 16 registers, tiles of 4 rows × 2 vectors, multiply then add.
+tiled_gemm!(gemm_f32_sse2, f32, "sse2", __m128, 4, 4, _mm_setzero_ps, _mm_set1_ps, _mm_loadu_ps, _mm_storeu_ps, mul_add_ps128);
+tiled_gemm!(gemm_f64_sse2, f64, "sse2", __m128d, 2, 4, _mm_setzero_pd, _mm_set1_pd, _mm_loadu_pd, _mm_storeu_pd, mul_add_pd128);
+
+/// a·b + c without FMA (two roundings).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn mul_add_ps128(a: __m128, b: __m128, c: __m128) -> __m128 {
+    _mm_add_ps(_mm_mul_ps(a, b), c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn mul_add_pd128(a: __m128d, b: __m128d, c: __m128d) -> __m128d {
+    _mm_add_pd(_mm_mul_pd(a, b), c)
+}
 
 macro_rules! row_dots {
     ($name:ident, $t:ty, $feature:literal, $lanes:literal, $zero:ident, $load:ident, $fmadd:ident, $add:ident, $reduce:ident) => {
@@ -128,25 +147,40 @@ macro_rules! row_dots {
     };
 }
 
+/// Sum of the lanes of an SSE vector.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn reduce_add_ps128(q: __m128) -> f32 {
+    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn reduce_add_pd128(q: __m128d) -> f64 {
+    _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)))
+}
+
 /// Sum of the lanes of an AVX vector (AVX-512 has `_mm512_reduce_add_*`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn reduce_add_ps256(v: __m256) -> f32 {
-    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
+    reduce_add_ps128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v)))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn reduce_add_pd256(v: __m256d) -> f64 {
-    let q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-    _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)))
+    reduce_add_pd128(_mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v)))
 }
 
 row_dots!(dots_f32_avx512, f32, "avx512f", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps);
 row_dots!(dots_f64_avx512, f64, "avx512f", 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd);
 row_dots!(dots_f32_avx2, f32, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_add_ps, reduce_add_ps256);
 row_dots!(dots_f64_avx2, f64, "avx2,fma", 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_add_pd, reduce_add_pd256);
+row_dots!(dots_f32_sse2, f32, "sse2", 4, _mm_setzero_ps, _mm_loadu_ps, mul_add_ps128, _mm_add_ps, reduce_add_ps128);
+row_dots!(dots_f64_sse2, f64, "sse2", 2, _mm_setzero_pd, _mm_loadu_pd, mul_add_pd128, _mm_add_pd, reduce_add_pd128);

@@ -27,7 +27,7 @@ pub(crate) struct MlpGrad<F = f64> {
 
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct MlpCache<F> {
+pub(crate) struct MlpCache<F = f64> {
     acts: Vec<Vec<F>>,
 }
 
@@ -40,7 +40,7 @@ impl<F> MlpCache<F> {
 
 /// Scratch of the reverse pass.
 #[derive(Debug, Clone)]
-pub(crate) struct MlpScratch<F> {
+pub(crate) struct MlpScratch<F = f64> {
     bar: [Vec<F>; 2],
 }
 
@@ -91,6 +91,7 @@ impl<F: Real> MlpParams<F> {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `cache` at `x`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(&self, x: &[F], cache: &MlpCache<F>, scratch: &mut MlpScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut MlpGrad<F>, rows: usize) {
         let last = self.hidden.len() - 1;
         self.output.backward_params(&cache.acts[last], v_bar, &mut grad.output, rows);

@@ -52,12 +52,13 @@ pub fn supported(device: &Device) -> bool {
 
 /// A drift network's parameters as flat buffers.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per step, not per walker
 pub(crate) enum FlatNet<F = f64> {
     Mlp(MlpParams<F>),
     Pair(PairParams<F>),
 }
 
-pub(crate) enum NetCache<F> {
+pub(crate) enum NetCache<F = f64> {
     Mlp(MlpCache<F>),
     Pair(PairCache<F>),
 }
@@ -72,12 +73,13 @@ impl<F> NetCache<F> {
     }
 }
 
-pub(crate) enum NetScratch<F> {
+pub(crate) enum NetScratch<F = f64> {
     Mlp(MlpScratch<F>),
     Pair(PairScratch<F>),
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per block, not per walker
 pub(crate) enum NetGrad<F = f64> {
     Mlp(MlpGrad<F>),
     Pair(PairGrad<F>),
@@ -226,7 +228,9 @@ impl FlatDrift<f64> {
 }
 
 /// Runs `work(state, block)` for every block on up to `available_parallelism` threads, thread t
-/// taking blocks t, t + threads, … with `states[t]` (grown as needed); results in block order.
+/// using `states[t]` (grown as needed); results in block order. Threads take the next block as
+/// they finish one (a core slowed by other jobs takes fewer); every block is computed on its
+/// own, so the results do not depend on which thread ran it.
 fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S>, work: &(dyn Fn(&mut S, usize) -> T + Sync)) -> Vec<T> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blocks).max(1);
     if states.len() < threads {
@@ -235,13 +239,25 @@ fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S
     if threads == 1 {
         return (0..blocks).map(|b| work(&mut states[0], b)).collect();
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<T>> = (0..blocks).map(|_| None).collect();
     std::thread::scope(|scope| {
+        let next = &next;
         let handles: Vec<_> = states
             .iter_mut()
             .take(threads)
-            .enumerate()
-            .map(|(t, state)| scope.spawn(move || (t..blocks).step_by(threads).map(|b| (b, work(state, b))).collect::<Vec<_>>()))
+            .map(|state| {
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if b >= blocks {
+                            return done;
+                        }
+                        done.push((b, work(state, b)));
+                    }
+                })
+            })
             .collect();
         for handle in handles {
             for (b, r) in handle.join().expect("fused engine worker panicked") {
@@ -257,17 +273,20 @@ fn has_avx2() -> bool {
     real::simd() != real::Simd::Baseline
 }
 
-/// Defines `$name` calling the `#[inline(always)]` function `$inner` (generic over the kernel
-/// type) compiled with AVX2+FMA where the CPU has them and for the baseline target otherwise.
-/// (The matrix products and tanh inside dispatch on their own, up to AVX-512.)
+/// Defines `$name` (optionally generic, e.g. `train_block<F: Real>`) calling the
+/// `#[inline(always)]` function `$inner` compiled with AVX2+FMA where the CPU has them and for
+/// the baseline target otherwise. (The matrix products and tanh inside dispatch on their own,
+/// up to AVX-512.)
 macro_rules! dispatch {
-    ($name:ident, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+    ($name:ident $(<$g:ident: $bound:path>)?, $avx:ident, $inner:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        fn $avx<F: Real>($($arg: $ty),*) -> $ret {
+        #[allow(clippy::too_many_arguments)]
+        fn $avx $(<$g: $bound>)? ($($arg: $ty),*) -> $ret {
             $inner($($arg),*)
         }
-        fn $name<F: Real>($($arg: $ty),*) -> $ret {
+        #[allow(clippy::too_many_arguments)]
+        fn $name $(<$g: $bound>)? ($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if has_avx2() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -278,9 +297,9 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(train_block, train_block_avx2, path::train_block,
+dispatch!(train_block<F: Real>, train_block_avx2, path::train_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, boundary: bool, segment: usize, x0: &[f64], normals: &Normals, w0: usize, count: usize, ws: &mut Option<Workspace<F>>) -> TrainBlock);
-dispatch!(eval_block, eval_block_avx2, path::eval_block,
+dispatch!(eval_block<F: Real>, eval_block_avx2, path::eval_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
 
 /// Walkers of a tensor as f64 values.
@@ -342,13 +361,13 @@ impl<'a> FusedEngine<'a> {
         self
     }
 
-    /// Bytes of per-step activations and stage states held per thread by the last step (what
-    /// `checkpoint_segment` bounds), summed over threads.
+    /// Bytes of per-step activations and stage states that one thread holds for the last step
+    /// (the largest of the threads' workspaces; what `checkpoint_segment` bounds).
     pub fn cache_bytes(&self) -> usize {
         let guard = self.workspaces.lock().expect("workspaces");
         let Some(any) = guard.as_ref() else { return 0 };
         fn bytes<F: Real>(any: &(dyn std::any::Any + Send)) -> Option<usize> {
-            any.downcast_ref::<Vec<Option<Workspace<F>>>>().map(|v| v.iter().flatten().map(Workspace::record_bytes).sum())
+            any.downcast_ref::<Vec<Option<Workspace<F>>>>().map(|v| v.iter().flatten().map(Workspace::record_bytes).max().unwrap_or(0))
         }
         bytes::<f32>(any.as_ref()).or_else(|| bytes::<f64>(any.as_ref())).unwrap_or(0)
     }
@@ -378,6 +397,12 @@ impl<'a> FusedEngine<'a> {
         let states = guard.as_mut().and_then(|w| w.downcast_mut::<Vec<Option<Workspace<F>>>>()).expect("workspaces of this precision");
         let blocks = walkers.div_ceil(BLOCK);
         let (steps, boundary, segment) = (self.steps, self.boundary, self.checkpoint_segment);
+        // Workspaces made for another path length or segment are dropped (not kept as memory).
+        for ws in states.iter_mut() {
+            if ws.as_ref().is_some_and(|w| !w.made_for(steps, segment)) {
+                *ws = None;
+            }
+        }
         let results = parallel_blocks(blocks, states, &|ws, b| {
             let w0 = b * BLOCK;
             let count = BLOCK.min(walkers - w0);

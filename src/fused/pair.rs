@@ -43,7 +43,7 @@ pub(crate) struct PairGrad<F = f64> {
 
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct PairCache<F> {
+pub(crate) struct PairCache<F = f64> {
     h: Vec<F>,
     /// Pair inputs [r_i − r_j, r_ij].
     e: Vec<F>,
@@ -63,7 +63,7 @@ impl<F> PairCache<F> {
 
 /// Scratch of the reverse pass.
 #[derive(Debug, Clone)]
-pub(crate) struct PairScratch<F> {
+pub(crate) struct PairScratch<F = f64> {
     u_bar: Vec<F>,
     hs_bar: Vec<F>,
     g_bar: Vec<F>,
@@ -197,6 +197,7 @@ impl<F: Real> PairParams<F> {
 
     /// x̄ += Jᵀ v̄ and parameter gradients, after `forward` filled `c` at `x`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(&self, x: &[F], c: &PairCache<F>, t: &mut PairScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut PairGrad<F>, walkers: usize) {
         let (np, d, hid) = (self.particles, self.dims, self.one_body.d_out);
         let rows = walkers * np;

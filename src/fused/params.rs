@@ -83,7 +83,8 @@ fn narrow<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &m
     unsafe { F::dots(simd(), x, len, w, outs, rows, y) }
 }
 
-/// [`narrow`] for the baseline target: Σ x_k w_k with 8 partial sums (vectorised).
+/// [`narrow`] without vector kernels (targets other than x86-64): Σ x_k w_k with 8 partial sums.
+#[allow(dead_code)]
 pub(crate) fn dots<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &mut [F]) {
     for r in 0..rows {
         let xr = &x[r * len..(r + 1) * len];
@@ -228,84 +229,9 @@ pub(crate) fn gemm_acc<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a
     unsafe { F::gemm_tiles(simd(), c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) }
 }
 
-/// The tiled loops of [`gemm_acc`] for the baseline target (SSE2, vectorised by the compiler;
-/// AVX2 and AVX-512 use [`super::kernel`]) with R × Q tiles (bounds asserted by the caller):
-/// full tiles, then the remaining rows one at a time (still Q wide), then the remaining columns.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_tiles<F: Real, const R: usize, const Q: usize, const FMA: bool>(
-    c: &mut [F],
-    ldc: usize,
-    a: &[F],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[F],
-    ldb: usize,
-    mi: usize,
-    ni: usize,
-    pi: usize,
-) {
-    let full = ni - ni % Q;
-    let mut i = 0;
-    while i + R <= mi {
-        tile_row::<F, R, Q, FMA>(c, ldc, a, a_rs, a_cs, b, ldb, i, full, pi);
-        i += R;
-    }
-    while i < mi {
-        tile_row::<F, 1, Q, FMA>(c, ldc, a, a_rs, a_cs, b, ldb, i, full, pi);
-        i += 1;
-    }
-    if full < ni {
-        gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, 0..mi, full..ni, pi);
-    }
-}
-
-/// Rows i..i + R, columns 0..cols (a multiple of Q), as R × Q register tiles.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn tile_row<F: Real, const R: usize, const Q: usize, const FMA: bool>(
-    c: &mut [F],
-    ldc: usize,
-    a: &[F],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[F],
-    ldb: usize,
-    i: usize,
-    cols: usize,
-    pi: usize,
-) {
-    let mut j = 0;
-    while j < cols {
-        let mut acc = [[F::ZERO; Q]; R];
-        for r in 0..R {
-            acc[r].copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + Q]);
-        }
-        for p in 0..pi {
-            let mut av = [F::ZERO; R];
-            for r in 0..R {
-                // SAFETY: the index is at most (mi − 1)·a_rs + (pi − 1)·a_cs, asserted by `gemm_acc`.
-                av[r] = unsafe { *a.get_unchecked((i + r) * a_rs + p * a_cs) };
-            }
-            // SAFETY: p·ldb + j + Q ≤ (pi − 1)·ldb + ni ≤ b.len(), asserted by `gemm_acc`.
-            let bv = unsafe { &*(b.as_ptr().add(p * ldb + j) as *const [F; Q]) };
-            for r in 0..R {
-                for q in 0..Q {
-                    acc[r][q] = av[r].fmadd::<FMA>(bv[q], acc[r][q]);
-                }
-            }
-        }
-        for r in 0..R {
-            c[(i + r) * ldc + j..(i + r) * ldc + j + Q].copy_from_slice(&acc[r]);
-        }
-        j += Q;
-    }
-}
-
-/// The unblocked remainder of [`gemm_acc`]: rows `rows`, columns `cols`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn gemm_rows<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
+/// [`gemm_acc`] without vector kernels (targets other than x86-64): rows `rows`, columns `cols`.
+#[allow(clippy::too_many_arguments, dead_code)]
+pub(crate) fn gemm_rows<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
     for i in rows {
         let ci = &mut c[i * ldc + cols.start..i * ldc + cols.end];
         for p in 0..pi {

@@ -69,7 +69,7 @@ impl Scheme<'_> {
 }
 
 /// Stage states, drifts, adjoints and network caches of one step for one block.
-pub(crate) struct Stages<F: Real> {
+pub(crate) struct Stages<F: Real = f64> {
     x: Vec<Vec<F>>,
     v: Vec<Vec<F>>,
     bar: Vec<Vec<F>>,
@@ -81,7 +81,7 @@ pub(crate) struct Stages<F: Real> {
 }
 
 /// What the reverse pass needs of one step: stage states, drifts, network activations, ΔW.
-pub(crate) struct StepRecord<F: Real> {
+pub(crate) struct StepRecord<F: Real = f64> {
     x: Vec<Vec<F>>,
     v: Vec<Vec<F>>,
     caches: Vec<NetCache<F>>,
@@ -190,7 +190,7 @@ impl<F: Real> Stages<F> {
 
 /// The buffers of [`train_block`] for blocks of one size, kept by a thread across blocks and
 /// iterations.
-pub(crate) struct Workspace<F: Real> {
+pub(crate) struct Workspace<F: Real = f64> {
     /// (walkers, steps, records, dim, stages, network layout) the buffers were made for.
     shape: (usize, usize, usize, usize, usize, Vec<usize>),
     stages: Stages<F>,
@@ -221,6 +221,11 @@ impl<F: Real> Workspace<F> {
         if slot.as_ref().is_none_or(|w| w.shape != shape) {
             *slot = Some(Self::new(drift, scheme, walkers, steps, records));
         }
+    }
+
+    /// Whether this workspace was made for paths of `steps` steps kept in segments of `segment`.
+    pub fn made_for(&self, steps: usize, segment: usize) -> bool {
+        self.shape.1 == steps && self.shape.2 == segment_length(segment, steps)
     }
 
     /// Bytes held by the per-step records (what checkpointing bounds).
@@ -366,7 +371,7 @@ pub(crate) struct EvalBlock {
 /// Forward only: `steps` steps from `x0` for walkers w0..w0 + count; with `measure`, the
 /// path functional's pieces.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub(crate) fn eval_block<F: Real>(
     drift: &FlatDrift<F>,
     scheme: Scheme,

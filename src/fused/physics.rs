@@ -9,6 +9,9 @@ use crate::physics::{GaussianInteraction, System};
 /// Same smallest distance as `physics::molecule` in 1/r and r̂.
 const R_MIN_SQ: f64 = 1e-12;
 
+/// `term(i, j, d, r, r², coefficient)` of [`FlatSystem::cusp_terms`].
+type CuspTerm<'a, F> = dyn FnMut(usize, Option<usize>, &[F; 3], F, F, F) + 'a;
+
 /// A system as the fused engine evaluates it.
 #[derive(Debug, Clone)]
 pub(crate) struct FlatSystem {
@@ -95,14 +98,14 @@ impl FlatSystem {
                     let r2 = diff.iter().map(|a| *a * *a).sum::<F>();
                     let r = r2.max(r_min_sq).sqrt();
                     v += q / r;
-                    if let Some((g, c)) = grad.as_mut() {
-                        if r2 > r_min_sq {
-                            for k in 0..3 {
-                                let dv = -*c * q * diff[k] / (r * r * r);
-                                g[i * 3 + k] += dv;
-                                if let Some(j) = j {
-                                    g[j * 3 + k] -= dv;
-                                }
+                    if let Some((g, c)) = grad.as_mut()
+                        && r2 > r_min_sq
+                    {
+                        for k in 0..3 {
+                            let dv = -*c * q * diff[k] / (r * r * r);
+                            g[i * 3 + k] += dv;
+                            if let Some(j) = j {
+                                g[j * 3 + k] -= dv;
                             }
                         }
                     }
@@ -161,7 +164,7 @@ impl FlatSystem {
     /// Calls `term(i, j, d, r, r², coefficient)` for every cusp term coefficient·d/r of v_i:
     /// nuclei (j = None, d = r_i − R_A, coefficient −Z_A) and electron pairs (d = r_i − r_j, ½).
     #[inline(always)]
-    fn cusp_terms<F: Real>(&self, x: &[F], term: &mut dyn FnMut(usize, Option<usize>, &[F; 3], F, F, F)) {
+    fn cusp_terms<F: Real>(&self, x: &[F], term: &mut CuspTerm<'_, F>) {
         let Kind::Molecule { nuclei, cusps: true, .. } = &self.kind else { return };
         let n = self.particles;
         for (charge, position) in nuclei {

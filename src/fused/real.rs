@@ -13,7 +13,7 @@ use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 /// The instruction-set level the dispatched kernels are compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Simd {
-    /// The build target (SSE2 on x86-64): 16-byte vectors, no FMA.
+    /// The build target (SSE2 on x86-64): 16-byte vectors, no FMA; plain loops elsewhere.
     Baseline,
     /// AVX2 and FMA: 32-byte vectors.
     Avx2,
@@ -86,7 +86,7 @@ pub(crate) trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $tanh:ident, $avx512:ident, $avx2:ident, $dots512:ident, $dots2:ident, $q16:literal) => {
+    ($t:ty, $tanh:ident, $avx512:ident, $avx2:ident, $sse2:ident, $dots512:ident, $dots2:ident, $dots_sse2:ident) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -123,7 +123,11 @@ macro_rules! real {
                     // SAFETY: as above.
                     #[cfg(target_arch = "x86_64")]
                     Simd::Avx2 => unsafe { super::kernel::$avx2(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) },
-                    _ => super::params::gemm_tiles::<$t, 4, $q16, false>(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi),
+                    // SAFETY: SSE2 is part of every x86-64 CPU.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Baseline => unsafe { super::kernel::$sse2(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) },
+                    #[cfg(not(target_arch = "x86_64"))]
+                    _ => super::params::gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, 0..mi, 0..ni, pi),
                 }
             }
             #[inline(always)]
@@ -135,6 +139,10 @@ macro_rules! real {
                     // SAFETY: as above.
                     #[cfg(target_arch = "x86_64")]
                     Simd::Avx2 => unsafe { super::kernel::$dots2(x, len, w, outs, rows, y) },
+                    // SAFETY: SSE2 is part of every x86-64 CPU.
+                    #[cfg(target_arch = "x86_64")]
+                    Simd::Baseline => unsafe { super::kernel::$dots_sse2(x, len, w, outs, rows, y) },
+                    #[cfg(not(target_arch = "x86_64"))]
                     _ => super::params::dots(x, len, w, outs, rows, y),
                 }
             }
@@ -146,8 +154,8 @@ macro_rules! real {
     };
 }
 
-real!(f32, tanh_f32, gemm_f32_avx512, gemm_f32_avx2, dots_f32_avx512, dots_f32_avx2, 8);
-real!(f64, tanh_f64, gemm_f64_avx512, gemm_f64_avx2, dots_f64_avx512, dots_f64_avx2, 4);
+real!(f32, tanh_f32, gemm_f32_avx512, gemm_f32_avx2, gemm_f32_sse2, dots_f32_avx512, dots_f32_avx2, dots_f32_sse2);
+real!(f64, tanh_f64, gemm_f64_avx512, gemm_f64_avx2, gemm_f64_sse2, dots_f64_avx512, dots_f64_avx2, dots_f64_sse2);
 
 /// Converts a slice.
 pub(crate) fn cast<F: Real, G: Real>(x: &[F]) -> Vec<G> {
