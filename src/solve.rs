@@ -80,8 +80,9 @@ pub struct Headline {
 impl Headline {
     fn from_dmc(dmc: &DmcResult, reference: Option<f64>) -> Headline {
         let reason = if dmc.extrapolated.is_some() {
-            "DMC guided by the trained drift, extrapolated to dt -> 0: free of the variational bias of the drift \
-             for a nodeless ground state; error bar from blocking, propagated through the extrapolation"
+            "DMC guided by the trained drift, extrapolated to dt -> 0: free of the drift's variational bias for a \
+             nodeless ground state up to a second-order term in its non-gradient part (docs/energies.md); error \
+             bar from blocking, propagated through the extrapolation"
         } else {
             "DMC guided by the trained drift at one dt (no extrapolation: time-step bias not removed)"
         };
