@@ -367,9 +367,7 @@ fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evalu
     let line = |k: &str, v: String| println!("  {k:<24} {v}");
     let diff = |e: f64| reference.map(|r| format!("   ({:+.3} mHa)", 1e3 * (e - r))).unwrap_or_default();
     if let Some(w) = &guided.local_energy {
-        if w.reweighted.is_empty() || w.generations > 0 {
-            line("local energy", format!("{:.6} ± {:.6} Ha{}   (var E_L {:.2e})", w.energy.value, w.energy.error, diff(w.energy.value), w.local_energy_variance));
-        }
+        line("local energy", format!("{:.6} ± {:.6} Ha{}   (var E_L {:.2e})", w.energy.value, w.energy.error, diff(w.energy.value), w.local_energy_variance));
         for r in &w.reweighted {
             let increment = r.increment.map(|i| format!("   increment {:.6} ± {:.6}{}", i.value, i.error, diff(i.value))).unwrap_or_default();
             line(&format!("reweighted T = {}", r.time), format!("{:.6} ± {:.6} Ha{increment}", r.energy.value, r.energy.error));

@@ -219,11 +219,17 @@ pub struct GuidedSettings {
 /// Weak order of DMC's time-step error assumed in its extrapolation.
 pub const DMC_ORDER: u32 = 1;
 
+/// The first `len` values of `walkers` repeated cyclically (walker-major: whole walkers are
+/// repeated when `len` is a multiple of the walker size); burn-in with independent noise
+/// decorrelates the copies.
+pub fn cycle_walkers(walkers: &[f64], len: usize) -> Vec<f64> {
+    (0..len).map(|k| walkers[k % walkers.len()]).collect()
+}
+
 /// Runs the local-energy walk and DMC from `walkers` (walkers × dim, stationary for the drift).
 pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSettings, noise: &mut Noise) -> GuidedEnergies {
     let dim = guide.dim();
-    let resized = |count: usize| -> Vec<f64> { (0..count * dim).map(|k| walkers[k % walkers.len()]).collect() };
-    let local_energy = settings.local.as_ref().map(|(s, count)| walk(guide, resized(*count), s, noise));
+    let local_energy = settings.local.as_ref().map(|(s, count)| walk(guide, cycle_walkers(walkers, count * dim), s, noise));
     let dmc = settings.dmc.as_ref().map(|(coarse, count)| {
         let mut coarse = coarse.clone();
         let mut fine = coarse.clone();
@@ -241,12 +247,11 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
             coarse.max_seconds = coarse.max_seconds.map(|s| s / 3.0);
             fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
         }
-        let at_dt = walk(guide, resized(*count), &coarse, noise);
+        let at_dt = walk(guide, cycle_walkers(walkers, count * dim), &coarse, noise);
         if !settings.dmc_extrapolate {
             return DmcResult { at_dt, at_half_dt: None, extrapolated: None, order: DMC_ORDER };
         }
-        let restart: Vec<f64> = (0..count * dim).map(|k| at_dt.walkers[k % at_dt.walkers.len()]).collect();
-        let at_half = walk(guide, restart, &fine, noise);
+        let at_half = walk(guide, cycle_walkers(&at_dt.walkers, count * dim), &fine, noise);
         let extrapolated = richardson(at_dt.energy, at_half.energy, DMC_ORDER);
         DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), order: DMC_ORDER }
     });

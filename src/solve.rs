@@ -254,9 +254,9 @@ pub fn initial_walkers(problem: &Problem, walkers: usize, noise: &mut Noise, dev
 
 /// Repeats walkers cyclically to `count` (burn-in with independent noise decorrelates them).
 fn resize_walkers(walkers: Tensor<3>, count: usize, device: &Device) -> Tensor<3> {
-    let [w, p, d] = walkers.dims();
+    let [_, p, d] = walkers.dims();
     let values: Vec<f64> = walkers.into_data().try_into_vec_as::<f64>().expect("float data");
-    let resized: Vec<f64> = (0..count * p * d).map(|k| values[k % (w * p * d)]).collect();
+    let resized = crate::evaluate::cycle_walkers(&values, count * p * d);
     Tensor::from_data(TensorData::new(resized, [count, p, d]), device)
 }
 

@@ -2,8 +2,7 @@
 //! dX = v dt + dW per generation (the evaluation kernels, same noise order as the evaluation
 //! paths) and the exact local energy of [`super::trace`], both over walker blocks on threads.
 
-use super::trace::LocalTerms;
-use super::{BLOCK, FlatDrift, FusedSimulator, parallel_blocks};
+use super::{BLOCK, FusedSimulator, local_block, parallel_blocks};
 use crate::estimate::{Advance, Guide};
 use crate::noise::Noise;
 
@@ -43,26 +42,4 @@ impl Guide for FusedSimulator {
         }
         (v, e)
     }
-}
-
-/// [`FlatDrift::local_terms`] of consecutive walkers, compiled with AVX2+FMA where the CPU has
-/// them (checked at run time) and for the baseline target otherwise.
-fn local_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-        return unsafe { local_block_avx2(drift, x) };
-    }
-    local_block_inner(drift, x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn local_block_avx2(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
-    local_block_inner(drift, x)
-}
-
-#[inline(always)]
-fn local_block_inner(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
-    x.chunks_exact(drift.dim()).map(|w| drift.local_terms(w)).collect()
 }

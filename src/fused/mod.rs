@@ -301,6 +301,7 @@ dispatch!(train_block<F: Real>, train_block_avx2, path::train_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, boundary: bool, segment: usize, x0: &[f64], normals: &Normals, w0: usize, count: usize, ws: &mut Option<Workspace<F>>) -> TrainBlock);
 dispatch!(eval_block<F: Real>, eval_block_avx2, path::eval_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
+dispatch!(local_block, local_block_avx2, trace::local_terms_block, (drift: &FlatDrift, x: &[f64]) -> Vec<trace::LocalTerms>);
 
 /// Walkers of a tensor as f64 values.
 fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {

@@ -44,14 +44,14 @@ pub(crate) struct PairGrad<F = f64> {
 /// Activations of one forward evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct PairCache<F = f64> {
-    h: Vec<F>,
+    pub(super) h: Vec<F>,
     /// Pair inputs [r_i − r_j, r_ij].
-    e: Vec<F>,
-    g: Vec<F>,
+    pub(super) e: Vec<F>,
+    pub(super) g: Vec<F>,
     /// [h_i, s_i].
     hs: Vec<F>,
-    u: Vec<F>,
-    radial: Vec<F>,
+    pub(super) u: Vec<F>,
+    pub(super) radial: Vec<F>,
 }
 
 impl<F> PairCache<F> {

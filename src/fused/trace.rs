@@ -28,11 +28,7 @@
 
 use super::mlp::MlpParams;
 use super::pair::PairParams;
-use super::params::Dense;
 use super::{FlatDrift, FlatNet};
-
-/// Same smoothing of |r_ij| as the pair network.
-const EPS_SQ: f64 = 1e-8;
 
 /// Drift, divergence and local energy at one configuration (the walker loop reads only E_L;
 /// the tests read all of them).
@@ -63,132 +59,86 @@ impl FlatDrift {
     }
 }
 
-/// y = x W (+ b) for one row, y overwritten.
+/// [`FlatDrift::local_terms`] of consecutive walkers (x: walkers × particles · dims).
 #[inline(always)]
-fn row_product(layer: &Dense, x: &[f64], y: &mut [f64], bias: bool) {
-    if bias {
-        y.copy_from_slice(&layer.b);
-    } else {
-        y.fill(0.0);
-    }
-    for (k, xk) in x.iter().enumerate() {
-        if *xk != 0.0 {
-            for (yj, wj) in y.iter_mut().zip(&layer.w[k * layer.d_out..(k + 1) * layer.d_out]) {
-                *yj += xk * wj;
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn tanh_row(layer: &Dense, x: &[f64]) -> Vec<f64> {
-    let mut y = vec![0.0; layer.d_out];
-    row_product(layer, x, &mut y, true);
-    y.iter_mut().for_each(|a| *a = a.tanh());
-    y
+pub(super) fn local_terms_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
+    x.chunks_exact(drift.dim()).map(|w| drift.local_terms(w)).collect()
 }
 
 /// Writes v(x) of the MLP (without prior) and returns tr ∂v/∂x.
 #[inline(always)]
 fn mlp_divergence(m: &MlpParams, x: &[f64], v: &mut [f64]) -> f64 {
     let d = x.len();
-    // Tangents of all d directions at once: rows k = ∂h/∂x_k.
+    // Tangents of all d directions at once: row k = ∂h/∂x_k.
     let mut tangent: Vec<f64> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
     let mut h = x.to_vec();
     for layer in &m.hidden {
-        let next = tanh_row(layer, &h);
+        let mut next = vec![0.0; layer.d_out];
+        layer.forward_tanh(&h, &mut next, 1);
         let mut next_tangent = vec![0.0; d * layer.d_out];
-        for k in 0..d {
-            row_product(layer, &tangent[k * layer.d_in..(k + 1) * layer.d_in], &mut next_tangent[k * layer.d_out..(k + 1) * layer.d_out], false);
-            for (t, a) in next_tangent[k * layer.d_out..(k + 1) * layer.d_out].iter_mut().zip(&next) {
+        layer.accumulate(&tangent, &mut next_tangent, d);
+        for row in next_tangent.chunks_exact_mut(layer.d_out) {
+            for (t, a) in row.iter_mut().zip(&next) {
                 *t *= 1.0 - a * a;
             }
         }
         h = next;
         tangent = next_tangent;
     }
-    row_product(&m.output, &h, v, true);
-    let mut skip = vec![0.0; d];
-    row_product(&m.skip, x, &mut skip, false);
-    for (vk, sk) in v.iter_mut().zip(&skip) {
-        *vk += sk;
-    }
-    let width = m.output.d_in;
-    let mut out = vec![0.0; d];
-    let mut trace = 0.0;
-    for k in 0..d {
-        row_product(&m.output, &tangent[k * width..(k + 1) * width], &mut out, false);
-        trace += out[k] + m.skip.w[k * d + k];
-    }
-    trace
+    m.output.forward(&h, v, 1);
+    m.skip.accumulate(x, v, 1);
+    let mut out = vec![0.0; d * d];
+    m.output.accumulate(&tangent, &mut out, d);
+    (0..d).map(|k| out[k * d + k] + m.skip.w[k * d + k]).sum()
 }
 
-/// Writes v(x) of the pair network (without prior) and returns tr ∂v/∂x.
+/// Writes v(x) of the pair network (without prior; its own forward pass) and returns tr ∂v/∂x,
+/// reading the activations of that pass.
 #[inline(always)]
 fn pair_divergence(p: &PairParams, x: &[f64], v: &mut [f64]) -> f64 {
     let (np, d, hid) = (p.particles, p.dims, p.one_body.d_out);
-    let h: Vec<Vec<f64>> = (0..np).map(|i| tanh_row(&p.one_body, &x[i * d..(i + 1) * d])).collect();
-    let w5 = &p.pair_weight.w;
-    let mut trace = 0.0;
-    let mut radial_out = [0.0];
+    let mut c = p.cache(1);
+    p.forward(x, v, &mut c, 1);
+    let (w1, w2, w5) = (&p.one_body.w, &p.two_body.w, &p.pair_weight.w);
+    // Skip and radial terms: ∂(c_skip r_a + Σ_j radial_aj (r_a − r_j))_k/∂r_a,k at fixed radial.
+    let mut trace = (np * d) as f64 * p.skip + d as f64 * c.radial.iter().sum::<f64>();
+    let mut hs_dot = vec![0.0; d * 2 * hid];
+    let mut u_dot = vec![0.0; d * hid];
+    let mut v_dot = vec![0.0; d * d];
     for a in 0..np {
-        // Pairs (a, j ≠ a): inputs, activations and radial weights.
-        let mut diffs = Vec::with_capacity(np - 1);
-        let mut gs = Vec::with_capacity(np - 1);
-        let mut s = vec![0.0; hid];
-        for j in (0..np).filter(|&j| j != a) {
-            let diff: Vec<f64> = (0..d).map(|k| x[a * d + k] - x[j * d + k]).collect();
-            let rho = (diff.iter().map(|c| c * c).sum::<f64>() + EPS_SQ).sqrt();
-            let mut e = diff.clone();
-            e.push(rho);
-            let g = tanh_row(&p.two_body, &e);
-            s.iter_mut().zip(&g).for_each(|(s, g)| *s += g);
-            diffs.push((diff, rho));
-            gs.push(g);
-        }
-        let hs: Vec<f64> = h[a].iter().chain(&s).copied().collect();
-        let u = tanh_row(&p.mix, &hs);
-        let va = &mut v[a * d..(a + 1) * d];
-        row_product(&p.output, &u, va, true);
-        for ((diff, _), g) in diffs.iter().zip(&gs) {
-            row_product(&p.pair_weight, g, &mut radial_out, true);
-            for k in 0..d {
-                va[k] += radial_out[0] * diff[k];
-            }
-            trace += d as f64 * radial_out[0];
-        }
+        let h = &c.h[a * hid..(a + 1) * hid];
+        let u = &c.u[a * hid..(a + 1) * hid];
+        // Rows k: the tangent [ḣ_a, Σ_j ġ_aj] of direction e_{a,k}.
+        hs_dot.fill(0.0);
         for k in 0..d {
-            va[k] += p.skip * x[a * d + k];
-        }
-        trace += d as f64 * p.skip;
-        // Diagonal tangents e_{a,k}.
-        let w1 = &p.one_body.w;
-        let w2 = &p.two_body.w;
-        let mut hs_dot = vec![0.0; 2 * hid];
-        let mut u_dot = vec![0.0; hid];
-        let mut v_dot = vec![0.0; d];
-        for k in 0..d {
+            let row = &mut hs_dot[k * 2 * hid..(k + 1) * 2 * hid];
             for m in 0..hid {
-                hs_dot[m] = (1.0 - h[a][m] * h[a][m]) * w1[k * hid + m];
-                hs_dot[hid + m] = 0.0;
+                row[m] = (1.0 - h[m] * h[m]) * w1[k * hid + m];
             }
-            for ((diff, rho), g) in diffs.iter().zip(&gs) {
-                let slope = diff[k] / rho;
+            for q in 0..np - 1 {
+                let pair = a * (np - 1) + q;
+                let e = &c.e[pair * (d + 1)..(pair + 1) * (d + 1)];
+                let g = &c.g[pair * hid..(pair + 1) * hid];
+                let slope = e[k] / e[d];
                 let mut g_dot_w5 = 0.0;
                 for m in 0..hid {
                     let g_dot = (1.0 - g[m] * g[m]) * (w2[k * hid + m] + slope * w2[d * hid + m]);
-                    hs_dot[hid + m] += g_dot;
+                    row[hid + m] += g_dot;
                     g_dot_w5 += g_dot * w5[m];
                 }
-                trace += g_dot_w5 * diff[k];
+                trace += g_dot_w5 * e[k];
             }
-            row_product(&p.mix, &hs_dot, &mut u_dot, false);
-            for (ud, um) in u_dot.iter_mut().zip(&u) {
+        }
+        u_dot.fill(0.0);
+        p.mix.accumulate(&hs_dot, &mut u_dot, d);
+        for row in u_dot.chunks_exact_mut(hid) {
+            for (ud, um) in row.iter_mut().zip(u) {
                 *ud *= 1.0 - um * um;
             }
-            row_product(&p.output, &u_dot, &mut v_dot, false);
-            trace += v_dot[k];
         }
+        v_dot.fill(0.0);
+        p.output.accumulate(&u_dot, &mut v_dot, d);
+        trace += (0..d).map(|k| v_dot[k * d + k]).sum::<f64>();
     }
     trace
 }
