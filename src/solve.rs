@@ -193,6 +193,7 @@ pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoi
     if !problem.eval.estimators.contains(&Estimator::Dmc) {
         problem.eval.estimators.push(Estimator::Dmc);
     }
+    // A stream of its own, apart from the training run's (0x646d63 = "dmc").
     let mut noise = Noise::new(seed.unwrap_or(problem.train.seed) ^ 0x646d63);
     let guided = run_guided(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise)?;
     let dmc = guided.dmc.as_ref().expect("DMC was requested");

@@ -95,6 +95,7 @@ pub struct Reweighted {
 pub struct Walk {
     pub dt: f64,
     pub branching: bool,
+    /// Whether Metropolis moves ran (asked for, and branching).
     pub metropolis: bool,
     /// Mean acceptance probability of the Metropolis moves (1 without them).
     pub acceptance: f64,
@@ -154,7 +155,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let mut out = Walk {
         dt,
         branching: settings.branching,
-        metropolis: settings.metropolis,
+        metropolis,
         acceptance: 1.0,
         effective_dt: dt,
         energy: Estimate { value: f64::NAN, error: f64::NAN },
