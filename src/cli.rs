@@ -408,7 +408,7 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
     }
     print_guided(&s.headline, &s.guided, s.reference);
     if let Some(c) = s.non_gradient {
-        line("non-gradient <|c|^2>", format!("{:.6} ± {:.6} Ha   (variational − local energy)", c.value, c.error));
+        line("non-gradient <|c|^2>", format!("{:.6} ± {:.6} Ha   (<V + |v|^2/2 − E_L> over the local-energy walk)", c.value, c.error));
     }
     line("wall time", format!("{:.1} s (train {:.1} s, eval {:.1} s)", s.wall_seconds, s.train_seconds, s.eval_seconds));
     if s.recoveries > 0 {

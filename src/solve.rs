@@ -57,9 +57,9 @@ pub struct Summary {
     /// Local-energy, reweighted and DMC estimates (`[eval] estimators`).
     pub guided: GuidedEnergies,
     pub guided_seconds: f64,
-    /// ⟨|c|²⟩ of the drift's non-gradient part c = v − ½∇log ρ (ρ its stationary law): the
-    /// variational minus the local-energy estimate, both averages over ρ (docs/energies.md). It
-    /// sizes DMC's second-order bias from a drift that is not exactly a gradient.
+    /// ⟨|c|²⟩_ρ of the drift's non-gradient part c = v − ½∇log ρ (ρ its stationary law): the
+    /// average of (V + ½|v|²) − E_L over the local-energy walk (docs/energies.md). It sizes
+    /// DMC's second-order bias from a drift that is not exactly a gradient.
     pub non_gradient: Option<Estimate>,
     /// Files written for this run (filled in by the writer).
     pub files: Vec<String>,
@@ -397,10 +397,7 @@ pub fn solve_with(
                     with the martingale term as control variate"
             .to_string(),
         headline: Headline::choose(&evaluation, &guided, reference),
-        non_gradient: guided.local_energy.as_ref().map(|l| {
-            let v = evaluation.at_dt.energy;
-            Estimate { value: v.value - l.energy.value, error: v.error.hypot(l.energy.error) }
-        }),
+        non_gradient: guided.local_energy.as_ref().and_then(|l| l.non_gradient),
         evaluation,
         guided,
         guided_seconds,

@@ -16,11 +16,26 @@
 //!   w_i = exp(−Δt [½(E_L(X_n) + E_L(X_{n+1})) − E_R]) and is replaced by ⌊w_i + u_i⌋ copies
 //!   (u_i uniform, at most [`MAX_COPIES`]). The reference energy keeps the population near its
 //!   target W₀: E_R = Ē − ln(W/W₀)/τ with Ē the running estimate and τ = `feedback_time`.
+//!   The local energy in the weight is cut off at E_R ± 2/√Δt (UNR, Sec. III): a guide that
+//!   violates a cusp has E_L → ±∞ at the coalescence, and one walker there would otherwise
+//!   flood the population; the cut bites only where |E_L − E_R| > 2/√Δt, so its bias vanishes
+//!   as Δt → 0 (counted in [`Walk::clipped`]).
 //!   The mixed estimator of generation n is E_n = Σ_i w_i E_L(X_{n+1,i}) / Σ_i w_i; for a guide
 //!   v = ∇log ψ_T without nodes it tends to E₀ as Δt → 0 (time-step error, removed by
 //!   extrapolation) and W₀ → ∞ (population-control bias, O(1/W₀)).
 //!
-//! The error bar of every time-correlated series is the blocking plateau ([`super::blocking`]).
+//! - **Non-gradient part.** Write v = ∇S + c with S = ½ log ρ, ρ the stationary law of the
+//!   drift process, so that ∇·(ρc) = 0. Then ⟨c·∇S⟩_ρ = −⟨S ∇·(ρc)⟩ = 0,
+//!   ⟨∇·v⟩_ρ = −⟨v·∇log ρ⟩_ρ = −2⟨|∇S|²⟩_ρ and ⟨|v|²⟩_ρ = ⟨|∇S|²⟩_ρ + ⟨|c|²⟩_ρ, so
+//!   ⟨(V + ½|v|²) − E_L⟩_ρ = ⟨|v|² + ½∇·v⟩_ρ = ⟨|c|²⟩_ρ, zero exactly when v is a gradient.
+//!   The unbranched walk averages it on its own walkers ([`Walk::non_gradient`]); it sizes the
+//!   bias of DMC with a non-gradient guide (docs/energies.md). With v = ∇S_e + u, S_e a known
+//!   reference potential ([`Guide::exact_part`]), the generator identity ⟨½ΔS_e + v·∇S_e⟩_ρ = 0 turns the integrand into
+//!   v·u + ½∇·u, free of the 1/r terms of V and ΔS_e that make (V + ½|v|²) − E_L noisy, and
+//!   small where S_e is close to log ψ
+//!   ([`Guide::local_energy_and_non_gradient`]).
+//!
+//! The error bar of every time-correlated series is a blocking error ([`super::blocking`]).
 //! With `target_error`, generations continue (in chunks) until the blocking error reaches it or
 //! the step / time limit is hit.
 
@@ -52,6 +67,18 @@ pub trait Guide {
     fn local_energy(&self, x: &[f64]) -> Vec<f64>;
     /// The drift v (walkers × dim) and E_L at every walker.
     fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>);
+    /// A reference potential S_e with known gradient (the cusp prior, or a trap's
+    /// non-interacting ground state): S_e per walker and ∇S_e (walkers × dim). The Metropolis
+    /// ratio takes ΔS_e exactly and applies the trapezoid rule only to u = v − ∇S_e, which is
+    /// smooth where ∇S_e is not (and small where S_e is close to log ψ_T).
+    fn exact_part(&self, _x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
+    /// E_L and, if the guide can give it, a lower-variance integrand for ⟨|c|²⟩_ρ than
+    /// (V + ½|v|²) − E_L (see the module docs).
+    fn local_energy_and_non_gradient(&self, x: &[f64]) -> (Vec<f64>, Option<Vec<f64>>) {
+        (self.local_energy(x), None)
+    }
 }
 
 /// Settings of one walk at one time step.
@@ -120,7 +147,12 @@ pub struct Walk {
     pub killed: usize,
     /// Generations-walkers whose copies were capped at [`MAX_COPIES`].
     pub capped: usize,
+    /// Generations-walkers whose weight's local energy was cut off at E_R ± 2/√dt.
+    pub clipped: usize,
     pub reweighted: Vec<Reweighted>,
+    /// Without branching: ⟨|c|²⟩_ρ of the drift's non-gradient part (see the module docs), the
+    /// blocking mean of the per-generation walker averages of (V + ½|v|²) − E_L.
+    pub non_gradient: Option<Estimate>,
     /// Per measured generation: energy and population.
     #[serde(skip)]
     pub series: Vec<f64>,
@@ -130,6 +162,9 @@ pub struct Walk {
     #[serde(skip)]
     pub walkers: Vec<f64>,
 }
+
+/// A walk stops ("population exploded") when the population exceeds this many times its target.
+pub const POPULATION_LIMIT: usize = 20;
 
 /// Generations between checks of `target_error`.
 const CHECK_EVERY: usize = 256;
@@ -170,11 +205,16 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         population_mean: 0.0,
         killed: 0,
         capped: 0,
+        clipped: 0,
         reweighted: Vec::new(),
+        non_gradient: None,
         series: Vec::new(),
         population: Vec::new(),
         walkers: Vec::new(),
     };
+    // Umrigar, Nightingale & Runge's cutoff of the weight's local energy (see the module docs).
+    let cutoff = 2.0 / dt.sqrt();
+    let mut non_gradient = Vec::new();
     let mut variance_sum = 0.0;
     let mut generation = 0;
     loop {
@@ -195,6 +235,10 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             }
         }
         let n = x.len() / dim;
+        if n > POPULATION_LIMIT * target {
+            out.stopped_by = "population exploded".into();
+            break;
+        }
         // One move: new positions, E_L there, (drift there), and the E_L average of the weight.
         let (next, e_next, v_next, e_weight, tau) = if metropolis {
             let m = metropolis_move(guide, &x, &v_local, &e_local, dt, noise);
@@ -206,7 +250,15 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             (m.next, m.e_next, m.v_next, m.e_weight, tau)
         } else {
             let step = guide.advance(&x, dt, noise);
-            let e_next = guide.local_energy(&step.next);
+            let (e_next, integrand) = if settings.branching { (guide.local_energy(&step.next), None) } else { guide.local_energy_and_non_gradient(&step.next) };
+            if measuring && !settings.branching {
+                let values: Vec<f64> = match integrand {
+                    Some(g) => g,
+                    None => step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect(),
+                };
+                let finite: Vec<f64> = values.into_iter().filter(|g| g.is_finite()).collect();
+                non_gradient.push(finite.iter().sum::<f64>() / finite.len().max(1) as f64);
+            }
             if measuring && !settings.branching && !reweight_steps.is_empty() {
                 if ell.is_empty() {
                     ell = vec![0.0; n];
@@ -234,7 +286,11 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 if !e_next[i].is_finite() || !e_weight[i].is_finite() {
                     0.0
                 } else if settings.branching {
-                    (-tau * (e_weight[i] - reference)).exp()
+                    let excess = e_weight[i] - reference;
+                    if excess.abs() > cutoff {
+                        out.clipped += 1;
+                    }
+                    (-tau * excess.clamp(-cutoff, cutoff)).exp()
                 } else {
                     1.0
                 }
@@ -302,6 +358,9 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     out.generations = out.series.len();
     out.blocking = blocking(&out.series);
     out.energy = out.blocking.estimate();
+    if !non_gradient.is_empty() {
+        out.non_gradient = Some(blocking(&non_gradient).estimate());
+    }
     out.local_energy_variance = variance_sum / out.generations.max(1) as f64;
     out.population_mean = out.population.iter().sum::<usize>() as f64 / out.population.len().max(1) as f64;
     out.seconds = start.elapsed().as_secs_f64();
@@ -322,9 +381,11 @@ struct Moved {
 }
 
 /// Proposes X′ = X + v(X)dt + √dt ξ for every walker and accepts with
-/// p = min(1, exp(2ΔS) G(X←X′)/G(X′←X)), G(y←x) = exp(−|y − x − v(x)dt|²/(2dt)), where
-/// ΔS = ½(v(X) + v(X′))·(X′ − X) is the trapezoid line integral of the drift (log ψ_T(X′) −
-/// log ψ_T(X) when v = ∇log ψ_T, to O(|ΔX|³)).
+/// p = min(1, exp(2ΔS) G(X←X′)/G(X′←X)), G(y←x) = exp(−|y − x − v(x)dt|²/(2dt)), where ΔS
+/// stands for log ψ_T(X′) − log ψ_T(X) when v = ∇log ψ_T. With v = ∇S_e + u ([`Guide::exact_part`])
+/// ΔS = S_e(X′) − S_e(X) + ½(u(X) + u(X′))·(X′ − X): exact for S_e and the trapezoid line
+/// integral, to O(|ΔX|³), for the smooth rest u. (The trapezoid rule on the whole drift is poor
+/// across a cusp, where v jumps.)
 fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, noise: &mut Noise) -> Moved {
     let dim = guide.dim();
     let n = x.len() / dim;
@@ -332,6 +393,7 @@ fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, 
     let sqrt_dt = dt.sqrt();
     let proposal: Vec<f64> = (0..x.len()).map(|k| x[k] + v[k] * dt + sqrt_dt * xi[k]).collect();
     let (v_prop, e_prop) = guide.drift_and_local_energy(&proposal);
+    let (exact, exact_prop) = (guide.exact_part(x), guide.exact_part(&proposal));
     let mut out = Moved {
         next: Vec::with_capacity(x.len()),
         e_next: Vec::with_capacity(n),
@@ -344,9 +406,16 @@ fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, 
     for i in 0..n {
         let r = i * dim..(i + 1) * dim;
         let (mut ds, mut r2, mut forward, mut backward) = (0.0, 0.0, 0.0, 0.0);
+        if let (Some((s, _)), Some((s_prop, _))) = (&exact, &exact_prop) {
+            ds += s_prop[i] - s[i];
+        }
         for k in r.clone() {
             let dx = proposal[k] - x[k];
-            ds += 0.5 * (v[k] + v_prop[k]) * dx;
+            let (u, u_prop) = match (&exact, &exact_prop) {
+                (Some((_, g)), Some((_, g_prop))) => (v[k] - g[k], v_prop[k] - g_prop[k]),
+                _ => (v[k], v_prop[k]),
+            };
+            ds += 0.5 * (u + u_prop) * dx;
             r2 += dx * dx;
             forward += xi[k] * xi[k] * 0.5;
             backward += (-dx - v_prop[k] * dt).powi(2) / (2.0 * dt);
@@ -480,6 +549,95 @@ mod tests {
         plain.metropolis = false;
         let p = walk(&guide, start(2000, 1, &mut noise), &plain, &mut noise);
         assert!((p.energy.value - w.energy.value).abs() > 4.0 * (p.energy.error.powi(2) + w.energy.error.powi(2)).sqrt(), "plain DMC at dt = 0.05 {:?} should show its time-step error", p.energy);
+    }
+
+    /// Hydrogen-like guide ψ = e^{−a r} in 3-D: v = −a r̂ (a cusp: v jumps across the nucleus),
+    /// E_L = −a²/2 + (a − 1)/r, exact E₀ = −½. With `exact` the whole drift is declared the
+    /// gradient of S = −a r ([`Guide::exact_part`]); without it the Metropolis ratio falls back
+    /// to the trapezoid rule on v.
+    struct Cusp {
+        a: f64,
+        exact: bool,
+    }
+
+    impl Guide for Cusp {
+        fn dim(&self) -> usize {
+            3
+        }
+        fn advance(&self, _x: &[f64], _dt: f64, _noise: &mut Noise) -> Advance {
+            unreachable!("Metropolis moves only")
+        }
+        fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+            let v = x.chunks(3).flat_map(|p| {
+                let r = p.iter().map(|c| c * c).sum::<f64>().sqrt();
+                p.iter().map(move |c| -self.a * c / r)
+            });
+            (v.collect(), self.local_energy(x))
+        }
+        fn local_energy(&self, x: &[f64]) -> Vec<f64> {
+            x.chunks(3).map(|p| -0.5 * self.a * self.a + (self.a - 1.0) / p.iter().map(|c| c * c).sum::<f64>().sqrt()).collect()
+        }
+        fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+            self.exact.then(|| (x.chunks(3).map(|p| -self.a * p.iter().map(|c| c * c).sum::<f64>().sqrt()).collect(), self.drift_and_local_energy(x).0))
+        }
+    }
+
+    /// Across a cusp the trapezoid rule misjudges log ψ(X′) − log ψ(X) (here it accepts every
+    /// move: |v| is constant); with the exact part of the drift, Metropolis DMC at a large dt
+    /// (0.1) has a small fraction of the time-step error. The guide violates the cusp condition,
+    /// E_L → −∞ at the nucleus: the weight cutoff keeps the population bounded.
+    #[test]
+    fn metropolis_uses_the_exact_part_of_the_drift() {
+        let mut noise = Noise::new(7);
+        let mut s = settings(0.1, 6000, true);
+        s.metropolis = true;
+        let mut energies = Vec::new();
+        for exact in [true, false] {
+            let w = walk(&Cusp { a: 0.8, exact }, start(1000, 3, &mut noise), &s, &mut noise);
+            assert!(w.population_max < 2000 && w.stopped_by == "steps", "population {}..{}, stopped by {}", w.population_min, w.population_max, w.stopped_by);
+            energies.push(w.energy);
+        }
+        let (exact, trapezoid) = (energies[0], energies[1]);
+        let (bias, trapezoid_bias) = (exact.value + 0.5, trapezoid.value + 0.5);
+        assert!(trapezoid_bias.abs() > 10.0 * trapezoid.error, "trapezoid only: {trapezoid:?} should be biased");
+        assert!(bias.abs() + 2.0 * exact.error < 0.25 * trapezoid_bias.abs(), "with the exact part: {exact:?}, trapezoid only {trapezoid:?}");
+    }
+
+    /// A drift with a rotation, v = −x + ω J x in 2-D (J the quarter turn), has the stationary
+    /// law N(0, ½I) of v = −x (J x is tangent to its level sets), so c = ω J x and
+    /// ⟨|c|²⟩_ρ = ω² ⟨|x|²⟩ = ω². The unbranched walk recovers it; for ω = 0 it is zero.
+    #[test]
+    fn non_gradient_part_is_measured() {
+        struct Rotating {
+            omega: f64,
+        }
+        impl Guide for Rotating {
+            fn dim(&self) -> usize {
+                2
+            }
+            fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance {
+                let xi = noise.standard_normals(x.len());
+                let (v, _) = self.drift_and_local_energy(x);
+                let next = (0..x.len()).map(|k| x[k] + v[k] * dt + xi[k] * dt.sqrt()).collect();
+                let running = x.chunks(2).zip(v.chunks(2)).map(|(p, q)| 0.5 * (p[0] * p[0] + p[1] * p[1]) + 0.5 * (q[0] * q[0] + q[1] * q[1])).collect();
+                Advance { next, running, martingale: vec![0.0; x.len() / 2] }
+            }
+            fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+                let v = x.chunks(2).flat_map(|p| [-p[0] - self.omega * p[1], -p[1] + self.omega * p[0]]).collect();
+                (v, self.local_energy(x))
+            }
+            /// V = ½|x|², ∇·v = −2, |v|² = (1 + ω²)|x|²: E_L = 1 − ½ω²|x|².
+            fn local_energy(&self, x: &[f64]) -> Vec<f64> {
+                x.chunks(2).map(|p| 1.0 - 0.5 * self.omega * self.omega * (p[0] * p[0] + p[1] * p[1])).collect()
+            }
+        }
+        let mut noise = Noise::new(8);
+        for omega in [0.0, 0.5] {
+            let w = walk(&Rotating { omega }, start(500, 2, &mut noise).iter().map(|x| x * 0.5f64.sqrt()).collect(), &settings(0.01, 4000, false), &mut noise);
+            let c = w.non_gradient.expect("unbranched walk");
+            let exact = omega * omega;
+            assert!((c.value - exact).abs() < 4.0 * c.error + 0.01 * exact.max(0.01), "ω = {omega}: {c:?} vs {exact}");
+        }
     }
 
     /// Population control: the population stays within a band around its target and the energy

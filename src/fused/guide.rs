@@ -1,10 +1,26 @@
 //! The fused engine as a guiding drift for [`crate::estimate::walk`]: one integrator step of
 //! dX = v dt + dW per generation (the evaluation kernels, same noise order as the evaluation
-//! paths) and the exact local energy of [`super::trace`], both over walker blocks on threads.
+//! paths) and the exact local energy of [`super::trace`], both over walker blocks on threads;
+//! the system's reference potential (cusp prior, or the trap's non-interacting ground state)
+//! splits Metropolis ratios and is the control variate of the non-gradient estimate.
 
+use super::trace::LocalTerms;
 use super::{BLOCK, FusedSimulator, local_block, parallel_blocks};
 use crate::estimate::{Advance, Guide};
 use crate::noise::Noise;
+
+impl FusedSimulator {
+    /// v, ∇·v and E_L of every walker, over walker blocks on threads.
+    fn local_terms(&self, x: &[f64]) -> Vec<LocalTerms> {
+        let dim = self.drift.dim();
+        let walkers = x.len() / dim;
+        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &mut Vec::<()>::new(), &|_, b| {
+            let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
+            local_block(&self.drift, &x[w0 * dim..w1 * dim])
+        });
+        blocks.into_iter().flatten().collect()
+    }
+}
 
 impl Guide for FusedSimulator {
     fn dim(&self) -> usize {
@@ -28,18 +44,35 @@ impl Guide for FusedSimulator {
     }
 
     fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let dim = self.drift.dim();
-        let walkers = x.len() / dim;
-        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &mut Vec::<()>::new(), &|_, b| {
-            let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
-            local_block(&self.drift, &x[w0 * dim..w1 * dim])
-        });
-        let terms = blocks.into_iter().flatten();
-        let (mut v, mut e) = (Vec::with_capacity(x.len()), Vec::with_capacity(walkers));
-        for t in terms {
+        let (mut v, mut e) = (Vec::with_capacity(x.len()), Vec::with_capacity(x.len() / self.drift.dim()));
+        for t in self.local_terms(x) {
             v.extend(t.v);
             e.push(t.local_energy);
         }
         (v, e)
+    }
+
+    /// v·u + ½∇·u per walker, u = v − ∇S_ref (|v|² + ½∇·v without a reference potential).
+    fn local_energy_and_non_gradient(&self, x: &[f64]) -> (Vec<f64>, Option<Vec<f64>>) {
+        let dim = self.drift.dim();
+        let terms = self.local_terms(x);
+        let mut e = Vec::with_capacity(terms.len());
+        let mut integrand = Vec::with_capacity(terms.len());
+        for (t, xw) in terms.into_iter().zip(x.chunks(dim)) {
+            let mut g = vec![0.0; dim];
+            let laplacian = self.drift.system.reference_potential(xw, &mut g).map_or(0.0, |r| r.1);
+            let u_dot_v = t.v.iter().zip(&g).map(|(v, g)| v * (v - g)).sum::<f64>();
+            integrand.push(u_dot_v + 0.5 * (t.divergence - laplacian));
+            e.push(t.local_energy);
+        }
+        (e, Some(integrand))
+    }
+
+    fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let dim = self.drift.dim();
+        let mut gradient = vec![0.0; x.len()];
+        let potential: Option<Vec<f64>> =
+            x.chunks(dim).zip(gradient.chunks_mut(dim)).map(|(xw, g)| self.drift.system.reference_potential(xw, g).map(|r| r.0)).collect();
+        potential.map(|p| (p, gradient))
     }
 }

@@ -161,6 +161,36 @@ impl FlatSystem {
         divergence
     }
 
+    /// A reference potential S_ref for one walker: adds ∇S_ref to `gradient` and returns
+    /// (S_ref, ΔS_ref); `None` if the system has none. Molecules with cusps: the cusp prior
+    /// (its gradient is the prior drift, part of every drift); traps: the non-interacting ground
+    /// state, S_ref = −½ω Σ|r_i|², ∇S_ref = −ωx, ΔS_ref = −ω·particles·dims. Any S_ref is
+    /// exact where it is used: splitting log ψ_T differences and as the control variate
+    /// ⟨½ΔS_ref + v·∇S_ref⟩_ρ = 0 (crate::estimate::walkers).
+    pub fn reference_potential(&self, x: &[f64], gradient: &mut [f64]) -> Option<(f64, f64)> {
+        match &self.kind {
+            Kind::Molecule { cusps: true, .. } => {
+                self.add_prior(x, gradient);
+                Some((self.prior_potential(x), self.prior_divergence(x)))
+            }
+            Kind::Molecule { .. } => None,
+            Kind::Trap { omega_sq, .. } => {
+                let omega = omega_sq.sqrt();
+                gradient.iter_mut().zip(x).for_each(|(g, a)| *g -= omega * a);
+                Some((-0.5 * omega * x.iter().map(|a| a * a).sum::<f64>(), -omega * x.len() as f64))
+            }
+        }
+    }
+
+    /// The potential of the cusp prior for one walker, S(x) = Σ_{i,A} −Z_A r_iA + Σ_{i<j} ½ r_ij,
+    /// whose gradient is [`Self::add_prior`]'s drift (ψ_prior = e^S; 0 without cusps).
+    pub fn prior_potential(&self, x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        // Each electron pair is visited as (i, j) and (j, i): half of ½ r_ij from each.
+        self.cusp_terms(x, &mut |_, j, _, r, _, coefficient| s += if j.is_some() { 0.5 } else { 1.0 } * coefficient * r);
+        s
+    }
+
     /// Calls `term(i, j, d, r, r², coefficient)` for every cusp term coefficient·d/r of v_i:
     /// nuclei (j = None, d = r_i − R_A, coefficient −Z_A) and electron pairs (d = r_i − r_j, ½).
     #[inline(always)]

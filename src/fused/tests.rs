@@ -300,3 +300,22 @@ fn checkpointed_segments_give_identical_results() {
         }
     }
 }
+
+/// The cusp prior's potential S has the prior drift as its gradient (central differences),
+/// and S is what the Metropolis ratio of DMC uses for that part of the drift.
+#[test]
+fn prior_potential_gradient_is_the_prior_drift() {
+    let system = FlatSystem::new(&h2(true));
+    let mut noise = Noise::new(5);
+    let x: Vec<f64> = noise.standard_normals(6);
+    let mut v = vec![0.0; 6];
+    system.add_prior(&x, &mut v);
+    let h = 1e-6;
+    for k in 0..6 {
+        let (mut up, mut down) = (x.clone(), x.clone());
+        up[k] += h;
+        down[k] -= h;
+        let fd = (system.prior_potential(&up) - system.prior_potential(&down)) / (2.0 * h);
+        assert!((fd - v[k]).abs() < 1e-7, "coordinate {k}: finite difference {fd}, prior drift {}", v[k]);
+    }
+}
