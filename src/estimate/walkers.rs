@@ -603,34 +603,36 @@ mod tests {
         assert!(bias.abs() + 2.0 * exact.error < 0.25 * trapezoid_bias.abs(), "with the exact part: {exact:?}, trapezoid only {trapezoid:?}");
     }
 
+    /// Rotating drift v = −x + ω J x for H = −½Δ + ½|x|² in 2-D (E₀ = 1), Euler–Maruyama.
+    struct Rotating {
+        omega: f64,
+    }
+    impl Guide for Rotating {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance {
+            let xi = noise.standard_normals(x.len());
+            let (v, _) = self.drift_and_local_energy(x);
+            let next = (0..x.len()).map(|k| x[k] + v[k] * dt + xi[k] * dt.sqrt()).collect();
+            let running = x.chunks(2).zip(v.chunks(2)).map(|(p, q)| 0.5 * (p[0] * p[0] + p[1] * p[1]) + 0.5 * (q[0] * q[0] + q[1] * q[1])).collect();
+            Advance { next, running, martingale: vec![0.0; x.len() / 2] }
+        }
+        fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+            let v = x.chunks(2).flat_map(|p| [-p[0] - self.omega * p[1], -p[1] + self.omega * p[0]]).collect();
+            (v, self.local_energy(x))
+        }
+        /// V = ½|x|², ∇·v = −2, |v|² = (1 + ω²)|x|²: E_L = 1 − ½ω²|x|².
+        fn local_energy(&self, x: &[f64]) -> Vec<f64> {
+            x.chunks(2).map(|p| 1.0 - 0.5 * self.omega * self.omega * (p[0] * p[0] + p[1] * p[1])).collect()
+        }
+    }
+
     /// A drift with a rotation, v = −x + ω J x in 2-D (J the quarter turn), has the stationary
     /// law N(0, ½I) of v = −x (J x is tangent to its level sets), so c = ω J x and
     /// ⟨|c|²⟩_ρ = ω² ⟨|x|²⟩ = ω². The unbranched walk recovers it; for ω = 0 it is zero.
     #[test]
     fn non_gradient_part_is_measured() {
-        struct Rotating {
-            omega: f64,
-        }
-        impl Guide for Rotating {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn advance(&self, x: &[f64], dt: f64, noise: &mut Noise) -> Advance {
-                let xi = noise.standard_normals(x.len());
-                let (v, _) = self.drift_and_local_energy(x);
-                let next = (0..x.len()).map(|k| x[k] + v[k] * dt + xi[k] * dt.sqrt()).collect();
-                let running = x.chunks(2).zip(v.chunks(2)).map(|(p, q)| 0.5 * (p[0] * p[0] + p[1] * p[1]) + 0.5 * (q[0] * q[0] + q[1] * q[1])).collect();
-                Advance { next, running, martingale: vec![0.0; x.len() / 2] }
-            }
-            fn drift_and_local_energy(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
-                let v = x.chunks(2).flat_map(|p| [-p[0] - self.omega * p[1], -p[1] + self.omega * p[0]]).collect();
-                (v, self.local_energy(x))
-            }
-            /// V = ½|x|², ∇·v = −2, |v|² = (1 + ω²)|x|²: E_L = 1 − ½ω²|x|².
-            fn local_energy(&self, x: &[f64]) -> Vec<f64> {
-                x.chunks(2).map(|p| 1.0 - 0.5 * self.omega * self.omega * (p[0] * p[0] + p[1] * p[1])).collect()
-            }
-        }
         let mut noise = Noise::new(8);
         for omega in [0.0, 0.5] {
             let w = walk(&Rotating { omega }, start(500, 2, &mut noise).iter().map(|x| x * 0.5f64.sqrt()).collect(), &settings(0.01, 4000, false), &mut noise);
@@ -638,6 +640,24 @@ mod tests {
             let exact = omega * omega;
             assert!((c.value - exact).abs() < 4.0 * c.error + 0.01 * exact.max(0.01), "ω = {omega}: {c:?} vs {exact}");
         }
+    }
+
+    /// DMC with a non-gradient guide converges to a shifted eigenvalue. For the rotating drift,
+    /// f = e^{−α|x|²} solves ½Δf − ∇·(vf) − (E_L − E)f = 0 with 2α² − 2α + ½ω² = 0, so
+    /// E = 2α − 1 = √(1 − ω²): below E₀ = 1 by ½ω² + O(ω⁴) = ½⟨|c|²⟩ (docs/energies.md). The
+    /// extrapolated DMC energy matches √(1 − ω²), not 1.
+    #[test]
+    fn dmc_with_a_rotating_guide_converges_to_the_shifted_eigenvalue() {
+        let mut noise = Noise::new(9);
+        let omega: f64 = 0.5;
+        let guide = Rotating { omega };
+        let start_walkers = |noise: &mut Noise| start(2000, 2, noise).iter().map(|x| x * 0.5f64.sqrt()).collect::<Vec<f64>>();
+        let coarse = walk(&guide, start_walkers(&mut noise), &settings(0.02, 4000, true), &mut noise);
+        let fine = walk(&guide, start_walkers(&mut noise), &settings(0.01, 8000, true), &mut noise);
+        let zero = super::super::richardson(coarse.energy, fine.energy, 1).value;
+        let shifted = (1.0 - omega * omega).sqrt();
+        assert!((zero.value - shifted).abs() < 4.0 * zero.error, "DMC dt → 0 {zero:?} vs √(1 − ω²) = {shifted}");
+        assert!(1.0 - zero.value > 10.0 * zero.error, "DMC {zero:?} should sit below E₀ = 1");
     }
 
     /// Population control: the population stays within a band around its target and the energy
