@@ -30,9 +30,9 @@
 //!   ⟨(V + ½|v|²) − E_L⟩_ρ = ⟨|v|² + ½∇·v⟩_ρ = ⟨|c|²⟩_ρ, zero exactly when v is a gradient.
 //!   The unbranched walk averages it on its own walkers ([`Walk::non_gradient`]); it sizes the
 //!   bias of DMC with a non-gradient guide (docs/energies.md). With v = ∇S_e + u, S_e a known
-//!   reference potential ([`Guide::exact_part`]), the generator identity ⟨½ΔS_e + v·∇S_e⟩_ρ = 0 turns the integrand into
-//!   v·u + ½∇·u, free of the 1/r terms of V and ΔS_e that make (V + ½|v|²) − E_L noisy, and
-//!   small where S_e is close to log ψ
+//!   reference potential ([`Guide::exact_part`]), the generator identity
+//!   ⟨½ΔS_e + v·∇S_e⟩_ρ = 0 turns the integrand into v·u + ½∇·u, free of the 1/r terms of V
+//!   and ΔS_e that make (V + ½|v|²) − E_L noisy, and small where S_e is close to log ψ
 //!   ([`Guide::local_energy_and_non_gradient`]).
 //!
 //! The error bar of every time-correlated series is a blocking error ([`super::blocking`]).
@@ -151,7 +151,8 @@ pub struct Walk {
     pub clipped: usize,
     pub reweighted: Vec<Reweighted>,
     /// Without branching: ⟨|c|²⟩_ρ of the drift's non-gradient part (see the module docs), the
-    /// blocking mean of the per-generation walker averages of (V + ½|v|²) − E_L.
+    /// blocking mean of the per-generation walker averages of (V + ½|v|²) − E_L, or of the
+    /// guide's lower-variance integrand where it gives one.
     pub non_gradient: Option<Estimate>,
     /// Per measured generation: energy and population.
     #[serde(skip)]
@@ -252,12 +253,9 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             let step = guide.advance(&x, dt, noise);
             let (e_next, integrand) = if settings.branching { (guide.local_energy(&step.next), None) } else { guide.local_energy_and_non_gradient(&step.next) };
             if measuring && !settings.branching {
-                let values: Vec<f64> = match integrand {
-                    Some(g) => g,
-                    None => step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect(),
-                };
-                let finite: Vec<f64> = values.into_iter().filter(|g| g.is_finite()).collect();
-                non_gradient.push(finite.iter().sum::<f64>() / finite.len().max(1) as f64);
+                let integrand = integrand.unwrap_or_else(|| step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect());
+                let (sum, count) = integrand.iter().filter(|g| g.is_finite()).fold((0.0, 0usize), |(s, c), g| (s + g, c + 1));
+                non_gradient.push(sum / count.max(1) as f64);
             }
             if measuring && !settings.branching && !reweight_steps.is_empty() {
                 if ell.is_empty() {
