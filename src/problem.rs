@@ -8,7 +8,7 @@
 //! electrons = 2
 //! nuclei = [ { charge = 1.0, position = [0.0, 0.0, 0.7005] },
 //!            { charge = 1.0, position = [0.0, 0.0, -0.7005] } ]
-//! [drift]   kind = "pair"  hidden = 64  cusps = true     # or "mlp"
+//! [drift]   kind = "pair"  hidden = 64  cusps = true     # or "mlp", "gradient" (v = ∇S_θ)
 //! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
 //! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7  engine = "fused"  # or "autodiff"
 //!           precision = "f32"  checkpoint_segment = 0      # fused engine: "f64"; steps kept (0: all)
@@ -147,6 +147,8 @@ struct RawOutput {
 pub enum DriftKind {
     Mlp,
     Pair,
+    /// v = ∇S_θ ([`crate::nn::Potential`]).
+    Gradient,
 }
 
 /// `[drift]`: the network added to the system's prior drift.
@@ -298,12 +300,16 @@ impl Problem {
         let kind = match d.kind.as_deref().unwrap_or("pair") {
             "mlp" => DriftKind::Mlp,
             "pair" => DriftKind::Pair,
-            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"mlp\" or \"pair\")"))),
+            "gradient" => DriftKind::Gradient,
+            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"mlp\", \"pair\" or \"gradient\")"))),
         };
         let is_molecule = matches!(system, System::Molecule(_));
         let cusps = d.cusps.unwrap_or(is_molecule);
         if cusps && !is_molecule {
             return Err(ctx.invalid("drift", "cusps", "cusp terms need a Coulomb system (system.kind = \"molecule\")"));
+        }
+        if kind == DriftKind::Gradient && d.skip_init.is_some_and(|c| c > 0.0) {
+            return Err(ctx.invalid("drift", "skip_init", "must be ≤ 0 for kind = \"gradient\" (ψ_T = e^S must be normalisable)"));
         }
         let drift = DriftSpec {
             kind,

@@ -95,6 +95,9 @@ pub struct Trained {
     pub recoveries: usize,
 }
 
+/// Smallest learning-rate factor that recoveries may reach before training gives up.
+const MIN_LR_SCALE: f64 = 1e-6;
+
 /// Most consecutive non-finite steps tolerated before giving up.
 const MAX_RECOVERIES: usize = 20;
 
@@ -196,6 +199,14 @@ pub fn train_from(
                 state.iteration -= 1;
             }
             state.lr_scale *= 0.5;
+            // Steps that alternate finite and non-finite never trip the consecutive count; with
+            // the rate halved this often, training is not recovering.
+            if state.lr_scale < MIN_LR_SCALE {
+                return Err(Error::Diverged(format!(
+                    "{} recoveries (learning rate halved to {:.1e} of its schedule) at iteration {}",
+                    state.recoveries, state.lr_scale, state.iteration
+                )));
+            }
             continue;
         }
         consecutive = 0;
@@ -343,5 +354,56 @@ mod tests {
             _ => unreachable!(),
         };
         check(&mut engine, &system, DriftNet::Mlp(mlp), walkers, &pick);
+    }
+
+    /// The fused engine on a 1-D oscillator, with the loss of chosen calls made NaN.
+    struct Poisoned<'a> {
+        inner: crate::fused::FusedEngine<'a>,
+        calls: usize,
+        bad: &'a dyn Fn(usize) -> bool,
+    }
+
+    impl PathEngine for Poisoned<'_> {
+        fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
+            let mut step = self.inner.step(net, walkers, noise);
+            if (self.bad)(self.calls) {
+                step.loss = f64::NAN;
+            }
+            self.calls += 1;
+            step
+        }
+    }
+
+    fn poisoned_run(bad: &dyn Fn(usize) -> bool, iterations: usize) -> Result<TrainState> {
+        let system = System::Harmonic(crate::physics::Harmonic { particles: 1, dims: 1, omega: 1.0 });
+        let device = Device::flex().autodiff();
+        let mut noise = Noise::new(3);
+        let net = DriftNet::Mlp(MlpConfig { particles: 1, dims: 1, hidden: 4, layers: 1, skip_init: -0.5 }.init(&mut noise, &device));
+        let walkers = noise.gaussian([16, 1, 1], 1.0, &device);
+        let mut engine = Poisoned { inner: crate::fused::FusedEngine::new(&system, &EULER_MARUYAMA, 0.05, 4, true), calls: 0, bad };
+        let schedule = Schedule { iterations, lr: 1e-2, lr_decay: 1e9 };
+        train_from(&mut engine, TrainState::new(net, walkers), &schedule, &mut noise, &mut |_, _, _| Control::Continue).map(|r| r.0)
+    }
+
+    /// A non-finite step is never applied or recorded: the update before it is undone, the
+    /// learning rate halved, and the run completes its iterations with finite rows.
+    #[test]
+    fn non_finite_steps_are_rolled_back() {
+        let state = poisoned_run(&|call| call == 3 || call == 7, 10).expect("recovers");
+        assert_eq!(state.recoveries, 2);
+        assert_eq!(state.rows.len(), 10);
+        assert!(state.rows.iter().all(|r| r.loss.is_finite() && r.energy.is_finite()));
+        assert_eq!(state.lr_scale, 0.25);
+        assert!((state.rows.last().unwrap().learning_rate - 0.25e-2).abs() < 1e-10);
+    }
+
+    /// Steps that alternate finite and non-finite never make many in a row; the loop stops with
+    /// an error once the learning rate has been halved below its floor, instead of cycling on.
+    #[test]
+    fn alternating_non_finite_steps_end_in_an_error() {
+        match poisoned_run(&|call| call >= 2 && call % 2 == 0, 1000) {
+            Err(Error::Diverged(message)) => assert!(message.contains("recoveries"), "{message}"),
+            other => panic!("expected a divergence error, got {:?}", other.map(|s| s.iteration)),
+        }
     }
 }

@@ -57,6 +57,13 @@ pub struct Advance {
     pub martingale: Vec<f64>,
 }
 
+/// The drift, E_L and the exact part ([`Guide::exact_part`]) at a set of walkers.
+pub struct Evaluation {
+    pub v: Vec<f64>,
+    pub e: Vec<f64>,
+    pub exact: Option<(Vec<f64>, Vec<f64>)>,
+}
+
 /// What the walker loop needs of a guiding drift.
 pub trait Guide {
     /// Coordinates per walker (particles · dims).
@@ -73,6 +80,12 @@ pub trait Guide {
     /// smooth where ∇S_e is not (and small where S_e is close to log ψ_T).
     fn exact_part(&self, _x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
         None
+    }
+    /// [`Self::drift_and_local_energy`] and [`Self::exact_part`] together (a guide that computes
+    /// them in one pass overrides this).
+    fn evaluate(&self, x: &[f64]) -> Evaluation {
+        let (v, e) = self.drift_and_local_energy(x);
+        Evaluation { v, e, exact: self.exact_part(x) }
     }
     /// E_L and, if the guide can give it, a lower-variance integrand for ⟨|c|²⟩_ρ than
     /// (V + ½|v|²) − E_L (see the module docs).
@@ -178,7 +191,13 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let target = walkers.len() / dim;
     let mut x = walkers;
     let metropolis = settings.metropolis && settings.branching;
-    let (mut v_local, mut e_local) = if metropolis { guide.drift_and_local_energy(&x) } else { (Vec::new(), guide.local_energy(&x)) };
+    // Metropolis moves carry v, E_L and the exact part of the current walkers.
+    let (mut v_local, mut e_local, mut exact_local) = if metropolis {
+        let first = guide.evaluate(&x);
+        (first.v, first.e, first.exact)
+    } else {
+        (Vec::new(), guide.local_energy(&x), None)
+    };
     // Running sums of p|ΔX|² and |ΔX|² (effective time step) and of p.
     let (mut accepted_r2, mut proposed_r2, mut accept_sum, mut proposals) = (0.0, 0.0, 0.0, 0usize);
     let mut reference = e_local.iter().sum::<f64>() / target as f64;
@@ -241,14 +260,14 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             break;
         }
         // One move: new positions, E_L there, (drift there), and the E_L average of the weight.
-        let (next, e_next, v_next, e_weight, tau) = if metropolis {
-            let m = metropolis_move(guide, &x, &v_local, &e_local, dt, noise);
+        let (next, e_next, v_next, exact_next, e_weight, tau) = if metropolis {
+            let m = metropolis_move(guide, &x, &v_local, &e_local, exact_local.as_ref(), dt, noise);
             accepted_r2 += m.accepted_r2;
             proposed_r2 += m.proposed_r2;
             accept_sum += m.acceptance_sum;
             proposals += n;
             let tau = if proposed_r2 > 0.0 { dt * accepted_r2 / proposed_r2 } else { dt };
-            (m.next, m.e_next, m.v_next, m.e_weight, tau)
+            (m.next, m.e_next, m.v_next, m.exact_next, m.e_weight, tau)
         } else {
             let step = guide.advance(&x, dt, noise);
             let (e_next, integrand) = if settings.branching { (guide.local_energy(&step.next), None) } else { guide.local_energy_and_non_gradient(&step.next) };
@@ -275,7 +294,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 }
             }
             let e_weight = e_local.iter().zip(&e_next).map(|(a, b)| 0.5 * (a + b)).collect();
-            (step.next, e_next, Vec::new(), e_weight, dt)
+            (step.next, e_next, Vec::new(), None, e_weight, dt)
         };
         out.walker_steps += n;
         // Weights (1 without branching); walkers with a non-finite E_L are removed.
@@ -322,11 +341,16 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         let mut kept = Vec::with_capacity(population * dim);
         let mut kept_drift = Vec::with_capacity(if metropolis { population * dim } else { 0 });
         let mut next_local = Vec::with_capacity(population);
+        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(population), Vec::with_capacity(population * dim)));
         for (i, &c) in copies.iter().enumerate() {
             for _ in 0..c {
                 kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);
                 if metropolis {
                     kept_drift.extend_from_slice(&v_next[i * dim..(i + 1) * dim]);
+                }
+                if let (Some((s, g)), Some((s_next, g_next))) = (&mut kept_exact, &exact_next) {
+                    s.push(s_next[i]);
+                    g.extend_from_slice(&g_next[i * dim..(i + 1) * dim]);
                 }
                 next_local.push(e_next[i]);
             }
@@ -338,6 +362,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         x = kept;
         v_local = kept_drift;
         e_local = next_local;
+        exact_local = kept_exact;
         if measuring {
             out.population_min = out.population_min.min(population);
             out.population_max = out.population_max.max(population);
@@ -371,6 +396,8 @@ struct Moved {
     next: Vec<f64>,
     e_next: Vec<f64>,
     v_next: Vec<f64>,
+    /// The exact part at the new positions.
+    exact_next: Option<(Vec<f64>, Vec<f64>)>,
     /// p·½(E_L(X) + E_L(X′)) + (1 − p)·E_L(X): the expected E_L of the weight.
     e_weight: Vec<f64>,
     accepted_r2: f64,
@@ -384,18 +411,20 @@ struct Moved {
 /// ΔS = S_e(X′) − S_e(X) + ½(u(X) + u(X′))·(X′ − X): exact for S_e and the trapezoid line
 /// integral, to O(|ΔX|³), for the smooth rest u. (The trapezoid rule on the whole drift is poor
 /// across a cusp, where v jumps.)
-fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, noise: &mut Noise) -> Moved {
+/// `exact` is the exact part at `x` (carried from the previous move).
+fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise) -> Moved {
     let dim = guide.dim();
     let n = x.len() / dim;
     let xi = noise.standard_normals(x.len());
     let sqrt_dt = dt.sqrt();
     let proposal: Vec<f64> = (0..x.len()).map(|k| x[k] + v[k] * dt + sqrt_dt * xi[k]).collect();
-    let (v_prop, e_prop) = guide.drift_and_local_energy(&proposal);
-    let (exact, exact_prop) = (guide.exact_part(x), guide.exact_part(&proposal));
+    let Evaluation { v: v_prop, e: e_prop, exact: exact_prop } = guide.evaluate(&proposal);
+    let mut exact_next = exact_prop.as_ref().map(|_| (Vec::with_capacity(n), Vec::with_capacity(x.len())));
     let mut out = Moved {
         next: Vec::with_capacity(x.len()),
         e_next: Vec::with_capacity(n),
         v_next: Vec::with_capacity(x.len()),
+        exact_next: None,
         e_weight: Vec::with_capacity(n),
         accepted_r2: 0.0,
         proposed_r2: 0.0,
@@ -404,12 +433,12 @@ fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, 
     for i in 0..n {
         let r = i * dim..(i + 1) * dim;
         let (mut ds, mut r2, mut forward, mut backward) = (0.0, 0.0, 0.0, 0.0);
-        if let (Some((s, _)), Some((s_prop, _))) = (&exact, &exact_prop) {
+        if let (Some((s, _)), Some((s_prop, _))) = (exact, &exact_prop) {
             ds += s_prop[i] - s[i];
         }
         for k in r.clone() {
             let dx = proposal[k] - x[k];
-            let (u, u_prop) = match (&exact, &exact_prop) {
+            let (u, u_prop) = match (exact, &exact_prop) {
                 (Some((_, g)), Some((_, g_prop))) => (v[k] - g[k], v_prop[k] - g_prop[k]),
                 _ => (v[k], v_prop[k]),
             };
@@ -425,11 +454,17 @@ fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], dt: f64, 
         out.acceptance_sum += p;
         out.e_weight.push(if p > 0.0 { p * 0.5 * (e[i] + e_prop[i]) + (1.0 - p) * e[i] } else { e[i] });
         let (pos, drift, energy): (&[f64], &[f64], f64) =
-            if accept { (&proposal[r.clone()], &v_prop[r], e_prop[i]) } else { (&x[r.clone()], &v[r], e[i]) };
+            if accept { (&proposal[r.clone()], &v_prop[r.clone()], e_prop[i]) } else { (&x[r.clone()], &v[r.clone()], e[i]) };
         out.next.extend_from_slice(pos);
         out.v_next.extend_from_slice(drift);
         out.e_next.push(energy);
+        if let (Some((s_next, g_next)), Some((s, g)), Some((s_prop, g_prop))) = (&mut exact_next, exact, &exact_prop) {
+            let (s, g) = if accept { (s_prop, g_prop) } else { (s, g) };
+            s_next.push(s[i]);
+            g_next.extend_from_slice(&g[r.clone()]);
+        }
     }
+    out.exact_next = exact_next;
     out
 }
 

@@ -5,8 +5,8 @@
 //! splits Metropolis ratios and is the control variate of the non-gradient estimate.
 
 use super::trace::LocalTerms;
-use super::{BLOCK, FusedSimulator, local_block, parallel_blocks};
-use crate::estimate::{Advance, Guide};
+use super::{BLOCK, FlatNet, FusedSimulator, local_block, parallel_blocks};
+use crate::estimate::{Advance, Evaluation, Guide};
 use crate::noise::Noise;
 
 impl FusedSimulator {
@@ -68,9 +68,48 @@ impl Guide for FusedSimulator {
         (e, Some(integrand))
     }
 
+    /// One pass: a gradient network's S comes with its local terms.
+    fn evaluate(&self, x: &[f64]) -> Evaluation {
+        let terms = self.local_terms(x);
+        if terms.first().is_some_and(|t| t.log_psi.is_some()) {
+            let (mut v, mut e, mut s) = (Vec::with_capacity(x.len()), Vec::with_capacity(terms.len()), Vec::with_capacity(terms.len()));
+            for t in terms {
+                s.push(t.log_psi.expect("a gradient drift"));
+                v.extend(t.v);
+                e.push(t.local_energy);
+            }
+            let gradient = v.clone();
+            return Evaluation { v, e, exact: Some((s, gradient)) };
+        }
+        let (mut v, mut e) = (Vec::with_capacity(x.len()), Vec::with_capacity(terms.len()));
+        for t in terms {
+            v.extend(t.v);
+            e.push(t.local_energy);
+        }
+        Evaluation { v, e, exact: self.exact_part(x) }
+    }
+
+    /// A gradient network ([`super::potential`]) makes the whole drift exact: S_e = S_θ plus the
+    /// cusp prior's potential where the system has one; otherwise the reference potential.
     fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
         let dim = self.drift.dim();
         let mut gradient = vec![0.0; x.len()];
+        if let FlatNet::Potential(p) = &self.drift.net {
+            let system = &self.drift.system;
+            let potential = x
+                .chunks(dim)
+                .zip(gradient.chunks_mut(dim))
+                .map(|(xw, g)| {
+                    let (s, v) = p.value_and_gradient(xw);
+                    g.copy_from_slice(&v);
+                    if system.has_prior() {
+                        system.add_prior(xw, g);
+                    }
+                    s + if system.has_prior() { system.prior_potential(xw) } else { 0.0 }
+                })
+                .collect();
+            return Some((potential, gradient));
+        }
         let potential: Option<Vec<f64>> =
             x.chunks(dim).zip(gradient.chunks_mut(dim)).map(|(xw, g)| self.drift.system.reference_potential(xw, g).map(|r| r.0)).collect();
         potential.map(|p| (p, gradient))

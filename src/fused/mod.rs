@@ -20,6 +20,7 @@ mod pair;
 mod params;
 mod path;
 mod physics;
+mod potential;
 mod guide;
 mod real;
 mod tanh;
@@ -37,6 +38,7 @@ use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use crate::device::Precision;
 use mlp::{MlpCache, MlpGrad, MlpParams, MlpScratch};
 use pair::{PairCache, PairGrad, PairParams, PairScratch};
+use potential::{PotentialCache, PotentialGrad, PotentialParams, PotentialScratch};
 use path::{EvalBlock, Normals, Scheme, TrainBlock, Workspace};
 use real::Real;
 use physics::FlatSystem;
@@ -56,11 +58,13 @@ pub fn supported(device: &Device) -> bool {
 pub(crate) enum FlatNet<F = f64> {
     Mlp(MlpParams<F>),
     Pair(PairParams<F>),
+    Potential(PotentialParams<F>),
 }
 
 pub(crate) enum NetCache<F = f64> {
     Mlp(MlpCache<F>),
     Pair(PairCache<F>),
+    Potential(PotentialCache<F>),
 }
 
 impl<F> NetCache<F> {
@@ -69,6 +73,7 @@ impl<F> NetCache<F> {
         match self {
             NetCache::Mlp(c) => c.len(),
             NetCache::Pair(c) => c.len(),
+            NetCache::Potential(c) => c.len(),
         }
     }
 }
@@ -76,6 +81,7 @@ impl<F> NetCache<F> {
 pub(crate) enum NetScratch<F = f64> {
     Mlp(MlpScratch<F>),
     Pair(PairScratch<F>),
+    Potential(PotentialScratch<F>),
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +89,7 @@ pub(crate) enum NetScratch<F = f64> {
 pub(crate) enum NetGrad<F = f64> {
     Mlp(MlpGrad<F>),
     Pair(PairGrad<F>),
+    Potential(PotentialGrad<F>),
 }
 
 impl<F: Real> NetGrad<F> {
@@ -91,6 +98,7 @@ impl<F: Real> NetGrad<F> {
         match (self, other) {
             (NetGrad::Mlp(a), NetGrad::Mlp(b)) => a.add(b),
             (NetGrad::Pair(a), NetGrad::Pair(b)) => a.add(b),
+            (NetGrad::Potential(a), NetGrad::Potential(b)) => a.add(b),
             _ => unreachable!("gradients of one network"),
         }
     }
@@ -99,6 +107,7 @@ impl<F: Real> NetGrad<F> {
         match self {
             NetGrad::Mlp(g) => g.zero(),
             NetGrad::Pair(g) => g.zero(),
+            NetGrad::Potential(g) => g.zero(),
         }
     }
 }
@@ -115,6 +124,7 @@ impl FlatDrift<f64> {
         let net = match net {
             DriftNet::Mlp(m) => FlatNet::Mlp(MlpParams::from_module(m)),
             DriftNet::Pair(p) => FlatNet::Pair(PairParams::from_module(p, system.particles())),
+            DriftNet::Potential(p) => FlatNet::Potential(PotentialParams::from_module(p)),
         };
         FlatDrift { net, system: FlatSystem::new(system) }
     }
@@ -126,6 +136,7 @@ impl<F: Real> FlatDrift<F> {
         let net = match &self.net {
             FlatNet::Mlp(m) => FlatNet::Mlp(m.cast()),
             FlatNet::Pair(p) => FlatNet::Pair(p.cast()),
+            FlatNet::Potential(p) => FlatNet::Potential(p.cast()),
         };
         FlatDrift { net, system: self.system.clone() }
     }
@@ -141,6 +152,7 @@ impl<F: Real> FlatDrift<F> {
         match &self.net {
             FlatNet::Mlp(m) => widths(&mut m.hidden.iter().chain([&m.output, &m.skip])),
             FlatNet::Pair(p) => widths(&mut [&p.one_body, &p.two_body, &p.mix, &p.output, &p.pair_weight].into_iter()),
+            FlatNet::Potential(p) => widths(&mut p.hidden.iter().chain([&p.output])),
         }
     }
 
@@ -148,6 +160,7 @@ impl<F: Real> FlatDrift<F> {
         match &self.net {
             FlatNet::Mlp(m) => NetCache::Mlp(m.cache(walkers)),
             FlatNet::Pair(p) => NetCache::Pair(p.cache(walkers)),
+            FlatNet::Potential(p) => NetCache::Potential(p.cache(walkers)),
         }
     }
 
@@ -155,6 +168,7 @@ impl<F: Real> FlatDrift<F> {
         match &self.net {
             FlatNet::Mlp(m) => NetScratch::Mlp(m.scratch(walkers)),
             FlatNet::Pair(p) => NetScratch::Pair(p.scratch(walkers)),
+            FlatNet::Potential(p) => NetScratch::Potential(p.scratch(walkers)),
         }
     }
 
@@ -162,6 +176,7 @@ impl<F: Real> FlatDrift<F> {
         match &self.net {
             FlatNet::Mlp(m) => NetGrad::Mlp(m.grad_zeros()),
             FlatNet::Pair(p) => NetGrad::Pair(p.grad_zeros()),
+            FlatNet::Potential(p) => NetGrad::Potential(p.grad_zeros()),
         }
     }
 
@@ -171,6 +186,7 @@ impl<F: Real> FlatDrift<F> {
         match (&self.net, cache) {
             (FlatNet::Mlp(m), NetCache::Mlp(c)) => m.forward(x, v, c, walkers),
             (FlatNet::Pair(p), NetCache::Pair(c)) => p.forward(x, v, c, walkers),
+            (FlatNet::Potential(p), NetCache::Potential(c)) => p.forward(x, v, c, walkers),
             _ => unreachable!("cache of another network"),
         }
         if self.system.has_prior() {
@@ -188,6 +204,9 @@ impl<F: Real> FlatDrift<F> {
         match (&self.net, cache, scratch, grad) {
             (FlatNet::Mlp(m), NetCache::Mlp(c), NetScratch::Mlp(t), NetGrad::Mlp(g)) => m.backward(x, c, t, v_bar, x_bar, g, walkers),
             (FlatNet::Pair(p), NetCache::Pair(c), NetScratch::Pair(t), NetGrad::Pair(g)) => p.backward(x, c, t, v_bar, x_bar, g, walkers),
+            (FlatNet::Potential(p), NetCache::Potential(c), NetScratch::Potential(t), NetGrad::Potential(g)) => {
+                p.backward(x, c, t, v_bar, x_bar, g, walkers)
+            }
             _ => unreachable!("cache or gradient of another network"),
         }
         if self.system.has_prior() {
@@ -220,6 +239,14 @@ impl FlatDrift<f64> {
                 p.output.register(&g.output, &mut out, device);
                 p.pair_weight.register(&g.pair_weight, &mut out, device);
                 out.register(p.skip_id, Tensor::<1>::from_data(TensorData::new(vec![g.skip], [1]), device));
+            }
+            (FlatNet::Potential(p), NetGrad::Potential(g)) => {
+                for (layer, lg) in p.hidden.iter().zip(&g.hidden) {
+                    layer.register(lg, &mut out, device);
+                }
+                p.output.register(&g.output, &mut out, device);
+                let root = -2.0 * p.skip_root * g.skip;
+                out.register(p.skip_id, Tensor::<1>::from_data(TensorData::new(vec![root], [1]), device));
             }
             _ => unreachable!("gradient of another network"),
         }

@@ -200,10 +200,18 @@ impl<F: Real> Dense<F> {
     /// W̄ += xᵀ ȳ, b̄ += Σ_rows ȳ.
     #[inline(always)]
     pub fn backward_params(&self, x: &[F], y_bar: &[F], grad: &mut DenseGrad<F>, rows: usize) {
-        let (n, m) = (self.d_in, self.d_out);
+        let m = self.d_out;
         for r in 0..rows {
             axpy(&mut grad.b, F::ONE, &y_bar[r * m..(r + 1) * m]);
         }
+        self.backward_weight(x, y_bar, grad, rows);
+    }
+
+    /// W̄ += xᵀ ȳ only (a product x W that has no bias term, such as the gradient chain of
+    /// [`super::potential`]).
+    #[inline(always)]
+    pub fn backward_weight(&self, x: &[F], y_bar: &[F], grad: &mut DenseGrad<F>, rows: usize) {
+        let (n, m) = (self.d_in, self.d_out);
         if m < NARROW {
             // W̄ᵀ += ȳᵀ x: long contiguous rows (folded into W̄ by `DenseGrad::weight`).
             gemm_acc(&mut grad.wt, n, y_bar, 1, m, x, n, m, n, rows);

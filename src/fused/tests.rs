@@ -6,7 +6,7 @@ use super::*;
 use crate::device::Precision;
 use crate::evaluate::{BurnSimulator, PathSimulator};
 use crate::integrators::{ALL, EULER_MARUYAMA, SOSRA};
-use crate::nn::{Init, MlpConfig, PairNetConfig, linear};
+use crate::nn::{Init, MlpConfig, PairNetConfig, PotentialConfig, linear};
 use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus};
 use crate::train::{AutodiffEngine, full_drift};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -34,22 +34,38 @@ pub(super) fn bosons() -> System {
     System::HarmonicTrap(HarmonicTrap { particles: 3, dims: 2, omega: 1.0, interaction: Some(GaussianInteraction { g: 1.0, s: 0.7 }) })
 }
 
-/// An MLP or pair network with every layer random (none zero-initialised).
-pub(super) fn network(pair: bool, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
-    network_with_layers(pair, 2, system, noise, device)
+/// The network families of the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Mlp,
+    Pair,
+    Gradient,
 }
 
-fn network_with_layers(pair: bool, layers: usize, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
+/// A network of `kind` with every layer random (none zero-initialised).
+pub(super) fn network(kind: Kind, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
+    network_with_layers(kind, 2, system, noise, device)
+}
+
+fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
     let (p, d) = (system.particles(), system.dims());
-    if pair {
-        let mut net = PairNetConfig { dims: d, hidden: 8, skip_init: -0.7 }.init(noise, device);
-        net.output = linear(8, d, true, Init::Uniform, noise, device);
-        net.pair_weight = linear(8, 1, true, Init::Uniform, noise, device);
-        DriftNet::Pair(net)
-    } else {
-        let mut net = MlpConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }.init(noise, device);
-        net.output = linear(8, p * d, true, Init::Uniform, noise, device);
-        DriftNet::Mlp(net)
+    match kind {
+        Kind::Pair => {
+            let mut net = PairNetConfig { dims: d, hidden: 8, skip_init: -0.7 }.init(noise, device);
+            net.output = linear(8, d, true, Init::Uniform, noise, device);
+            net.pair_weight = linear(8, 1, true, Init::Uniform, noise, device);
+            DriftNet::Pair(net)
+        }
+        Kind::Mlp => {
+            let mut net = MlpConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }.init(noise, device);
+            net.output = linear(8, p * d, true, Init::Uniform, noise, device);
+            DriftNet::Mlp(net)
+        }
+        Kind::Gradient => {
+            let mut net = PotentialConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }.init(noise, device);
+            net.output = linear(8, 1, false, Init::Uniform, noise, device);
+            DriftNet::Potential(net)
+        }
     }
 }
 
@@ -79,14 +95,14 @@ fn assert_close(what: &str, fused: &[f64], reference: &[f64], tol: f64) {
 }
 
 /// One step of both engines from the same walkers and noise seed.
-fn compare(system: &System, pair: bool, integrator: &'static Tableau, boundary: bool) {
-    compare_layers(system, pair, 2, integrator, boundary)
+fn compare(system: &System, kind: Kind, integrator: &'static Tableau, boundary: bool) {
+    compare_layers(system, kind, 2, integrator, boundary)
 }
 
-fn compare_layers(system: &System, pair: bool, layers: usize, integrator: &'static Tableau, boundary: bool) {
+fn compare_layers(system: &System, kind: Kind, layers: usize, integrator: &'static Tableau, boundary: bool) {
     let device = autodiff_device();
     let mut noise = Noise::new(5);
-    let net = network_with_layers(pair, layers, system, &mut noise, &device);
+    let net = network_with_layers(kind, layers, system, &mut noise, &device);
     // 37 walkers: one full block and a partial one.
     let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
     let (dt, steps) = (0.03, 5);
@@ -94,7 +110,7 @@ fn compare_layers(system: &System, pair: bool, layers: usize, integrator: &'stat
     let mut fused = FusedEngine::new(system, integrator, dt, steps, boundary).with_precision(Precision::F64);
     let a = autodiff.step(&net, walkers.clone(), &mut Noise::new(11));
     let f = fused.step(&net, walkers, &mut Noise::new(11));
-    let what = format!("{} {} boundary={boundary}", integrator.name, if pair { "pair" } else { "mlp" });
+    let what = format!("{} {kind:?} boundary={boundary}", integrator.name);
     assert!((f.loss - a.loss).abs() <= 1e-10 * (1.0 + a.loss.abs()), "{what}: loss {} vs {}", f.loss, a.loss);
     assert!((f.energy - a.energy).abs() <= 1e-10 * (1.0 + a.energy.abs()), "{what}: energy {} vs {}", f.energy, a.energy);
     let values = |t: Tensor<3>| t.into_data().try_into_vec_as::<f64>().unwrap();
@@ -121,48 +137,58 @@ fn the_cpu_device_is_supported() {
 fn mlp_harmonic_matches_autodiff() {
     let system = System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 });
     for integrator in ALL {
-        compare(&system, false, integrator, true);
+        compare(&system, Kind::Mlp, integrator, true);
     }
-    compare(&system, false, &EULER_MARUYAMA, false);
+    compare(&system, Kind::Mlp, &EULER_MARUYAMA, false);
 }
 
 #[test]
 fn mlp_h2_with_and_without_cusps_matches_autodiff() {
     for integrator in ALL {
-        compare(&h2(true), false, integrator, true);
+        compare(&h2(true), Kind::Mlp, integrator, true);
     }
-    compare(&h2(false), false, &SOSRA, true);
-    compare(&h2(false), false, &EULER_MARUYAMA, false);
+    compare(&h2(false), Kind::Mlp, &SOSRA, true);
+    compare(&h2(false), Kind::Mlp, &EULER_MARUYAMA, false);
 }
 
 #[test]
 fn mlp_with_one_and_three_hidden_layers_on_bosons_matches_autodiff() {
-    compare_layers(&bosons(), false, 1, &SOSRA, true);
-    compare_layers(&bosons(), false, 3, &EULER_MARUYAMA, true);
+    compare_layers(&bosons(), Kind::Mlp, 1, &SOSRA, true);
+    compare_layers(&bosons(), Kind::Mlp, 3, &EULER_MARUYAMA, true);
 }
 
 #[test]
 fn pair_net_bosons_matches_autodiff() {
     for integrator in ALL {
-        compare(&bosons(), true, integrator, true);
+        compare(&bosons(), Kind::Pair, integrator, true);
     }
-    compare(&bosons(), true, &EULER_MARUYAMA, false);
+    compare(&bosons(), Kind::Pair, &EULER_MARUYAMA, false);
 }
 
 #[test]
 fn pair_net_h2_with_and_without_cusps_matches_autodiff() {
     for integrator in ALL {
-        compare(&h2(true), true, integrator, true);
+        compare(&h2(true), Kind::Pair, integrator, true);
     }
-    compare(&h2(false), true, &SOSRA, true);
+    compare(&h2(false), Kind::Pair, &SOSRA, true);
+}
+
+#[test]
+fn gradient_net_matches_autodiff() {
+    for integrator in ALL {
+        compare(&h2(true), Kind::Gradient, integrator, true);
+    }
+    compare(&System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Gradient, &SOSRA, true);
+    compare_layers(&bosons(), Kind::Gradient, 1, &EULER_MARUYAMA, false);
+    compare_layers(&bosons(), Kind::Gradient, 3, &SOSRA, true);
 }
 
 #[test]
 fn fused_evaluation_paths_match_burn() {
     let device = autodiff_device().inner();
-    for (system, pair) in [(h2(true), true), (bosons(), false)] {
+    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient)] {
         let mut noise = Noise::new(8);
-        let net = network(pair, &system, &mut noise, &device);
+        let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([40, system.particles(), system.dims()], 0.8, &device);
         let drift = full_drift(&net, &system);
         let potential = |x: Tensor<3>| system.potential(x);
@@ -187,9 +213,9 @@ fn fused_evaluation_paths_match_burn() {
 #[test]
 fn fused_gradient_matches_finite_difference() {
     let device = autodiff_device();
-    for (system, pair) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), false), (h2(true), true)] {
+    for (system, kind) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp), (h2(true), Kind::Pair), (h2(true), Kind::Gradient), (bosons(), Kind::Gradient)] {
         let mut noise = Noise::new(5);
-        let net = network(pair, &system, &mut noise, &device);
+        let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
         let x0 = walker_values(&walkers);
         let engine = FusedEngine::new(&system, &SOSRA, 0.03, 5, false).with_precision(Precision::F64);
@@ -204,6 +230,7 @@ fn fused_gradient_matches_finite_difference() {
                 match &mut d.net {
                     FlatNet::Mlp(m) => m.hidden[0].w[k] += delta,
                     FlatNet::Pair(p) => p.mix.w[k] += delta,
+                    FlatNet::Potential(p) => p.hidden[0].w[k] += delta,
                 }
                 run(&d).loss
             };
@@ -211,6 +238,7 @@ fn fused_gradient_matches_finite_difference() {
             let value = match &analytic.grad {
                 NetGrad::Mlp(g) => g.hidden[0].weight()[k],
                 NetGrad::Pair(g) => g.mix.weight()[k],
+                NetGrad::Potential(g) => g.hidden[0].weight()[k],
             };
             assert!((value - numeric).abs() <= 1e-9 * (1.0 + numeric.abs()), "fused {value} vs finite difference {numeric}");
             checked += 1;
@@ -230,18 +258,25 @@ fn flat_grad(step: &FusedStep) -> Vec<f64> {
     match &step.grad {
         NetGrad::Mlp(g) => g.hidden.iter().chain([&g.output, &g.skip]).flat_map(dense).collect(),
         NetGrad::Pair(g) => [&g.one_body, &g.two_body, &g.mix, &g.output, &g.pair_weight].into_iter().flat_map(dense).chain([g.skip]).collect(),
+        NetGrad::Potential(g) => g.hidden.iter().chain([&g.output]).flat_map(dense).chain([g.skip]).collect(),
     }
 }
 
-fn cases() -> Vec<(System, bool)> {
-    vec![(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), false), (h2(true), false), (bosons(), true), (h2(true), true)]
+fn cases() -> Vec<(System, Kind)> {
+    vec![
+        (System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp),
+        (h2(true), Kind::Mlp),
+        (bosons(), Kind::Pair),
+        (h2(true), Kind::Pair),
+        (h2(true), Kind::Gradient),
+    ]
 }
 
-/// A random network of the case (MLP or pair) read out in f64, and 37 walkers.
-fn case_drift(system: &System, pair: bool, seed: u64) -> (FlatDrift, Vec<f64>) {
+/// A random network of the case read out in f64, and 37 walkers.
+fn case_drift(system: &System, kind: Kind, seed: u64) -> (FlatDrift, Vec<f64>) {
     let device = autodiff_device();
     let mut noise = Noise::new(seed);
-    let net = network(pair, system, &mut noise, &device);
+    let net = network(kind, system, &mut noise, &device);
     let x0 = walker_values(&noise.gaussian([37, system.particles(), system.dims()], 0.8, &device));
     (FlatDrift::new(&net, system), x0)
 }
@@ -254,12 +289,12 @@ fn case_drift(system: &System, pair: bool, seed: u64) -> (FlatDrift, Vec<f64>) {
 /// f32 path itself (a wrong index, a missed term, a bad cast) shows up at order one.
 #[test]
 fn f32_engine_agrees_with_f64_to_rounding() {
-    for (system, pair) in cases() {
-        let (drift, x0) = case_drift(&system, pair, 5);
+    for (system, kind) in cases() {
+        let (drift, x0) = case_drift(&system, kind, 5);
         let engine = |precision| FusedEngine::new(&system, &SOSRA, 0.02, 20, true).with_precision(precision);
         let single = fused_run(&engine(Precision::F32), &drift, &x0);
         let double = fused_run(&engine(Precision::F64), &drift, &x0);
-        let what = if pair { "pair" } else { "mlp" };
+        let what = format!("{kind:?}");
         assert!((single.loss - double.loss).abs() <= 1e-5 * (1.0 + double.loss.abs()), "{what}: loss {} vs {}", single.loss, double.loss);
         assert!((single.energy - double.energy).abs() <= 1e-5 * (1.0 + double.energy.abs()), "{what}: energy {} vs {}", single.energy, double.energy);
         assert_close(&format!("{what} walkers"), &single.x_final, &double.x_final, 1e-5);
@@ -276,8 +311,8 @@ fn f32_engine_agrees_with_f64_to_rounding() {
 /// thread's activation cache holds `segment` of the path's steps.
 #[test]
 fn checkpointed_segments_give_identical_results() {
-    for (system, pair) in cases() {
-        let (drift, x0) = case_drift(&system, pair, 6);
+    for (system, kind) in cases() {
+        let (drift, x0) = case_drift(&system, kind, 6);
         // Two full blocks of 32 walkers, so that every thread's cache is the same size.
         let x64: Vec<f64> = x0.iter().chain(&x0).copied().take(64 * drift.dim()).collect();
         for precision in [Precision::F32, Precision::F64] {
@@ -288,7 +323,7 @@ fn checkpointed_segments_give_identical_results() {
             for segment in [1, 4, 5, 12, 0] {
                 engine.checkpoint_segment = segment;
                 let step = fused_run(&engine, &drift, &x0);
-                let what = format!("{} {precision:?} segment {segment}", if pair { "pair" } else { "mlp" });
+                let what = format!("{kind:?} {precision:?} segment {segment}");
                 assert_eq!(step.loss.to_bits(), full.loss.to_bits(), "{what}: loss");
                 assert_eq!(step.energy.to_bits(), full.energy.to_bits(), "{what}: energy");
                 assert_eq!(step.x_final, full.x_final, "{what}: walkers");
@@ -318,4 +353,41 @@ fn prior_potential_gradient_is_the_prior_drift() {
         let fd = (system.prior_potential(&up) - system.prior_potential(&down)) / (2.0 * h);
         assert!((fd - v[k]).abs() < 1e-7, "coordinate {k}: finite difference {fd}, prior drift {}", v[k]);
     }
+}
+
+/// DMC is exact for any guide of the form v = ∇log ψ_T without nodes; only its variance
+/// depends on ψ_T. A random, untrained gradient network (every layer random) guiding
+/// Metropolis DMC (its whole drift in the exact part of the ratio) on the 3-D oscillator,
+/// E₀ = 1.5, at dt = 0.02 and 0.01, extrapolated: within 3σ of E₀; while the guide's own
+/// local-energy estimate is far off.
+#[test]
+fn dmc_guided_by_a_random_gradient_network_is_exact() {
+    use crate::estimate::{WalkSettings, richardson, walk};
+    let system = System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 });
+    let device = Device::flex();
+    let mut noise = Noise::new(21);
+    let net = network(Kind::Gradient, &system, &mut noise, &device);
+    let guide = FusedSimulator::new(&net, &system, &SOSRA);
+    let settings = |dt: f64, branching: bool| WalkSettings {
+        dt,
+        burn_in: (4.0 / dt) as usize,
+        steps: (60.0 / dt) as usize,
+        branching,
+        metropolis: branching,
+        feedback_time: 1.0,
+        target_error: None,
+        max_steps: 0,
+        max_seconds: None,
+        reweight_times: Vec::new(),
+    };
+    let mut runs = Vec::new();
+    for dt in [0.02, 0.01] {
+        let w = walk(&guide, noise.standard_normals(1000 * 3), &settings(dt, true), &mut noise);
+        assert!(w.stopped_by == "steps" && w.population_max < 1500, "dt {dt}: population {}..{}, {}", w.population_min, w.population_max, w.stopped_by);
+        runs.push(w.energy);
+    }
+    let dmc = richardson(runs[0], runs[1], 1).value;
+    let local = walk(&guide, noise.standard_normals(1000 * 3), &settings(0.01, false), &mut noise).energy;
+    assert!((dmc.value - 1.5).abs() < 3.0 * dmc.error, "DMC {dmc:?} (dt 0.02: {:?}, 0.01: {:?}), exact 1.5", runs[0], runs[1]);
+    assert!(local.value - 1.5 > 10.0 * dmc.error.max(local.error), "the guide should be poor: local energy {local:?}");
 }

@@ -31,38 +31,58 @@ use super::pair::PairParams;
 use super::{FlatDrift, FlatNet};
 
 /// Drift, divergence and local energy at one configuration (the walker loop reads only E_L;
-/// the tests read all of them).
+/// the tests read all of them), and log ψ_T where the drift is a gradient.
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct LocalTerms {
     pub v: Vec<f64>,
     pub divergence: f64,
     pub local_energy: f64,
+    /// S with v = ∇S (a gradient network: S_θ plus the cusp prior's potential), else `None`.
+    pub log_psi: Option<f64>,
 }
 
-impl FlatDrift {
+impl FlatDrift<f64> {
     /// v(x), ∇·v(x), V(x) and E_L(x) for one walker (x: particles · dims).
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn local_terms(&self, x: &[f64]) -> LocalTerms {
-        let mut v = vec![0.0; x.len()];
-        let mut divergence = match &self.net {
-            FlatNet::Mlp(m) => mlp_divergence(m, x, &mut v),
-            FlatNet::Pair(p) => pair_divergence(p, x, &mut v),
-        };
+        local_terms_block(self, x).pop().expect("one walker")
+    }
+
+    /// Adds the prior and the potential to the network's (v, ∇·v, S).
+    #[inline(always)]
+    fn complete(&self, x: &[f64], mut v: Vec<f64>, mut divergence: f64, mut log_psi: Option<f64>) -> LocalTerms {
         if self.system.has_prior() {
             self.system.add_prior(x, &mut v);
             divergence += self.system.prior_divergence(x);
+            log_psi = log_psi.map(|s| s + self.system.prior_potential(x));
         }
         let potential = self.system.potential(x, None);
         let kinetic = 0.5 * v.iter().map(|a| a * a).sum::<f64>();
-        LocalTerms { local_energy: potential - 0.5 * divergence - kinetic, v, divergence }
+        LocalTerms { local_energy: potential - 0.5 * divergence - kinetic, v, divergence, log_psi }
     }
 }
 
-/// [`FlatDrift::local_terms`] of consecutive walkers (x: walkers × particles · dims).
+/// [`FlatDrift::local_terms`] of consecutive walkers (x: walkers × particles · dims); a gradient
+/// network evaluates the block at once.
 #[inline(always)]
 pub(super) fn local_terms_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
-    x.chunks_exact(drift.dim()).map(|w| drift.local_terms(w)).collect()
+    let dim = drift.dim();
+    if let FlatNet::Potential(p) = &drift.net {
+        let terms = p.terms(x, x.len() / dim, true);
+        return terms.into_iter().zip(x.chunks_exact(dim)).map(|((s, v, laplacian), xw)| drift.complete(xw, v, laplacian, Some(s))).collect();
+    }
+    x.chunks_exact(dim)
+        .map(|xw| {
+            let mut v = vec![0.0; dim];
+            let divergence = match &drift.net {
+                FlatNet::Mlp(m) => mlp_divergence(m, xw, &mut v),
+                FlatNet::Pair(p) => pair_divergence(p, xw, &mut v),
+                FlatNet::Potential(_) => unreachable!("evaluated by blocks above"),
+            };
+            drift.complete(xw, v, divergence, None)
+        })
+        .collect()
 }
 
 /// Writes v(x) of the MLP (without prior) and returns tr ∂v/∂x.
@@ -147,7 +167,7 @@ fn pair_divergence(p: &PairParams, x: &[f64], v: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::fused::NetCache;
-    use crate::fused::tests::{bosons, h2, network};
+    use crate::fused::tests::{Kind, bosons, h2, network};
     use crate::nn::{DriftNet, MlpConfig, PairNetConfig};
     use crate::noise::Noise;
     use crate::physics::{Harmonic, Molecule, Nucleus, System};
@@ -182,12 +202,35 @@ mod tests {
     fn divergence_matches_finite_differences() {
         let device = Device::flex();
         let mut noise = Noise::new(5);
-        for (pair, system) in [(false, h2(true)), (true, h2(true)), (true, bosons()), (false, bosons())] {
-            let net = network(pair, &system, &mut noise, &device);
+        for (kind, system) in [(Kind::Mlp, h2(true)), (Kind::Pair, h2(true)), (Kind::Pair, bosons()), (Kind::Mlp, bosons()), (Kind::Gradient, h2(true)), (Kind::Gradient, bosons())] {
+            let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             for _ in 0..3 {
                 let x = noise.standard_normals(drift.dim());
                 check(&drift, &x);
+            }
+        }
+    }
+
+    /// The gradient network's S_θ has its drift as gradient (central differences): what makes
+    /// its Metropolis ratio exact and DMC free of the non-gradient bias.
+    #[test]
+    fn gradient_net_drift_is_the_gradient_of_its_potential() {
+        let device = Device::flex();
+        let mut noise = Noise::new(12);
+        for system in [h2(true), bosons()] {
+            let net = network(Kind::Gradient, &system, &mut noise, &device);
+            let drift = FlatDrift::new(&net, &system);
+            let FlatNet::Potential(p) = &drift.net else { unreachable!() };
+            let x = noise.standard_normals(drift.dim());
+            let (_, v) = p.value_and_gradient(&x);
+            let h = 1e-6;
+            for k in 0..x.len() {
+                let (mut up, mut down) = (x.clone(), x.clone());
+                up[k] += h;
+                down[k] -= h;
+                let fd = (p.value_and_gradient(&up).0 - p.value_and_gradient(&down).0) / (2.0 * h);
+                assert!((fd - v[k]).abs() < 1e-8 * (1.0 + fd.abs()), "coordinate {k}: finite difference {fd}, drift {}", v[k]);
             }
         }
     }

@@ -6,15 +6,19 @@
 //! - [`PairNet`]: a permutation-equivariant network for identical particles: one-body features
 //!   of r_i and summed pair features of (r_i − r_j, |r_i − r_j|), a zero-initialised output
 //!   layer, and a per-particle skip.
+//! - [`Potential`]: a gradient drift v = ∇S_θ, S_θ a scalar tanh network on the flattened
+//!   configuration (the only family that is v = ∇log ψ_T for some ψ_T by construction).
 //!
 //! Networks know no physics: analytic prior drifts (cusps) are added by the caller.
 //! Weights are initialised from the run's [`Noise`] stream so that a seed fixes them.
 
 mod mlp;
 mod pair;
+mod potential;
 
 pub use mlp::{Mlp, MlpConfig};
 pub use pair::{PairNet, PairNetConfig};
+pub use potential::{Potential, PotentialConfig};
 
 use crate::noise::Noise;
 use burn::module::{Module, Param};
@@ -26,6 +30,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub enum DriftNet {
     Mlp(Mlp),
     Pair(PairNet),
+    Potential(Potential),
 }
 
 impl DriftNet {
@@ -34,6 +39,7 @@ impl DriftNet {
         match self {
             DriftNet::Mlp(m) => m.forward(x),
             DriftNet::Pair(p) => p.forward(x),
+            DriftNet::Potential(p) => p.forward(x),
         }
     }
 }

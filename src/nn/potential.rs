@@ -1,0 +1,82 @@
+//! Gradient drift: v = ∇_x S_θ(x) with a scalar tanh network on the flattened configuration,
+//!
+//! ```text
+//! S_θ(x) = h_L · w_o + ½ c |x|²,   c = −ρ²,   h_0 = x,  h_l = tanh(h_{l−1} W_l + b_l)
+//! ```
+//!
+//! and its gradient written out as the network's own reverse pass (z_l the pre-activations):
+//!
+//! ```text
+//! a_L = w_o ⊙ (1 − h_L²),   a_{l−1} = (a_l W_lᵀ) ⊙ (1 − h_{l−1}²),   v = a_1 W_1ᵀ + c x
+//! ```
+//!
+//! so burn's first-order autodiff differentiates v in θ (the second derivative of S). Being a
+//! gradient, the drift is v = ∇log ψ_T for ψ_T = e^{S_θ} (times the caller's prior): DMC guided by
+//! it has no non-gradient bias (docs/energies.md). w_o starts at zero and c at `skip_init` (≤ 0).
+//! c = −ρ² (ρ the parameter) keeps c ≤ 0: ∇S_net is bounded, so the drift at large |x| is c x
+//! (plus a caller's bounded prior), and a c > 0 would push walkers out exponentially (it did, at
+//! a large learning rate, before this constraint). For molecules c starts at 0 and, as
+//! ∂c/∂ρ = 0 there, stays 0: the cusp prior confines the electrons.
+
+use super::{Init, linear, scalar};
+use crate::noise::Noise;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+
+/// Shape of a [`Potential`].
+#[derive(Debug, Clone)]
+pub struct PotentialConfig {
+    pub particles: usize,
+    pub dims: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub skip_init: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Potential {
+    pub(crate) hidden: Vec<Linear>,
+    /// w_o as a bias-free [width, 1] layer.
+    pub(crate) output: Linear,
+    /// ρ, with c = −ρ².
+    pub(crate) skip: Param<Tensor<1>>,
+}
+
+impl PotentialConfig {
+    pub fn init(&self, noise: &mut Noise, device: &Device) -> Potential {
+        let n = self.particles * self.dims;
+        let mut hidden = Vec::new();
+        let mut width = n;
+        for _ in 0..self.layers.max(1) {
+            hidden.push(linear(width, self.hidden, true, Init::Uniform, noise, device));
+            width = self.hidden;
+        }
+        let root = (-self.skip_init).max(0.0).sqrt();
+        Potential { hidden, output: linear(width, 1, false, Init::Zeros, noise, device), skip: scalar(root, device) }
+    }
+}
+
+impl Potential {
+    /// v = ∇S_θ(x), same shape as `x`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [w, n, d] = x.dims();
+        let flat = x.reshape([w, n * d]);
+        let mut acts = Vec::with_capacity(self.hidden.len());
+        let mut h = flat.clone();
+        for layer in &self.hidden {
+            h = layer.forward(h).tanh();
+            acts.push(h.clone());
+        }
+        let slope = |h: &Tensor<2>| h.clone().powi_scalar(2).neg().add_scalar(1.0);
+        let last = acts.len() - 1;
+        let w_o = self.output.weight.val().reshape([1, -1]);
+        let mut a = w_o * slope(&acts[last]);
+        for l in (1..=last).rev() {
+            a = a.matmul(self.hidden[l].weight.val().transpose()) * slope(&acts[l - 1]);
+        }
+        let c = self.skip.val().powi_scalar(2).neg().reshape([1, 1]);
+        let v = a.matmul(self.hidden[0].weight.val().transpose()) + flat * c;
+        v.reshape([w, n, d])
+    }
+}
