@@ -3,7 +3,7 @@
 //!
 //! - `fk-mlp`: 1024 walkers, one particle in 3-D, MLP 3→64→64→3 (tanh), Euler–Maruyama, 100
 //!   steps of dt = 0.01, V = ½|x|² (the configuration of issue 6).
-//! - `h2`: one training iteration of `problems/h2.toml` (pair network, cusps, SOSRA).
+//! - `h2`: one training iteration of `benches/h2_pair.toml` (H₂, pair network, cusps, SOSRA).
 //! - `bosons4`: one training iteration of `benches/bosons4.toml` (4 bosons in a 2-D trap, pair
 //!   network, SOSRA).
 
@@ -110,7 +110,7 @@ fn from_problem(file: &Path, device: &Device) -> Result<Setup> {
     })
 }
 
-/// Runs benchmark `name` ("fk-mlp", "h2" = problems/h2.toml, "bosons4" = benches/bosons4.toml, or
+/// Runs benchmark `name` ("fk-mlp", "h2" = benches/h2_pair.toml, "bosons4" = benches/bosons4.toml, or
 /// the path of a problem file)
 /// on `device` (a plain device; training uses its autodiff decorator). `checkpoint_segment`
 /// overrides the benchmark's own setting.
@@ -118,7 +118,7 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: 
     let train_device = device.clone().autodiff();
     let setup = match name {
         "fk-mlp" => fk_mlp(&train_device),
-        "h2" => from_problem(Path::new("problems/h2.toml"), &train_device)?,
+        "h2" => from_problem(Path::new("benches/h2_pair.toml"), &train_device)?,
         "bosons4" => from_problem(Path::new("benches/bosons4.toml"), &train_device)?,
         other => from_problem(Path::new(other), &train_device)?,
     };

@@ -90,7 +90,7 @@ enum Command {
         dir: PathBuf,
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
-    /// `h2` (problems/h2.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
+    /// `h2` (benches/h2_pair.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
     /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64).
     Bench {
         /// Benchmark name or problem file.

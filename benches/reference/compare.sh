@@ -42,7 +42,7 @@ for round in $(seq "$ROUNDS"); do
   for bench in $BENCHES; do
     case $bench in
       fk-mlp) torch_cmd=(benches/reference/fk_mlp.py); rust_name=fk-mlp ;;
-      h2) torch_cmd=(benches/reference/pair_net.py problems/h2.toml); rust_name=h2 ;;
+      h2) torch_cmd=(benches/reference/pair_net.py benches/h2_pair.toml); rust_name=h2 ;;
       bosons4) torch_cmd=(benches/reference/pair_net.py benches/reference/bosons4_2d.toml); rust_name=benches/reference/bosons4_2d.toml ;;
       *) echo "compare.sh: unknown benchmark $bench (fk-mlp, h2, bosons4)" >&2; exit 2 ;;
     esac

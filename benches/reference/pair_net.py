@@ -27,7 +27,7 @@ torch.optim.Adam (eps 1e-8) instead of burn's Adam; float32 (pathspace's default
 tensors; the fused engine computes in f64 internally).
 
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch
-    /tmp/torchvenv/bin/python benches/reference/pair_net.py problems/h2.toml --threads 2
+    /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/h2_pair.toml --threads 2
     /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/reference/bosons4_2d.toml --threads 2
 """
 import argparse, json, math, statistics, sys, time, tomllib
@@ -178,7 +178,7 @@ def iteration(drift, system, tableau, opt, x, steps, dt):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("problem", help="problem file (TOML), e.g. problems/h2.toml")
+    p.add_argument("problem", help="problem file (TOML), e.g. benches/h2_pair.toml")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
     a = p.parse_args()

@@ -5,6 +5,9 @@
 
 use super::Estimate;
 
+/// Fewest blocks a level may have to be chosen (its error then known to about ±27 %).
+pub const MIN_BLOCKS: usize = 8;
+
 /// The result of a blocking analysis.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Blocking {
@@ -15,8 +18,9 @@ pub struct Blocking {
     pub errors: Vec<f64>,
     /// The level chosen (see [`blocking`]).
     pub level: usize,
-    /// False when no level meets the criterion (the series is too short for its correlation
-    /// time); `error` is then the largest error over the levels, likely still too small.
+    /// False when no level with at least [`MIN_BLOCKS`] blocks meets the criterion (the series is
+    /// too short for its correlation time); `error` is then the largest error over those levels,
+    /// likely still too small.
     pub converged: bool,
 }
 
@@ -36,6 +40,9 @@ impl Blocking {
 /// (σ_k/σ_0)² estimates 2τ_int, and the rule balances the O(τ/B) bias of short blocks against the
 /// noise of few long ones. A rule that stops at the first two equal errors stops too early when
 /// the errors grow slowly (several correlation times), which understates the error.
+/// Only levels with at least [`MIN_BLOCKS`] blocks are candidates: the error of a level with b
+/// blocks is itself uncertain by about 1/√(2(b − 1)), and on a series too short for its
+/// correlation time a low fluctuation at a top level (3 blocks, ±50 %) could meet the rule.
 /// Without such a level the largest error is reported and `converged` is false.
 pub fn blocking(series: &[f64]) -> Blocking {
     let n = series.len();
@@ -56,10 +63,11 @@ pub fn blocking(series: &[f64]) -> Blocking {
         let block = 2f64.powi(k as i32);
         errors[0] == 0.0 || block.powi(3) > 2.0 * n as f64 * (errors[k] / errors[0]).powi(4)
     };
-    match (0..errors.len()).find(|&k| criterion(k)) {
+    let candidates = (0..errors.len()).filter(|&k| n >> k >= MIN_BLOCKS).count().max(1);
+    match (0..candidates).find(|&k| criterion(k)) {
         Some(k) => Blocking { mean, error: errors[k], errors, level: k, converged: true },
         None => {
-            let (level, error) = errors.iter().copied().enumerate().fold((0, 0.0), |acc, (k, e)| if e > acc.1 { (k, e) } else { acc });
+            let (level, error) = errors[..candidates].iter().copied().enumerate().fold((0, 0.0), |acc, (k, e)| if e > acc.1 { (k, e) } else { acc });
             Blocking { mean, error, errors, level, converged: false }
         }
     }
@@ -84,6 +92,28 @@ mod tests {
         assert!((b.error / exact - 1.0).abs() < 0.2, "blocking {} vs exact {}", b.error, exact);
         assert!(b.errors[0] < 0.4 * exact, "naive error should underestimate");
         assert!(b.converged);
+    }
+
+    /// Series a few correlation times long (AR(1), τ_int ≈ 33, 600 samples): no level of 2–4
+    /// blocks is chosen; the rule is mostly not met at the levels of 8 or more blocks, and then
+    /// the analysis says it has not converged and reports the largest error of those levels.
+    #[test]
+    fn short_series_do_not_use_levels_of_few_blocks() {
+        let phi: f64 = 0.97;
+        let mut noise = Noise::new(13);
+        let mut flagged = 0;
+        for _ in 0..50 {
+            let eps = noise.standard_normals(600);
+            let mut x = noise.standard_normals(1)[0];
+            let series: Vec<f64> = eps.iter().map(|e| { x = phi * x + (1.0 - phi * phi).sqrt() * e; x }).collect();
+            let b = blocking(&series);
+            assert!(600 >> b.level >= MIN_BLOCKS, "level {} leaves {} blocks", b.level, 600 >> b.level);
+            if !b.converged {
+                flagged += 1;
+                assert_eq!(b.error, b.errors[..=6].iter().copied().fold(0.0, f64::max));
+            }
+        }
+        assert!(flagged >= 35, "only {flagged} of 50 too-short series flagged");
     }
 
     /// Error bars that can be trusted: over many AR(1) series (τ_int = 9.5, 4096 samples),

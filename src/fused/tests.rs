@@ -6,7 +6,7 @@ use super::*;
 use crate::device::Precision;
 use crate::evaluate::{BurnSimulator, PathSimulator};
 use crate::integrators::{ALL, EULER_MARUYAMA, SOSRA};
-use crate::nn::{Init, MlpConfig, PairNetConfig, PotentialConfig, linear};
+use crate::nn::{Init, MlpConfig, PairNetConfig, Potential, linear};
 use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus};
 use crate::train::{AutodiffEngine, full_drift};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -62,7 +62,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
             DriftNet::Mlp(net)
         }
         Kind::Gradient => {
-            let mut net = PotentialConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }.init(noise, device);
+            let mut net = Potential::init(&MlpConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }, noise, device);
             net.output = linear(8, 1, false, Init::Uniform, noise, device);
             DriftNet::Potential(net)
         }

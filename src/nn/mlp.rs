@@ -26,15 +26,22 @@ pub struct Mlp {
 }
 
 impl MlpConfig {
+    /// The tanh layers N·d → hidden → … → hidden (at least one), drawn from `noise`.
+    pub(crate) fn hidden_layers(&self, noise: &mut Noise, device: &Device) -> Vec<Linear> {
+        let mut width = self.particles * self.dims;
+        (0..self.layers.max(1))
+            .map(|_| {
+                let layer = linear(width, self.hidden, true, Init::Uniform, noise, device);
+                width = self.hidden;
+                layer
+            })
+            .collect()
+    }
+
     pub fn init(&self, noise: &mut Noise, device: &Device) -> Mlp {
         let n = self.particles * self.dims;
-        let mut hidden = Vec::new();
-        let mut width = n;
-        for _ in 0..self.layers.max(1) {
-            hidden.push(linear(width, self.hidden, true, Init::Uniform, noise, device));
-            width = self.hidden;
-        }
-        let output = linear(width, n, true, Init::Zeros, noise, device);
+        let hidden = self.hidden_layers(noise, device);
+        let output = linear(self.hidden, n, true, Init::Zeros, noise, device);
         let skip = Param::from_tensor(Tensor::<2>::eye(n, device) * self.skip_init);
         Mlp { hidden, output, skip }
     }

@@ -18,7 +18,7 @@ mod potential;
 
 pub use mlp::{Mlp, MlpConfig};
 pub use pair::{PairNet, PairNetConfig};
-pub use potential::{Potential, PotentialConfig};
+pub use potential::Potential;
 
 use crate::noise::Noise;
 use burn::module::{Module, Param};

@@ -18,21 +18,11 @@
 //! a large learning rate, before this constraint). For molecules c starts at 0 and, as
 //! ∂c/∂ρ = 0 there, stays 0: the cusp prior confines the electrons.
 
-use super::{Init, linear, scalar};
+use super::{Init, MlpConfig, linear, scalar};
 use crate::noise::Noise;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
-
-/// Shape of a [`Potential`].
-#[derive(Debug, Clone)]
-pub struct PotentialConfig {
-    pub particles: usize,
-    pub dims: usize,
-    pub hidden: usize,
-    pub layers: usize,
-    pub skip_init: f64,
-}
 
 #[derive(Module, Debug)]
 pub struct Potential {
@@ -43,17 +33,13 @@ pub struct Potential {
     pub(crate) skip: Param<Tensor<1>>,
 }
 
-impl PotentialConfig {
-    pub fn init(&self, noise: &mut Noise, device: &Device) -> Potential {
-        let n = self.particles * self.dims;
-        let mut hidden = Vec::new();
-        let mut width = n;
-        for _ in 0..self.layers.max(1) {
-            hidden.push(linear(width, self.hidden, true, Init::Uniform, noise, device));
-            width = self.hidden;
-        }
-        let root = (-self.skip_init).max(0.0).sqrt();
-        Potential { hidden, output: linear(width, 1, false, Init::Zeros, noise, device), skip: scalar(root, device) }
+impl Potential {
+    /// A potential with the hidden layers of an [`MlpConfig`]'s MLP, a scalar output and c at
+    /// `skip_init` (clamped to ≤ 0).
+    pub fn init(config: &MlpConfig, noise: &mut Noise, device: &Device) -> Potential {
+        let hidden = config.hidden_layers(noise, device);
+        let root = (-config.skip_init).max(0.0).sqrt();
+        Potential { hidden, output: linear(config.hidden, 1, false, Init::Zeros, noise, device), skip: scalar(root, device) }
     }
 }
 
