@@ -1,7 +1,8 @@
 //! energy.png: convergence of the energy. Upper panel: the per-iteration training estimate
 //! (light), its running mean over a window of n/20 iterations (dark), the evaluated energy as a
-//! line with its ±1σ band, and the reference. Lower panel: |running mean − E_ref| and
-//! |E_eval − E_ref| on a log scale (against E_eval when there is no reference).
+//! line with its ±1σ band, the headline energy of the guided estimators (DMC) when the run has
+//! one, and the reference. Lower panel: |running mean − E_ref|, |E_eval − E_ref| and
+//! |E_headline − E_ref| on a log scale (against E_eval when there is no reference).
 
 use super::{DrawResult, FAMILY, draw_legend, finite_range};
 use crate::io::hdf5::RunFile;
@@ -34,6 +35,8 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
     let energy: Vec<f64> = rows.iter().map(|r| r.energy).collect();
     let mean = running_mean(&energy, energy.len() / 20);
     let eval = run.evaluation.as_ref();
+    // The headline of the guided estimators, when it is not the variational evaluation itself.
+    let headline = run.estimates.as_ref().filter(|h| h.headline != "variational" && h.energy.is_finite());
     let x_end = iters.last().copied().unwrap_or(0.0).max(1.0);
 
     // Energy range: the running mean, the evaluation, the reference and the central 96% of
@@ -42,7 +45,8 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
     sorted.sort_by(f64::total_cmp);
     let central = if sorted.is_empty() { vec![] } else { vec![sorted[sorted.len() / 50], sorted[sorted.len() - 1 - sorted.len() / 50]] };
     let marks = eval.map(|v| vec![v.energy - v.energy_error, v.energy + v.energy_error]).unwrap_or_default();
-    let (lo, hi) = finite_range(mean.iter().copied().chain(central).chain(marks).chain(reference)).unwrap_or((0.0, 1.0));
+    let head_marks = headline.map(|h| vec![h.energy - h.energy_error, h.energy + h.energy_error]).unwrap_or_default();
+    let (lo, hi) = finite_range(mean.iter().copied().chain(central).chain(marks).chain(head_marks).chain(reference)).unwrap_or((0.0, 1.0));
 
     let (upper, lower) = root.split_vertically((root.dim_in_pixel().1 as f64 * 0.62) as u32);
     let mut chart = ChartBuilder::on(&upper)
@@ -77,6 +81,17 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
             .label(format!("evaluated {:.5} ± {:.5} Ha", v.energy, v.energy_error))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], band.stroke_width(2)));
     }
+    let green = RGBColor(30, 150, 60);
+    if let Some(h) = headline {
+        chart
+            .draw_series(LineSeries::new([(0.0, h.energy), (x_end, h.energy)], green.stroke_width(2)))
+            .map_err(e)?
+            .label(match reference {
+                Some(r) => format!("{} {:.5} ± {:.5} Ha ({:+.3} mHa)", h.headline, h.energy, h.energy_error, 1e3 * (h.energy - r)),
+                None => format!("{} {:.5} ± {:.5} Ha", h.headline, h.energy, h.energy_error),
+            })
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(2)));
+    }
     if let Some(r) = reference {
         let label = match eval {
             Some(v) => format!("reference {r:.6} Ha (E − E_ref = {:+.3} mHa)", 1e3 * (v.energy - r)),
@@ -98,7 +113,8 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
     let floor = 1e-6;
     let gap: Vec<(f64, f64)> = iters.iter().zip(&mean).map(|(&i, &m)| (i, (m - target).abs().max(floor))).filter(|p| p.1.is_finite()).collect();
     let eval_gap = eval.filter(|_| reference.is_some()).map(|v| (v.energy - target).abs().max(floor));
-    let values: Vec<f64> = gap.iter().map(|p| p.1).chain(eval_gap).collect();
+    let head_gap = headline.filter(|_| reference.is_some()).map(|h| (h.energy - target).abs().max(floor));
+    let values: Vec<f64> = gap.iter().map(|p| p.1).chain(eval_gap).chain(head_gap).collect();
     let (glo, ghi) = values.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let (glo, ghi) = if glo.is_finite() && ghi > 0.0 { (glo / 2.0, ghi * 2.0) } else { (floor, 1.0) };
     let what = if reference.is_some() { "|E − E_ref| (Ha)" } else { "|E − E_eval| (Ha)" };
@@ -121,6 +137,13 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
             .map_err(e)?
             .label("evaluated")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], band.stroke_width(2)));
+    }
+    if let (Some(g), Some(h)) = (head_gap, headline) {
+        chart
+            .draw_series(LineSeries::new([(0.0, g), (x_end, g)], green.stroke_width(2)))
+            .map_err(e)?
+            .label(h.headline.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(2)));
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present().map_err(e)

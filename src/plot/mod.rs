@@ -2,8 +2,9 @@
 //! redraw them from run.h5), each as PNG and SVG:
 //!
 //! - [`energy`]: `energy.png` (1000×800): the training energy against iteration with its running
-//!   mean, the evaluated energy with its error band and the reference (difference in mHa in the
-//!   legend); a second panel shows |E − E_ref| on a log scale.
+//!   mean, the evaluated energy with its error band, the headline of the guided estimators (DMC)
+//!   and the reference (differences in mHa in the legend); a second panel shows |E − E_ref| on a
+//!   log scale.
 //! - [`drift`]: `drift.png` (800×800): the learned drift as a vector field on the 2-D slice of
 //!   run.h5 `/slice` (for H₂ the molecular-axis plane with the other electron fixed).
 //! - [`density`]: `density.png` (800×800): a histogram of the stored walker positions
