@@ -239,6 +239,41 @@ fn resume_after_an_iteration_limit_equals_the_uninterrupted_run() {
     assert_eq!(a["energy_extrapolated"], b["energy_extrapolated"]);
 }
 
+/// The gradient drift (v = ∇S_θ, Metropolis DMC with its exact ratio) through the same path:
+/// resume equals the uninterrupted run, and `pathspace dmc --from` reads its checkpoint.
+#[test]
+fn gradient_drift_resumes_identically_and_dmc_reads_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROBLEM.replace("kind = \"mlp\"", "kind = \"gradient\"").replace("burn_in = 5\n", "burn_in = 5\nmetropolis = true\n");
+    assert!(text.contains("kind = \"gradient\"") && text.contains("metropolis = true"));
+    let file = write_problem(dir.path(), &text);
+    let (full, part) = (dir.path().join("full"), dir.path().join("part"));
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&full).output().unwrap(), "full run");
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", "3"]).output().unwrap(), "first half");
+    check(bin().arg("solve").arg(&file).arg("--resume").arg(&part).output().unwrap(), "resume");
+    assert_same_training(&full, &part);
+    let (a, b) = (summary(&full), summary(&part));
+    assert_eq!(a["headline"], b["headline"]);
+    assert_eq!(a["headline"]["estimator"], "dmc");
+
+    // `dmc --from`: deterministic for a seed, its own noise stream for another.
+    let dmc = |seed: &str| {
+        check(bin().arg("dmc").arg(&file).arg("--from").arg(&full).args(["--seed", seed]).output().unwrap(), "dmc --from");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(full.join("dmc.json")).unwrap()).unwrap();
+        assert_eq!(v["iteration"], 6);
+        v["headline"]["energy"].as_f64().unwrap()
+    };
+    let (e1, e2, e3) = (dmc("5"), dmc("5"), dmc("6"));
+    assert!(e1.is_finite());
+    assert_eq!(e1.to_bits(), e2.to_bits());
+    assert_ne!(e1.to_bits(), e3.to_bits());
+
+    // A problem whose network does not match the checkpoint: one line, naming the checkpoint.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, text.replace("hidden = 8", "hidden = 9")).unwrap();
+    one_line_error(&bin().arg("dmc").arg(&other).arg("--from").arg(&full).output().unwrap(), "checkpoint.bin");
+}
+
 #[test]
 fn sigint_writes_a_checkpoint_and_resume_completes_identically() {
     let dir = tempfile::tempdir().unwrap();
