@@ -368,6 +368,9 @@ fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evalu
     let diff = |e: f64| reference.map(|r| format!("   ({:+.3} mHa)", 1e3 * (e - r))).unwrap_or_default();
     if let Some(w) = &guided.local_energy {
         line("local energy", format!("{:.6} ± {:.6} Ha{}   (var E_L {:.2e})", w.energy.value, w.energy.error, diff(w.energy.value), w.local_energy_variance));
+        if let Some(v) = w.stratonovich {
+            line("variational (Strat.)", format!("{:.6} ± {:.6} Ha{}   (∫v∘dX + ∫E_L dt over the same walk, dt = {})", v.value, v.error, diff(v.value), w.dt));
+        }
         for r in &w.reweighted {
             let increment = r.increment.map(|i| format!("   increment {:.6} ± {:.6}{}", i.value, i.error, diff(i.value))).unwrap_or_default();
             line(&format!("reweighted T = {}", r.time), format!("{:.6} ± {:.6} Ha{increment}", r.energy.value, r.energy.error));

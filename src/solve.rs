@@ -61,6 +61,9 @@ pub struct Summary {
     /// average of (V + ½|v|²) − E_L over the local-energy walk (docs/energies.md). It sizes
     /// DMC's second-order bias from a drift that is not exactly a gradient.
     pub non_gradient: Option<Estimate>,
+    /// E[ℓ_T]/T in the Stratonovich form ∫v∘dX + ∫E_L dt over the local-energy walk
+    /// (`crate::estimate::walkers`): the variational energy of the same drift, at the walk's dt.
+    pub variational_stratonovich: Option<Estimate>,
     /// Files written for this run (filled in by the writer).
     pub files: Vec<String>,
 }
@@ -401,6 +404,7 @@ pub fn solve_with(
             .to_string(),
         headline: Headline::choose(&evaluation, &guided, reference),
         non_gradient: guided.local_energy.as_ref().and_then(|l| l.non_gradient),
+        variational_stratonovich: guided.local_energy.as_ref().and_then(|l| l.stratonovich),
         evaluation,
         guided,
         guided_seconds,

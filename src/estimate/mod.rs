@@ -7,7 +7,7 @@ mod walkers;
 
 pub use blocking::{Blocking, blocking};
 pub use richardson::{Extrapolation, richardson};
-pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Reweighted, Walk, WalkSettings, walk};
+pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Reweighted, Walk, WalkSettings, WalkTerms, walk};
 
 /// A value with its one-standard-deviation statistical error.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -33,7 +33,17 @@
 //!   reference potential ([`Guide::exact_part`]), the generator identity
 //!   ⟨½ΔS_e + v·∇S_e⟩_ρ = 0 turns the integrand into v·u + ½∇·u, free of the 1/r terms of V
 //!   and ΔS_e that make (V + ½|v|²) − E_L noisy, and small where S_e is close to log ψ
-//!   ([`Guide::local_energy_and_non_gradient`]).
+//!   ([`Guide::walk_terms`]).
+//! - **Stratonovich form.** By Itô's formula with d⟨X^k, X^l⟩ = δ_kl dt,
+//!   ∫v∘dX = ∫v·dX + ½∫∇·v dt = ∫v·dW + ∫(|v|² + ½∇·v)dt, so the same path functional is
+//!   ℓ_T = ∫v∘dX + ∫E_L dt. The unbranched walk reports E[ℓ_T]/T in this form,
+//!   [`Walk::stratonovich`]: the blocking mean of the per-generation walker averages of
+//!   ½(v(X_n) + v(X_{n+1}))·(X_{n+1} − X_n)/Δt + ½(E_L(X_n) + E_L(X_{n+1})) (trapezoid rule, the
+//!   midpoint sum of a Stratonovich integral). It estimates the same E[ℓ_T]/T as the Itô form
+//!   of `variational`, to O(Δt). For v = ∇S the first term telescopes to (S(X_T) − S(X_0))/T,
+//!   whose mean is 0 for stationary walkers (its per-step noise cancels over blocks), and the
+//!   form equals the local energy; its excess over the local energy is ⟨|c|²⟩_ρ, the
+//!   circulation of the drift.
 //!
 //! The error bar of every time-correlated series is a blocking error ([`super::blocking`]).
 //! With `target_error`, generations continue (in chunks) until the blocking error reaches it or
@@ -87,11 +97,19 @@ pub trait Guide {
         let (v, e) = self.drift_and_local_energy(x);
         Evaluation { v, e, exact: self.exact_part(x) }
     }
-    /// E_L and, if the guide can give it, a lower-variance integrand for ⟨|c|²⟩_ρ than
-    /// (V + ½|v|²) − E_L (see the module docs).
-    fn local_energy_and_non_gradient(&self, x: &[f64]) -> (Vec<f64>, Option<Vec<f64>>) {
-        (self.local_energy(x), None)
+    /// What the unbranched walk needs at every walker: the drift, E_L and, if the guide can give
+    /// it, a lower-variance integrand for ⟨|c|²⟩_ρ than (V + ½|v|²) − E_L (see the module docs).
+    fn walk_terms(&self, x: &[f64]) -> WalkTerms {
+        let (v, e) = self.drift_and_local_energy(x);
+        WalkTerms { v, e, non_gradient: None }
     }
+}
+
+/// The drift (walkers × dim), E_L and the non-gradient integrand at a set of walkers.
+pub struct WalkTerms {
+    pub v: Vec<f64>,
+    pub e: Vec<f64>,
+    pub non_gradient: Option<Vec<f64>>,
 }
 
 /// Settings of one walk at one time step.
@@ -167,6 +185,9 @@ pub struct Walk {
     /// blocking mean of the per-generation walker averages of (V + ½|v|²) − E_L, or of the
     /// guide's lower-variance integrand where it gives one.
     pub non_gradient: Option<Estimate>,
+    /// Without branching: E[ℓ_T]/T in the Stratonovich form ∫v∘dX + ∫E_L dt (see the module
+    /// docs), the blocking mean of its per-generation walker averages.
+    pub stratonovich: Option<Estimate>,
     /// Per measured generation: energy and population.
     #[serde(skip)]
     pub series: Vec<f64>,
@@ -191,10 +212,15 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let target = walkers.len() / dim;
     let mut x = walkers;
     let metropolis = settings.metropolis && settings.branching;
-    // Metropolis moves carry v, E_L and the exact part of the current walkers.
+    // Metropolis moves carry v, E_L and the exact part of the current walkers; the unbranched
+    // walk carries v for the Stratonovich form.
+    let carry_drift = metropolis || !settings.branching;
     let (mut v_local, mut e_local, mut exact_local) = if metropolis {
         let first = guide.evaluate(&x);
         (first.v, first.e, first.exact)
+    } else if carry_drift {
+        let first = guide.walk_terms(&x);
+        (first.v, first.e, None)
     } else {
         (Vec::new(), guide.local_energy(&x), None)
     };
@@ -228,6 +254,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         clipped: 0,
         reweighted: Vec::new(),
         non_gradient: None,
+        stratonovich: None,
         series: Vec::new(),
         population: Vec::new(),
         walkers: Vec::new(),
@@ -235,6 +262,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     // Umrigar, Nightingale & Runge's cutoff of the weight's local energy (see the module docs).
     let cutoff = 2.0 / dt.sqrt();
     let mut non_gradient = Vec::new();
+    let mut stratonovich = Vec::new();
     let mut variance_sum = 0.0;
     let mut generation = 0;
     loop {
@@ -270,11 +298,27 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             (m.next, m.e_next, m.v_next, m.exact_next, m.e_weight, tau)
         } else {
             let step = guide.advance(&x, dt, noise);
-            let (e_next, integrand) = if settings.branching { (guide.local_energy(&step.next), None) } else { guide.local_energy_and_non_gradient(&step.next) };
+            let (e_next, v_next, integrand) = if settings.branching {
+                (guide.local_energy(&step.next), Vec::new(), None)
+            } else {
+                let t = guide.walk_terms(&step.next);
+                (t.e, t.v, t.non_gradient)
+            };
             if measuring && !settings.branching {
                 let integrand = integrand.unwrap_or_else(|| step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect());
-                let (sum, count) = integrand.iter().filter(|g| g.is_finite()).fold((0.0, 0usize), |(s, c), g| (s + g, c + 1));
-                non_gradient.push(sum / count.max(1) as f64);
+                non_gradient.push(finite_mean(&integrand));
+                // ½(v_n + v_{n+1})·ΔX/Δt + ½(E_n + E_{n+1}) per walker.
+                let terms: Vec<f64> = (0..n)
+                    .map(|i| {
+                        let r = i * dim..(i + 1) * dim;
+                        let circulation: f64 = (v_local[r.clone()].iter().zip(&v_next[r.clone()]))
+                            .zip(x[r.clone()].iter().zip(&step.next[r]))
+                            .map(|((a, b), (x0, x1))| 0.5 * (a + b) * (x1 - x0))
+                            .sum();
+                        circulation / dt + 0.5 * (e_local[i] + e_next[i])
+                    })
+                    .collect();
+                stratonovich.push(finite_mean(&terms));
             }
             if measuring && !settings.branching && !reweight_steps.is_empty() {
                 if ell.is_empty() {
@@ -294,7 +338,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 }
             }
             let e_weight = e_local.iter().zip(&e_next).map(|(a, b)| 0.5 * (a + b)).collect();
-            (step.next, e_next, Vec::new(), None, e_weight, dt)
+            (step.next, e_next, v_next, None, e_weight, dt)
         };
         out.walker_steps += n;
         // Weights (1 without branching); walkers with a non-finite E_L are removed.
@@ -339,13 +383,13 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             .collect();
         let population: usize = copies.iter().sum();
         let mut kept = Vec::with_capacity(population * dim);
-        let mut kept_drift = Vec::with_capacity(if metropolis { population * dim } else { 0 });
+        let mut kept_drift = Vec::with_capacity(if carry_drift { population * dim } else { 0 });
         let mut next_local = Vec::with_capacity(population);
         let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(population), Vec::with_capacity(population * dim)));
         for (i, &c) in copies.iter().enumerate() {
             for _ in 0..c {
                 kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);
-                if metropolis {
+                if carry_drift {
                     kept_drift.extend_from_slice(&v_next[i * dim..(i + 1) * dim]);
                 }
                 if let (Some((s, g)), Some((s_next, g_next))) = (&mut kept_exact, &exact_next) {
@@ -383,12 +427,19 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     out.energy = out.blocking.estimate();
     if !non_gradient.is_empty() {
         out.non_gradient = Some(blocking(&non_gradient).estimate());
+        out.stratonovich = Some(blocking(&stratonovich).estimate());
     }
     out.local_energy_variance = variance_sum / out.generations.max(1) as f64;
     out.population_mean = out.population.iter().sum::<usize>() as f64 / out.population.len().max(1) as f64;
     out.seconds = start.elapsed().as_secs_f64();
     out.walkers = x;
     out
+}
+
+/// The mean of the finite values (0 when there are none).
+fn finite_mean(values: &[f64]) -> f64 {
+    let (sum, count) = values.iter().filter(|g| g.is_finite()).fold((0.0, 0usize), |(s, c), g| (s + g, c + 1));
+    sum / count.max(1) as f64
 }
 
 /// The result of one Metropolis move of every walker.
@@ -673,6 +724,32 @@ mod tests {
             let exact = omega * omega;
             assert!((c.value - exact).abs() < 4.0 * c.error + 0.01 * exact.max(0.01), "ω = {omega}: {c:?} vs {exact}");
         }
+    }
+
+    /// The Stratonovich form ∫v∘dX + ∫E_L dt of E[ℓ_T]/T. For the gradient guide v = −a x it is
+    /// the variational a/4 + 1/(4a), which the local energy also gives. For the rotating guide
+    /// it is ⟨V + ½|v|²⟩ = 1 + ½ω² under N(0, ½I), above the local energy 1 − ½ω² by
+    /// ⟨|c|²⟩ = ω²: the circulation term carries it. (1 % allows for the Euler–Maruyama
+    /// time-step error of the stationary law at dt = 0.01, 0.35 % for a = 0.7.)
+    #[test]
+    fn stratonovich_form_gives_the_variational_energy() {
+        let mut noise = Noise::new(10);
+        let a = 0.7;
+        let w = walk(&Oscillator { a, dims: 1 }, start(1000, 1, &mut noise), &settings(0.01, 4000, false), &mut noise);
+        let s = w.stratonovich.expect("unbranched walk");
+        let exact = a / 4.0 + 1.0 / (4.0 * a);
+        assert!((s.value - exact).abs() < 4.0 * s.error + 0.01 * exact && s.error < 0.01, "a = {a}: {s:?} vs {exact}");
+        for omega in [0.0, 0.5] {
+            let w = walk(&Rotating { omega }, start(500, 2, &mut noise).iter().map(|x| x * 0.5f64.sqrt()).collect(), &settings(0.01, 4000, false), &mut noise);
+            let s = w.stratonovich.expect("unbranched walk");
+            let exact = 1.0 + 0.5 * omega * omega;
+            assert!((s.value - exact).abs() < 4.0 * s.error + 0.01 * exact && s.error < 0.02, "ω = {omega}: {s:?} vs {exact}");
+            let local = 1.0 - 0.5 * omega * omega;
+            assert!((w.energy.value - local).abs() < 4.0 * w.energy.error + 0.01, "ω = {omega}: local energy {:?} vs {local}", w.energy);
+        }
+        // Branching walks do not report it.
+        let d = walk(&Oscillator { a, dims: 1 }, start(200, 1, &mut noise), &settings(0.01, 100, true), &mut noise);
+        assert!(d.stratonovich.is_none());
     }
 
     /// DMC with a non-gradient guide converges to a shifted eigenvalue. For the rotating drift,

@@ -6,7 +6,7 @@
 
 use super::trace::LocalTerms;
 use super::{BLOCK, FlatNet, FusedSimulator, local_block, parallel_blocks};
-use crate::estimate::{Advance, Evaluation, Guide};
+use crate::estimate::{Advance, Evaluation, Guide, WalkTerms};
 use crate::noise::Noise;
 
 impl FusedSimulator {
@@ -53,10 +53,11 @@ impl Guide for FusedSimulator {
     }
 
     /// v·u + ½∇·u per walker, u = v − ∇S_ref (|v|² + ½∇·v without a reference potential).
-    fn local_energy_and_non_gradient(&self, x: &[f64]) -> (Vec<f64>, Option<Vec<f64>>) {
+    fn walk_terms(&self, x: &[f64]) -> WalkTerms {
         let dim = self.drift.dim();
         let terms = self.local_terms(x);
         let mut e = Vec::with_capacity(terms.len());
+        let mut v = Vec::with_capacity(x.len());
         let mut integrand = Vec::with_capacity(terms.len());
         for (t, xw) in terms.into_iter().zip(x.chunks(dim)) {
             let mut g = vec![0.0; dim];
@@ -64,8 +65,9 @@ impl Guide for FusedSimulator {
             let u_dot_v = t.v.iter().zip(&g).map(|(v, g)| v * (v - g)).sum::<f64>();
             integrand.push(u_dot_v + 0.5 * (t.divergence - laplacian));
             e.push(t.local_energy);
+            v.extend(t.v);
         }
-        (e, Some(integrand))
+        WalkTerms { v, e, non_gradient: Some(integrand) }
     }
 
     /// One pass: a gradient network's S comes with its local terms.
