@@ -11,7 +11,7 @@
 #
 # Environment: PYTHON (default /tmp/torchvenv/bin/python), PATHSPACE (default
 # target/release/pathspace), THREADS (1 or 2), ROUNDS, REPEATS (timed iterations per run),
-# ENGINE (fused|autodiff), BENCHES (default "fk-mlp h2 bosons4"), OUT (file that collects every
+# ENGINE (fused|autodiff), BENCHES (default "fk-mlp h2 bosons4 h2-gradient"), OUT (file that collects every
 # result as one JSON line, with an {"uptime": ...} line before each round and at the end;
 # default /dev/null). OMP_WAIT_POLICY passes through to PyTorch's OpenMP threads and is recorded.
 set -euo pipefail
@@ -22,7 +22,7 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 REPEATS=${REPEATS:-10}
 ENGINE=${ENGINE:-fused}
-BENCHES=${BENCHES:-fk-mlp h2 bosons4}
+BENCHES=${BENCHES:-fk-mlp h2 bosons4 h2-gradient}
 OUT=${OUT:-/dev/null}
 for tool in "$PYTHON" "$PATHSPACE"; do
   [[ -x $tool ]] || { echo "compare.sh: $tool not found or not executable (set PYTHON / PATHSPACE)" >&2; exit 2; }
@@ -44,7 +44,8 @@ for round in $(seq "$ROUNDS"); do
       fk-mlp) torch_cmd=(benches/reference/fk_mlp.py); rust_name=fk-mlp ;;
       h2) torch_cmd=(benches/reference/pair_net.py benches/h2_pair.toml); rust_name=h2 ;;
       bosons4) torch_cmd=(benches/reference/pair_net.py benches/reference/bosons4_2d.toml); rust_name=benches/reference/bosons4_2d.toml ;;
-      *) echo "compare.sh: unknown benchmark $bench (fk-mlp, h2, bosons4)" >&2; exit 2 ;;
+      h2-gradient) torch_cmd=(benches/reference/pair_net.py problems/h2.toml); rust_name=problems/h2.toml ;;
+      *) echo "compare.sh: unknown benchmark $bench (fk-mlp, h2, bosons4, h2-gradient)" >&2; exit 2 ;;
     esac
     t=$("${PIN[@]}" "$PYTHON" "${torch_cmd[@]}" --threads "$THREADS" --repeats "$REPEATS")
     r=$("${PIN[@]}" "$PATHSPACE" bench "$rust_name" --json --engine "$ENGINE" --repeats "$REPEATS")

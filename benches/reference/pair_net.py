@@ -1,4 +1,4 @@
-"""PyTorch reference for `pathspace bench FILE` with the pair network (run by hand, never in CI).
+"""PyTorch reference for `pathspace bench FILE` with the pair or gradient network (run by hand, never in CI).
 
 One training iteration of a problem file, as src/bench.rs times it (`from_problem`):
 walkers, steps, dt, integrator, network width and learning rate from the file; forward through
@@ -13,6 +13,10 @@ Same equations as the Rust code:
     v_i  = W4 u_i + b4 + sum_{j!=i} (w5.g_ij + c5)(r_i - r_j) + c_skip r_i
   W4, b4, w5, c5 start at zero, the other layers U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
   c_skip = skip_init (0 with cusps, -1 without);
+- gradient network (src/nn/potential.rs), v = grad_x S by torch.autograd.grad(create_graph=True),
+  the usual double-backward route in PyTorch:
+    S(x) = w_o . h_L + 1/2 c |x|^2,  h_0 = x (flattened),  h_l = tanh(W_l h_{l-1} + b_l),  c = -rho^2
+  w_o starts at zero, rho = sqrt(max(-skip_init, 0));
 - molecule (src/physics/molecule.rs): V = sum -Z/|r_i - R_A| + sum 1/|r_i - r_j| + nuclear
   repulsion, distances clamped at |r|^2 >= 1e-12; Kato cusp prior drift
   sum_A -Z_A r_iA/|r_iA| + sum_{j!=i} 1/2 r_ij/|r_ij| added to the network;
@@ -29,6 +33,7 @@ tensors; the fused engine computes in f64 internally).
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch
     /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/h2_pair.toml --threads 2
     /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/reference/bosons4_2d.toml --threads 2
+    /tmp/torchvenv/bin/python benches/reference/pair_net.py problems/h2.toml --threads 2   # gradient
 """
 import argparse, json, math, statistics, sys, time, tomllib
 
@@ -78,6 +83,25 @@ class PairNet(torch.nn.Module):
             s = torch.zeros_like(h)
         u = torch.tanh(self.mix(torch.cat([h, s], 2)))
         return v + self.output(u)
+
+
+class GradNet(torch.nn.Module):
+    def __init__(self, inputs, hidden, layers, skip_init):
+        super().__init__()
+        self.hidden = torch.nn.ModuleList(torch.nn.Linear(inputs if l == 0 else hidden, hidden) for l in range(layers))
+        self.output = torch.nn.Linear(hidden, 1, bias=False)
+        torch.nn.init.zeros_(self.output.weight)
+        self.rho = torch.nn.Parameter(torch.tensor([math.sqrt(max(-skip_init, 0.0))]))
+
+    def forward(self, x):  # x: [walkers, particles, dims] -> grad_x S, same shape
+        if not x.requires_grad:
+            x = x.detach().requires_grad_()
+        flat = x.reshape(x.shape[0], -1)
+        h = flat
+        for layer in self.hidden:
+            h = torch.tanh(layer(h))
+        s = self.output(h).sum() - 0.5 * self.rho.square().sum() * (flat * flat).sum()
+        return torch.autograd.grad(s, x, create_graph=True)[0]
 
 
 class Molecule:
@@ -196,8 +220,9 @@ def main():
     else:
         fail(a.problem, "system.kind", f"{kind!r} is not timed here (molecule or harmonic_trap)")
     drift_t, sde, train = prob.get("drift", {}), prob.get("sde", {}), prob.get("train", {})
-    if drift_t.get("kind", "mlp") != "pair":
-        fail(a.problem, "drift.kind", "this script times the pair network only (fk_mlp.py times the MLP)")
+    net_kind = drift_t.get("kind", "mlp")
+    if net_kind not in ("pair", "gradient"):
+        fail(a.problem, "drift.kind", "this script times the pair and gradient networks (fk_mlp.py times the MLP)")
     cusps = drift_t.get("cusps", kind == "molecule")
     integ = sde.get("integrator", "sosra")
     if integ not in TABLEAUX:
@@ -206,7 +231,11 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(train.get("seed", 7))
-    net = PairNet(system.dims, drift_t.get("hidden", 64), drift_t.get("skip_init", 0.0 if cusps else -1.0))
+    hidden, skip_init = drift_t.get("hidden", 64), drift_t.get("skip_init", 0.0 if cusps else -1.0)
+    if net_kind == "pair":
+        net = PairNet(system.dims, hidden, skip_init)
+    else:
+        net = GradNet(system.particles * system.dims, hidden, drift_t.get("layers", 2), skip_init)
 
     def drift(x):
         prior = system.prior_drift(x) if cusps else None
@@ -225,7 +254,7 @@ def main():
     print(json.dumps({
         "benchmark": prob.get("name", a.problem), "engine": "pytorch", "backend": f"torch {torch.__version__} cpu f32",
         "walkers": walkers, "steps": steps, "dt": dt, "integrator": integ,
-        "network": f"pair hidden {drift_t.get('hidden', 64)} cusps {str(cusps).lower()}",
+        "network": f"{net_kind} hidden {hidden} cusps {str(cusps).lower()}",
         "threads": a.threads, "repeats": a.repeats,
         "seconds_per_iteration": med, "min": min(times), "max": max(times),
         "walker_steps_per_second": walkers * steps / med,
