@@ -1,0 +1,40 @@
+//! Every problem file shipped in the repository parses: `problems/*.toml` (ground states for
+//! `solve`, latent models for `fit`) and the benchmark problems under `benches/`.
+
+use std::path::{Path, PathBuf};
+
+fn tomls(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn shipped_problem_files_parse() {
+    let mut checked = 0;
+    for file in ["problems", "benches", "benches/reference"].into_iter().flat_map(tomls) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Latent-model problems have a [model] table and run under `fit`.
+        let result = if text.lines().any(|l| l.trim() == "[model]") {
+            pathspace::latent::config::FitProblem::load(&file).map(|_| ())
+        } else {
+            pathspace::problem::Problem::load(&file).map(|_| ())
+        };
+        if let Err(e) = result {
+            panic!("{}: {e}", file.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} problem files found");
+}
+
+/// The headline problem: H₂ at R = 1.401 with the gradient drift, its exact reference and DMC.
+#[test]
+fn h2_problem_is_the_documented_one() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml");
+    let p = pathspace::problem::Problem::load(&file).unwrap();
+    assert_eq!(p.reference, Some(-1.1744759));
+    assert_eq!(p.drift.kind, pathspace::problem::DriftKind::Gradient);
+    assert!(p.eval.estimators.contains(&pathspace::problem::Estimator::Dmc));
+}
