@@ -149,6 +149,8 @@ pub enum DriftKind {
     Pair,
     /// v = ∇S_θ ([`crate::nn::Potential`]).
     Gradient,
+    /// v = ∇S_θ, S_θ permutation-invariant one-body + pair terms ([`crate::nn::Jastrow`]).
+    Jastrow,
 }
 
 /// `[drift]`: the network added to the system's prior drift.
@@ -301,15 +303,16 @@ impl Problem {
             "mlp" => DriftKind::Mlp,
             "pair" => DriftKind::Pair,
             "gradient" => DriftKind::Gradient,
-            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"mlp\", \"pair\" or \"gradient\")"))),
+            "jastrow" => DriftKind::Jastrow,
+            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"jastrow\", \"gradient\", \"pair\" or \"mlp\")"))),
         };
         let is_molecule = matches!(system, System::Molecule(_));
         let cusps = d.cusps.unwrap_or(is_molecule);
         if cusps && !is_molecule {
             return Err(ctx.invalid("drift", "cusps", "cusp terms need a Coulomb system (system.kind = \"molecule\")"));
         }
-        if kind == DriftKind::Gradient && d.skip_init.is_some_and(|c| c > 0.0) {
-            return Err(ctx.invalid("drift", "skip_init", "must be ≤ 0 for kind = \"gradient\" (ψ_T = e^S must be normalisable)"));
+        if matches!(kind, DriftKind::Gradient | DriftKind::Jastrow) && d.skip_init.is_some_and(|c| c > 0.0) {
+            return Err(ctx.invalid("drift", "skip_init", "must be ≤ 0 for kind = \"gradient\" or \"jastrow\" (ψ_T = e^S must be normalisable)"));
         }
         let drift = DriftSpec {
             kind,

@@ -8,7 +8,7 @@ use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, Guided
 use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
 use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_paths};
-use crate::nn::{DriftNet, MlpConfig, PairNetConfig, Potential};
+use crate::nn::{DriftNet, JastrowConfig, MlpConfig, PairNetConfig, Potential};
 use crate::noise::Noise;
 use crate::problem::{DriftKind, EngineChoice, Estimator, Problem};
 use crate::train::{AutodiffEngine, Control, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
@@ -245,6 +245,18 @@ pub fn build_net(problem: &Problem, noise: &mut Noise, device: &Device) -> Drift
         DriftKind::Pair => DriftNet::Pair(PairNetConfig { dims: d, hidden: spec.hidden, skip_init: spec.skip_init }.init(noise, device)),
         DriftKind::Gradient => DriftNet::Potential(
             Potential::init(&MlpConfig { particles: p, dims: d, hidden: spec.hidden, layers: spec.layers, skip_init: spec.skip_init }, noise, device),
+        ),
+        DriftKind::Jastrow => DriftNet::Jastrow(
+            JastrowConfig {
+                particles: p,
+                dims: d,
+                centres: problem.system.centres(),
+                length: problem.system.length_scale(),
+                hidden: spec.hidden,
+                layers: spec.layers,
+                skip_init: spec.skip_init,
+            }
+            .init(noise, device),
         ),
     }
 }

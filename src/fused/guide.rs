@@ -96,13 +96,18 @@ impl Guide for FusedSimulator {
     fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
         let dim = self.drift.dim();
         let mut gradient = vec![0.0; x.len()];
-        if let FlatNet::Potential(p) = &self.drift.net {
+        let value_and_gradient = |xw: &[f64]| match &self.drift.net {
+            FlatNet::Potential(p) => Some(p.value_and_gradient(xw)),
+            FlatNet::Jastrow(j) => j.terms(xw, 1, false).pop().map(|t| (t.0, t.1)),
+            _ => None,
+        };
+        if matches!(self.drift.net, FlatNet::Potential(_) | FlatNet::Jastrow(_)) {
             let system = &self.drift.system;
             let potential = x
                 .chunks(dim)
                 .zip(gradient.chunks_mut(dim))
                 .map(|(xw, g)| {
-                    let (s, v) = p.value_and_gradient(xw);
+                    let (s, v) = value_and_gradient(xw).expect("a gradient network");
                     g.copy_from_slice(&v);
                     if system.has_prior() {
                         system.add_prior(xw, g);

@@ -22,6 +22,7 @@ mod path;
 mod physics;
 mod potential;
 mod guide;
+mod jastrow;
 mod real;
 mod tanh;
 mod trace;
@@ -39,6 +40,7 @@ use crate::device::Precision;
 use mlp::{MlpCache, MlpGrad, MlpParams, MlpScratch};
 use pair::{PairCache, PairGrad, PairParams, PairScratch};
 use potential::{PotentialCache, PotentialGrad, PotentialParams, PotentialScratch};
+use jastrow::{JastrowCache, JastrowGrad, JastrowParams, JastrowScratch};
 use path::{EvalBlock, Normals, Scheme, TrainBlock, Workspace};
 use real::Real;
 use physics::FlatSystem;
@@ -59,12 +61,14 @@ pub(crate) enum FlatNet<F = f64> {
     Mlp(MlpParams<F>),
     Pair(PairParams<F>),
     Potential(PotentialParams<F>),
+    Jastrow(JastrowParams<F>),
 }
 
 pub(crate) enum NetCache<F = f64> {
     Mlp(MlpCache<F>),
     Pair(PairCache<F>),
     Potential(PotentialCache<F>),
+    Jastrow(JastrowCache<F>),
 }
 
 impl<F> NetCache<F> {
@@ -74,6 +78,7 @@ impl<F> NetCache<F> {
             NetCache::Mlp(c) => c.len(),
             NetCache::Pair(c) => c.len(),
             NetCache::Potential(c) => c.len(),
+            NetCache::Jastrow(c) => c.len(),
         }
     }
 }
@@ -82,6 +87,7 @@ pub(crate) enum NetScratch<F = f64> {
     Mlp(MlpScratch<F>),
     Pair(PairScratch<F>),
     Potential(PotentialScratch<F>),
+    Jastrow(JastrowScratch<F>),
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +96,7 @@ pub(crate) enum NetGrad<F = f64> {
     Mlp(MlpGrad<F>),
     Pair(PairGrad<F>),
     Potential(PotentialGrad<F>),
+    Jastrow(JastrowGrad<F>),
 }
 
 impl<F: Real> NetGrad<F> {
@@ -99,6 +106,7 @@ impl<F: Real> NetGrad<F> {
             (NetGrad::Mlp(a), NetGrad::Mlp(b)) => a.add(b),
             (NetGrad::Pair(a), NetGrad::Pair(b)) => a.add(b),
             (NetGrad::Potential(a), NetGrad::Potential(b)) => a.add(b),
+            (NetGrad::Jastrow(a), NetGrad::Jastrow(b)) => a.add(b),
             _ => unreachable!("gradients of one network"),
         }
     }
@@ -108,6 +116,7 @@ impl<F: Real> NetGrad<F> {
             NetGrad::Mlp(g) => g.zero(),
             NetGrad::Pair(g) => g.zero(),
             NetGrad::Potential(g) => g.zero(),
+            NetGrad::Jastrow(g) => g.zero(),
         }
     }
 }
@@ -125,6 +134,7 @@ impl FlatDrift<f64> {
             DriftNet::Mlp(m) => FlatNet::Mlp(MlpParams::from_module(m)),
             DriftNet::Pair(p) => FlatNet::Pair(PairParams::from_module(p, system.particles())),
             DriftNet::Potential(p) => FlatNet::Potential(PotentialParams::from_module(p)),
+            DriftNet::Jastrow(j) => FlatNet::Jastrow(JastrowParams::from_module(j)),
         };
         FlatDrift { net, system: FlatSystem::new(system) }
     }
@@ -137,6 +147,7 @@ impl<F: Real> FlatDrift<F> {
             FlatNet::Mlp(m) => FlatNet::Mlp(m.cast()),
             FlatNet::Pair(p) => FlatNet::Pair(p.cast()),
             FlatNet::Potential(p) => FlatNet::Potential(p.cast()),
+            FlatNet::Jastrow(j) => FlatNet::Jastrow(j.cast()),
         };
         FlatDrift { net, system: self.system.clone() }
     }
@@ -153,6 +164,7 @@ impl<F: Real> FlatDrift<F> {
             FlatNet::Mlp(m) => widths(&mut m.hidden.iter().chain([&m.output, &m.skip])),
             FlatNet::Pair(p) => widths(&mut [&p.one_body, &p.two_body, &p.mix, &p.output, &p.pair_weight].into_iter()),
             FlatNet::Potential(p) => widths(&mut p.hidden.iter().chain([&p.output])),
+            FlatNet::Jastrow(j) => j.layout(),
         }
     }
 
@@ -161,6 +173,7 @@ impl<F: Real> FlatDrift<F> {
             FlatNet::Mlp(m) => NetCache::Mlp(m.cache(walkers)),
             FlatNet::Pair(p) => NetCache::Pair(p.cache(walkers)),
             FlatNet::Potential(p) => NetCache::Potential(p.cache(walkers)),
+            FlatNet::Jastrow(j) => NetCache::Jastrow(j.cache(walkers)),
         }
     }
 
@@ -169,6 +182,7 @@ impl<F: Real> FlatDrift<F> {
             FlatNet::Mlp(m) => NetScratch::Mlp(m.scratch(walkers)),
             FlatNet::Pair(p) => NetScratch::Pair(p.scratch(walkers)),
             FlatNet::Potential(p) => NetScratch::Potential(p.scratch(walkers)),
+            FlatNet::Jastrow(j) => NetScratch::Jastrow(j.scratch(walkers)),
         }
     }
 
@@ -177,6 +191,7 @@ impl<F: Real> FlatDrift<F> {
             FlatNet::Mlp(m) => NetGrad::Mlp(m.grad_zeros()),
             FlatNet::Pair(p) => NetGrad::Pair(p.grad_zeros()),
             FlatNet::Potential(p) => NetGrad::Potential(p.grad_zeros()),
+            FlatNet::Jastrow(j) => NetGrad::Jastrow(j.grad_zeros()),
         }
     }
 
@@ -187,6 +202,7 @@ impl<F: Real> FlatDrift<F> {
             (FlatNet::Mlp(m), NetCache::Mlp(c)) => m.forward(x, v, c, walkers),
             (FlatNet::Pair(p), NetCache::Pair(c)) => p.forward(x, v, c, walkers),
             (FlatNet::Potential(p), NetCache::Potential(c)) => p.forward(x, v, c, walkers),
+            (FlatNet::Jastrow(j), NetCache::Jastrow(c)) => j.forward(x, v, c, walkers),
             _ => unreachable!("cache of another network"),
         }
         if self.system.has_prior() {
@@ -207,6 +223,7 @@ impl<F: Real> FlatDrift<F> {
             (FlatNet::Potential(p), NetCache::Potential(c), NetScratch::Potential(t), NetGrad::Potential(g)) => {
                 p.backward(x, c, t, v_bar, x_bar, g, walkers)
             }
+            (FlatNet::Jastrow(j), NetCache::Jastrow(c), NetScratch::Jastrow(t), NetGrad::Jastrow(g)) => j.backward(x, c, t, v_bar, x_bar, g, walkers),
             _ => unreachable!("cache or gradient of another network"),
         }
         if self.system.has_prior() {
@@ -240,17 +257,28 @@ impl FlatDrift<f64> {
                 p.pair_weight.register(&g.pair_weight, &mut out, device);
                 out.register(p.skip_id, Tensor::<1>::from_data(TensorData::new(vec![g.skip], [1]), device));
             }
-            (FlatNet::Potential(p), NetGrad::Potential(g)) => {
-                for (layer, lg) in p.hidden.iter().zip(&g.hidden) {
-                    layer.register(lg, &mut out, device);
-                }
-                p.output.register(&g.output, &mut out, device);
-                let root = -2.0 * p.skip_root * g.skip;
-                out.register(p.skip_id, Tensor::<1>::from_data(TensorData::new(vec![root], [1]), device));
+            (FlatNet::Potential(p), NetGrad::Potential(g)) => register_potential(p, g, &mut out, device),
+            (FlatNet::Jastrow(j), NetGrad::Jastrow(g)) => {
+                register_potential(&j.one_body, &g.one_body, &mut out, device);
+                register_potential(&j.pair, &g.pair, &mut out, device);
+                let root = -2.0 * j.skip_root * g.skip;
+                out.register(j.skip_id, Tensor::<1>::from_data(TensorData::new(vec![root], [1]), device));
             }
             _ => unreachable!("gradient of another network"),
         }
         out
+    }
+}
+
+/// Registers a gradient network's gradients (ρ̄ = −2ρ c̄ for c = −ρ²).
+fn register_potential(p: &PotentialParams, g: &PotentialGrad, out: &mut GradientsParams, device: &Device) {
+    for (layer, lg) in p.hidden.iter().zip(&g.hidden) {
+        layer.register(lg, out, device);
+    }
+    p.output.register(&g.output, out, device);
+    if let Some(id) = p.skip_id {
+        let root = -2.0 * p.skip_root * g.skip;
+        out.register(id, Tensor::<1>::from_data(TensorData::new(vec![root], [1]), device));
     }
 }
 

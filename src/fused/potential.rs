@@ -38,7 +38,8 @@ pub(crate) struct PotentialParams<F = f64> {
     pub skip: F,
     /// ρ, the parameter.
     pub skip_root: f64,
-    pub skip_id: ParamId,
+    /// `None` for a network without the quadratic term (c = 0).
+    pub skip_id: Option<ParamId>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,12 +75,13 @@ pub(crate) struct PotentialScratch<F = f64> {
 
 impl PotentialParams<f64> {
     pub fn from_module(m: &Potential) -> Self {
+        let root = m.skip.as_ref().map_or(0.0, |s| super::params::values(s)[0]);
         PotentialParams {
             hidden: m.hidden.iter().map(Dense::from_linear).collect(),
             output: Dense::from_linear(&m.output),
-            skip: -super::params::values(&m.skip)[0].powi(2),
-            skip_root: super::params::values(&m.skip)[0],
-            skip_id: m.skip.id,
+            skip: -root * root,
+            skip_root: root,
+            skip_id: m.skip.as_ref().map(|s| s.id),
         }
     }
 
@@ -191,6 +193,14 @@ impl<F: Real> PotentialParams<F> {
             a_bar: self.hidden.iter().map(|l| vec![F::ZERO; rows * l.d_out]).collect(),
             p_bar: vec![F::ZERO; rows * width],
         }
+    }
+
+    /// The network part h_{L−1}·w_o of S at each of `rows` rows, after `forward` filled `cache`
+    /// (without the ½c|x|² term).
+    pub fn network_values(&self, cache: &PotentialCache<F>, rows: usize) -> Vec<F> {
+        let last = self.hidden.len() - 1;
+        let width = self.hidden[last].d_out;
+        cache.h[last][..rows * width].chunks_exact(width).map(|h| h.iter().zip(&self.output.w).map(|(h, w)| *h * *w).sum()).collect()
     }
 
     /// v = ∇S(x) for `rows` walkers.

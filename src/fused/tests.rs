@@ -6,12 +6,12 @@ use super::*;
 use crate::device::Precision;
 use crate::evaluate::{BurnSimulator, PathSimulator};
 use crate::integrators::{ALL, EULER_MARUYAMA, SOSRA};
-use crate::nn::{Init, MlpConfig, PairNetConfig, Potential, linear};
+use crate::nn::{Init, JastrowConfig, MlpConfig, PairNetConfig, Potential, linear};
 use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus};
 use crate::train::{AutodiffEngine, full_drift};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 
-fn autodiff_device() -> Device {
+pub(super) fn autodiff_device() -> Device {
     let mut plain = Device::flex();
     Precision::F64.configure(&mut plain).unwrap();
     let mut ad = plain.autodiff();
@@ -40,6 +40,7 @@ pub(super) enum Kind {
     Mlp,
     Pair,
     Gradient,
+    Jastrow,
 }
 
 /// A network of `kind` with every layer random (none zero-initialised).
@@ -65,6 +66,21 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
             let mut net = Potential::init(&MlpConfig { particles: p, dims: d, hidden: 8, layers, skip_init: -0.6 }, noise, device);
             net.output = linear(8, 1, false, Init::Uniform, noise, device);
             DriftNet::Potential(net)
+        }
+        Kind::Jastrow => {
+            let config = JastrowConfig {
+                particles: p,
+                dims: d,
+                centres: system.centres(),
+                length: 1.3,
+                hidden: 8,
+                layers,
+                skip_init: -0.6,
+            };
+            let mut net = config.init(noise, device);
+            net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
+            net.pair.output = linear(8, 1, false, Init::Uniform, noise, device);
+            DriftNet::Jastrow(net)
         }
     }
 }
@@ -184,9 +200,20 @@ fn gradient_net_matches_autodiff() {
 }
 
 #[test]
+fn jastrow_net_matches_autodiff() {
+    for integrator in ALL {
+        compare(&h2(true), Kind::Jastrow, integrator, true);
+        compare(&bosons(), Kind::Jastrow, integrator, true);
+    }
+    // (One particle has no pair rows: its pair network gets no gradient, which `compare` rejects.)
+    compare_layers(&bosons(), Kind::Jastrow, 1, &EULER_MARUYAMA, false);
+    compare_layers(&h2(false), Kind::Jastrow, 3, &SOSRA, true);
+}
+
+#[test]
 fn fused_evaluation_paths_match_burn() {
     let device = autodiff_device().inner();
-    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient)] {
+    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow)] {
         let mut noise = Noise::new(8);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([40, system.particles(), system.dims()], 0.8, &device);
@@ -213,7 +240,7 @@ fn fused_evaluation_paths_match_burn() {
 #[test]
 fn fused_gradient_matches_finite_difference() {
     let device = autodiff_device();
-    for (system, kind) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp), (h2(true), Kind::Pair), (h2(true), Kind::Gradient), (bosons(), Kind::Gradient)] {
+    for (system, kind) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp), (h2(true), Kind::Pair), (h2(true), Kind::Gradient), (bosons(), Kind::Gradient), (h2(true), Kind::Jastrow), (bosons(), Kind::Jastrow)] {
         let mut noise = Noise::new(5);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
@@ -231,6 +258,7 @@ fn fused_gradient_matches_finite_difference() {
                     FlatNet::Mlp(m) => m.hidden[0].w[k] += delta,
                     FlatNet::Pair(p) => p.mix.w[k] += delta,
                     FlatNet::Potential(p) => p.hidden[0].w[k] += delta,
+                    FlatNet::Jastrow(j) => j.pair.hidden[0].w[k] += delta,
                 }
                 run(&d).loss
             };
@@ -239,6 +267,7 @@ fn fused_gradient_matches_finite_difference() {
                 NetGrad::Mlp(g) => g.hidden[0].weight()[k],
                 NetGrad::Pair(g) => g.mix.weight()[k],
                 NetGrad::Potential(g) => g.hidden[0].weight()[k],
+                NetGrad::Jastrow(g) => g.pair.hidden[0].weight()[k],
             };
             assert!((value - numeric).abs() <= 1e-9 * (1.0 + numeric.abs()), "fused {value} vs finite difference {numeric}");
             checked += 1;
@@ -259,6 +288,11 @@ fn flat_grad(step: &FusedStep) -> Vec<f64> {
         NetGrad::Mlp(g) => g.hidden.iter().chain([&g.output, &g.skip]).flat_map(dense).collect(),
         NetGrad::Pair(g) => [&g.one_body, &g.two_body, &g.mix, &g.output, &g.pair_weight].into_iter().flat_map(dense).chain([g.skip]).collect(),
         NetGrad::Potential(g) => g.hidden.iter().chain([&g.output]).flat_map(dense).chain([g.skip]).collect(),
+        NetGrad::Jastrow(g) => [&g.one_body, &g.pair]
+            .into_iter()
+            .flat_map(|p| p.hidden.iter().chain([&p.output]).flat_map(dense).chain([p.skip]).collect::<Vec<_>>())
+            .chain([g.skip])
+            .collect(),
     }
 }
 
@@ -269,6 +303,8 @@ fn cases() -> Vec<(System, Kind)> {
         (bosons(), Kind::Pair),
         (h2(true), Kind::Pair),
         (h2(true), Kind::Gradient),
+        (bosons(), Kind::Jastrow),
+        (h2(true), Kind::Jastrow),
     ]
 }
 

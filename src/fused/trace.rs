@@ -68,8 +68,12 @@ impl FlatDrift<f64> {
 #[inline(always)]
 pub(super) fn local_terms_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms> {
     let dim = drift.dim();
-    if let FlatNet::Potential(p) = &drift.net {
-        let terms = p.terms(x, x.len() / dim, true);
+    let terms = match &drift.net {
+        FlatNet::Potential(p) => Some(p.terms(x, x.len() / dim, true)),
+        FlatNet::Jastrow(j) => Some(j.terms(x, x.len() / dim, true)),
+        _ => None,
+    };
+    if let Some(terms) = terms {
         return terms.into_iter().zip(x.chunks_exact(dim)).map(|((s, v, laplacian), xw)| drift.complete(xw, v, laplacian, Some(s))).collect();
     }
     x.chunks_exact(dim)
@@ -78,7 +82,7 @@ pub(super) fn local_terms_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms>
             let divergence = match &drift.net {
                 FlatNet::Mlp(m) => mlp_divergence(m, xw, &mut v),
                 FlatNet::Pair(p) => pair_divergence(p, xw, &mut v),
-                FlatNet::Potential(_) => unreachable!("evaluated by blocks above"),
+                FlatNet::Potential(_) | FlatNet::Jastrow(_) => unreachable!("evaluated by blocks above"),
             };
             drift.complete(xw, v, divergence, None)
         })
@@ -202,7 +206,7 @@ mod tests {
     fn divergence_matches_finite_differences() {
         let device = Device::flex();
         let mut noise = Noise::new(5);
-        for (kind, system) in [(Kind::Mlp, h2(true)), (Kind::Pair, h2(true)), (Kind::Pair, bosons()), (Kind::Mlp, bosons()), (Kind::Gradient, h2(true)), (Kind::Gradient, bosons())] {
+        for (kind, system) in [(Kind::Mlp, h2(true)), (Kind::Pair, h2(true)), (Kind::Pair, bosons()), (Kind::Mlp, bosons()), (Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons())] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             for _ in 0..3 {
@@ -212,24 +216,26 @@ mod tests {
         }
     }
 
-    /// The gradient network's S_θ has its drift as gradient (central differences): what makes
-    /// its Metropolis ratio exact and DMC free of the non-gradient bias.
+    /// The gradient and Jastrow networks' log ψ_T has the drift as gradient (central
+    /// differences): what makes their Metropolis ratio exact and DMC free of the non-gradient
+    /// bias.
     #[test]
     fn gradient_net_drift_is_the_gradient_of_its_potential() {
         let device = Device::flex();
         let mut noise = Noise::new(12);
-        for system in [h2(true), bosons()] {
-            let net = network(Kind::Gradient, &system, &mut noise, &device);
+        for (kind, system) in [(Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons())] {
+            let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
-            let FlatNet::Potential(p) = &drift.net else { unreachable!() };
+            // log ψ_T (S_θ plus the prior's potential) and the whole drift.
+            let log_psi = |x: &[f64]| drift.local_terms(x).log_psi.expect("a gradient drift");
             let x = noise.standard_normals(drift.dim());
-            let (_, v) = p.value_and_gradient(&x);
+            let v = drift.local_terms(&x).v;
             let h = 1e-6;
             for k in 0..x.len() {
                 let (mut up, mut down) = (x.clone(), x.clone());
                 up[k] += h;
                 down[k] -= h;
-                let fd = (p.value_and_gradient(&up).0 - p.value_and_gradient(&down).0) / (2.0 * h);
+                let fd = (log_psi(&up) - log_psi(&down)) / (2.0 * h);
                 assert!((fd - v[k]).abs() < 1e-8 * (1.0 + fd.abs()), "coordinate {k}: finite difference {fd}, drift {}", v[k]);
             }
         }

@@ -7,15 +7,19 @@
 //!   of r_i and summed pair features of (r_i − r_j, |r_i − r_j|), a zero-initialised output
 //!   layer, and a per-particle skip.
 //! - [`Potential`]: a gradient drift v = ∇S_θ, S_θ a scalar tanh network on the flattened
-//!   configuration (the only family that is v = ∇log ψ_T for some ψ_T by construction).
+//!   configuration (v = ∇log ψ_T for some ψ_T by construction).
+//! - [`Jastrow`]: a gradient drift v = ∇S_θ with S_θ a sum of learned one-body and pair terms
+//!   on distance features: exactly invariant under exchange of identical particles.
 //!
 //! Networks know no physics: analytic prior drifts (cusps) are added by the caller.
 //! Weights are initialised from the run's [`Noise`] stream so that a seed fixes them.
 
+mod jastrow;
 mod mlp;
 mod pair;
 mod potential;
 
+pub use jastrow::{Jastrow, JastrowConfig, JastrowGeometry};
 pub use mlp::{Mlp, MlpConfig};
 pub use pair::{PairNet, PairNetConfig};
 pub use potential::Potential;
@@ -31,6 +35,7 @@ pub enum DriftNet {
     Mlp(Mlp),
     Pair(PairNet),
     Potential(Potential),
+    Jastrow(Jastrow),
 }
 
 impl DriftNet {
@@ -40,6 +45,7 @@ impl DriftNet {
             DriftNet::Mlp(m) => m.forward(x),
             DriftNet::Pair(p) => p.forward(x),
             DriftNet::Potential(p) => p.forward(x),
+            DriftNet::Jastrow(j) => j.forward(x),
         }
     }
 }

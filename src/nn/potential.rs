@@ -29,8 +29,9 @@ pub struct Potential {
     pub(crate) hidden: Vec<Linear>,
     /// w_o as a bias-free [width, 1] layer.
     pub(crate) output: Linear,
-    /// ρ, with c = −ρ².
-    pub(crate) skip: Param<Tensor<1>>,
+    /// ρ, with c = −ρ² (`None`: no quadratic term, c = 0; the inner networks of
+    /// [`super::Jastrow`]).
+    pub(crate) skip: Option<Param<Tensor<1>>>,
 }
 
 impl Potential {
@@ -39,7 +40,12 @@ impl Potential {
     pub fn init(config: &MlpConfig, noise: &mut Noise, device: &Device) -> Potential {
         let hidden = config.hidden_layers(noise, device);
         let root = (-config.skip_init).max(0.0).sqrt();
-        Potential { hidden, output: linear(config.hidden, 1, false, Init::Zeros, noise, device), skip: scalar(root, device) }
+        Potential { hidden, output: linear(config.hidden, 1, false, Init::Zeros, noise, device), skip: Some(scalar(root, device)) }
+    }
+
+    /// The same network without the quadratic term (c = 0, no parameter).
+    pub fn init_without_skip(config: &MlpConfig, noise: &mut Noise, device: &Device) -> Potential {
+        Potential { skip: None, ..Potential::init(config, noise, device) }
     }
 }
 
@@ -47,7 +53,11 @@ impl Potential {
     /// v = ∇S_θ(x), same shape as `x`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [w, n, d] = x.dims();
-        let flat = x.reshape([w, n * d]);
+        self.gradient(x.reshape([w, n * d])).reshape([w, n, d])
+    }
+
+    /// ∇S_θ at the rows of `flat` ([rows, inputs]): the gradient chain above.
+    pub fn gradient(&self, flat: Tensor<2>) -> Tensor<2> {
         let mut acts = Vec::with_capacity(self.hidden.len());
         let mut h = flat.clone();
         for layer in &self.hidden {
@@ -61,8 +71,10 @@ impl Potential {
         for l in (1..=last).rev() {
             a = a.matmul(self.hidden[l].weight.val().transpose()) * slope(&acts[l - 1]);
         }
-        let c = self.skip.val().powi_scalar(2).neg().reshape([1, 1]);
-        let v = a.matmul(self.hidden[0].weight.val().transpose()) + flat * c;
-        v.reshape([w, n, d])
+        let v = a.matmul(self.hidden[0].weight.val().transpose());
+        match &self.skip {
+            Some(skip) => v + flat * skip.val().powi_scalar(2).neg().reshape([1, 1]),
+            None => v,
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Units are atomic (hartree, bohr). See `../shared/REFERENCE.md` of the project and each
 //! submodule for the formulas and exact energies.
 
+pub mod exact;
 mod harmonic;
 mod molecule;
 mod trap;
@@ -73,6 +74,14 @@ impl System {
         match self {
             System::Molecule(s) => s.initial_centres(),
             _ => vec![vec![0.0; self.dims()]; self.particles()],
+        }
+    }
+
+    /// Centres of the one-body potential: the nuclei of a molecule, the trap centre otherwise.
+    pub fn centres(&self) -> Vec<Vec<f64>> {
+        match self {
+            System::Molecule(s) => s.nuclei.iter().map(|n| n.position.to_vec()).collect(),
+            _ => vec![vec![0.0; self.dims()]],
         }
     }
 

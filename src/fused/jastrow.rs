@@ -1,0 +1,512 @@
+//! The Jastrow gradient drift of [`crate::nn::Jastrow`] on a block of walkers: forward, reverse
+//! and the exact Laplacian, by the chain rule through the distance features around the two
+//! scalar networks F (one-body) and U (ordered pairs), each a [`PotentialParams`] whose own
+//! forward, reverse and Hessian products are those of `super::potential`.
+//!
+//! Every network input z_s is a feature q(δ_s) = ln(1 + |δ_s|²/ℓ²) of a difference
+//! δ_s = r_a − r_b (a pair) or r_a − C_A (a centre). With α = 2/(ℓ²(1 + |δ|²/ℓ²)):
+//!
+//! ```text
+//! ∂q/∂r_a = γ = α δ = −∂q/∂r_b,        Q = ∂²q/∂δ² = α I − α² δ δᵀ,       tr Q = α d − α² |δ|²
+//! forward   v_a += g_s γ_s,  v_b −= g_s γ_s               (g = ∇_z F or ∇_z U at the row)
+//! reverse   z̄_s = γ_s·(v̄_a − v̄_b);   θ̄ += ∂_θ(z̄·g),  h = H z̄  (the network's reverse pass)
+//!           x̄_a += h_s γ_s + g_s Q_s (v̄_a − v̄_b),   x̄_b −= the same
+//! Laplacian ΔS = Σ_rows [ Σ_{s,s'} H_ss' G_ss' + Σ_s g_s (1 + [b_s]) tr Q_s ] + n c,
+//!           G_ss' = Σ_p σ_sp σ_s'p γ_s·γ_s'    (σ_sp = +1 if p = a_s, −1 if p = b_s, else 0)
+//! ```
+//!
+//! H (the network's Hessian in its inputs, at most (1 + 2K)² entries) comes from one reverse
+//! pass per input with a unit seed. The features and their derivatives are computed in f64;
+//! the networks run in the kernel type F.
+
+use super::potential::{PotentialCache, PotentialGrad, PotentialParams, PotentialScratch};
+use super::real::Real;
+use crate::nn::{Jastrow, JastrowGeometry};
+use burn::module::ParamId;
+
+/// One input of a network row: the feature's particle a, optional second particle b, and its
+/// index among the walker's features (one-body i·K + A, then pair N·K + m).
+#[derive(Debug, Clone, Copy)]
+struct Input {
+    a: usize,
+    b: Option<usize>,
+    feature: usize,
+}
+
+/// The rows of one network per walker and the inputs of each row.
+#[derive(Debug, Clone)]
+struct Table {
+    rows: usize,
+    width: usize,
+    /// rows × width.
+    inputs: Vec<Input>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct JastrowParams<F = f64> {
+    pub one_body: PotentialParams<F>,
+    pub pair: PotentialParams<F>,
+    /// c = −ρ².
+    pub skip: F,
+    /// ρ, the parameter.
+    pub skip_root: f64,
+    pub skip_id: ParamId,
+    geometry: JastrowGeometry,
+    one: Table,
+    pairs: Table,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct JastrowGrad<F = f64> {
+    pub one_body: PotentialGrad<F>,
+    pub pair: PotentialGrad<F>,
+    /// c̄ (the gradient of ρ is −2ρ c̄).
+    pub skip: F,
+}
+
+/// Network inputs, their caches and input gradients g of one forward evaluation.
+pub(crate) struct JastrowCache<F = f64> {
+    one: PotentialCache<F>,
+    pair: PotentialCache<F>,
+    /// Inputs (walkers · rows × width) and g = ∇_z of each network.
+    y: Vec<F>,
+    z: Vec<F>,
+    g_one: Vec<F>,
+    g_pair: Vec<F>,
+}
+
+impl<F> JastrowCache<F> {
+    /// Values held.
+    pub fn len(&self) -> usize {
+        self.one.len() + self.pair.len() + self.y.len() + self.z.len() + self.g_one.len() + self.g_pair.len()
+    }
+}
+
+pub(crate) struct JastrowScratch<F = f64> {
+    one: PotentialScratch<F>,
+    pair: PotentialScratch<F>,
+    /// z̄ and h = H z̄ of each network.
+    y_bar: Vec<F>,
+    z_bar: Vec<F>,
+    h_one: Vec<F>,
+    h_pair: Vec<F>,
+}
+
+/// q, α and δ of every feature of a block of walkers (walker-major, `per_walker` each).
+struct Features {
+    q: Vec<f64>,
+    alpha: Vec<f64>,
+    delta: Vec<f64>,
+    dims: usize,
+    per_walker: usize,
+}
+
+impl Features {
+    fn gamma(&self, w: usize, f: usize) -> impl Iterator<Item = f64> + '_ {
+        let k = w * self.per_walker + f;
+        let alpha = self.alpha[k];
+        self.delta[k * self.dims..(k + 1) * self.dims].iter().map(move |d| alpha * d)
+    }
+
+    fn delta(&self, w: usize, f: usize) -> &[f64] {
+        let k = w * self.per_walker + f;
+        &self.delta[k * self.dims..(k + 1) * self.dims]
+    }
+
+    fn alpha(&self, w: usize, f: usize) -> f64 {
+        self.alpha[w * self.per_walker + f]
+    }
+}
+
+impl JastrowParams<f64> {
+    pub fn from_module(m: &Jastrow) -> Self {
+        let geometry = m.geometry.clone();
+        let (n, k) = (geometry.particles, geometry.centre_count());
+        let one = Table {
+            rows: n,
+            width: k,
+            inputs: (0..n).flat_map(|i| (0..k).map(move |c| Input { a: i, b: None, feature: i * k + c })).collect(),
+        };
+        let ordered = geometry.ordered_pairs();
+        let mut inputs = Vec::with_capacity(ordered.len() * geometry.pair_inputs());
+        for (m_row, &(i, j)) in ordered.iter().enumerate() {
+            inputs.push(Input { a: i, b: Some(j), feature: n * k + m_row });
+            inputs.extend((0..k).map(|c| Input { a: i, b: None, feature: i * k + c }));
+            inputs.extend((0..k).map(|c| Input { a: j, b: None, feature: j * k + c }));
+        }
+        let pairs = Table { rows: ordered.len(), width: geometry.pair_inputs(), inputs };
+        let root = super::params::values(&m.skip)[0];
+        JastrowParams {
+            one_body: PotentialParams::from_module(&m.one_body),
+            pair: PotentialParams::from_module(&m.pair),
+            skip: -root * root,
+            skip_root: root,
+            skip_id: m.skip.id,
+            geometry,
+            one,
+            pairs,
+        }
+    }
+
+    /// (S, v = ∇S, ΔS) of `rows` walkers (x: rows × n); ΔS only if `laplacian` (0 otherwise).
+    pub fn terms(&self, x: &[f64], rows: usize, laplacian: bool) -> Vec<(f64, Vec<f64>, f64)> {
+        let n = self.dim();
+        let mut cache = self.cache(rows);
+        let mut v = vec![0.0; rows * n];
+        self.forward(x, &mut v, &mut cache, rows);
+        let one_values = self.one_body.network_values(&cache.one, rows * self.one.rows);
+        let pair_values = self.pair.network_values(&cache.pair, rows * self.pairs.rows);
+        let mut out: Vec<(f64, Vec<f64>, f64)> = (0..rows)
+            .map(|w| {
+                let xw = &x[w * n..(w + 1) * n];
+                let s = one_values[w * self.one.rows..(w + 1) * self.one.rows].iter().sum::<f64>()
+                    + pair_values[w * self.pairs.rows..(w + 1) * self.pairs.rows].iter().sum::<f64>()
+                    + 0.5 * self.skip * xw.iter().map(|c| c * c).sum::<f64>();
+                (s, v[w * n..(w + 1) * n].to_vec(), n as f64 * self.skip)
+            })
+            .collect();
+        if !laplacian {
+            return out;
+        }
+        let features = self.features(x, rows);
+        let d = self.geometry.dims;
+        for (table, net, input, net_cache, g) in
+            [(&self.one, &self.one_body, &cache.y, &cache.one, &cache.g_one), (&self.pairs, &self.pair, &cache.z, &cache.pair, &cache.g_pair)]
+        {
+            if table.rows == 0 {
+                continue;
+            }
+            let hessians = hessians(net, input, net_cache, rows * table.rows, table.width);
+            let k = table.width;
+            for (w, o) in out.iter_mut().enumerate() {
+                for r in 0..table.rows {
+                    let row = w * table.rows + r;
+                    let ins = &table.inputs[r * k..(r + 1) * k];
+                    for (s, is) in ins.iter().enumerate() {
+                        let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
+                        let norm2: f64 = delta.iter().map(|c| c * c).sum();
+                        let blocks = if is.b.is_some() { 2.0 } else { 1.0 };
+                        o.2 += g[row * k + s] * blocks * (alpha * d as f64 - alpha * alpha * norm2);
+                        for (t, it) in ins.iter().enumerate() {
+                            let sign = overlap(is, it);
+                            if sign == 0.0 {
+                                continue;
+                            }
+                            let dot: f64 = features.gamma(w, is.feature).zip(features.gamma(w, it.feature)).map(|(a, b)| a * b).sum();
+                            o.2 += hessians[row * k * k + s * k + t] * sign * dot;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Σ_p σ_sp σ_tp for two inputs (see the module docs).
+fn overlap(s: &Input, t: &Input) -> f64 {
+    let same = |p: Option<usize>, q: Option<usize>| matches!((p, q), (Some(p), Some(q)) if p == q);
+    let count = |p: Option<usize>, q: Option<usize>| if same(p, q) { 1.0 } else { 0.0 };
+    count(Some(s.a), Some(t.a)) + count(s.b, t.b) - count(Some(s.a), t.b) - count(s.b, Some(t.a))
+}
+
+/// The network's Hessian in its `k` inputs at each of `rows` rows (row-major k × k per row),
+/// one reverse pass per input with a unit seed, after `forward` filled `cache` at `input`.
+fn hessians(net: &PotentialParams, input: &[f64], cache: &PotentialCache, rows: usize, k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; rows * k * k];
+    let mut scratch = net.scratch(rows);
+    let mut grad = net.grad_zeros::<f64>();
+    let mut seed = vec![0.0; rows * k];
+    let mut column = vec![0.0; rows * k];
+    for t in 0..k {
+        seed.iter_mut().enumerate().for_each(|(i, s)| *s = if i % k == t { 1.0 } else { 0.0 });
+        column.fill(0.0);
+        net.backward(input, cache, &mut scratch, &seed, &mut column, &mut grad, rows);
+        for r in 0..rows {
+            for s in 0..k {
+                out[r * k * k + s * k + t] = column[r * k + s];
+            }
+        }
+    }
+    out
+}
+
+impl<F: Real> JastrowParams<F> {
+    /// particles · dims.
+    fn dim(&self) -> usize {
+        self.geometry.particles * self.geometry.dims
+    }
+
+    /// The parameters cast to `G`.
+    pub fn cast<G: Real>(&self) -> JastrowParams<G> {
+        JastrowParams {
+            one_body: self.one_body.cast(),
+            pair: self.pair.cast(),
+            skip: G::of(self.skip.f64()),
+            skip_root: self.skip_root,
+            skip_id: self.skip_id,
+            geometry: self.geometry.clone(),
+            one: self.one.clone(),
+            pairs: self.pairs.clone(),
+        }
+    }
+
+    pub fn grad_zeros<G: Real>(&self) -> JastrowGrad<G> {
+        JastrowGrad { one_body: self.one_body.grad_zeros(), pair: self.pair.grad_zeros(), skip: G::ZERO }
+    }
+
+    pub fn cache(&self, walkers: usize) -> JastrowCache<F> {
+        let (one, pair) = (walkers * self.one.rows, walkers * self.pairs.rows);
+        JastrowCache {
+            one: self.one_body.cache(one),
+            pair: self.pair.cache(pair),
+            y: vec![F::ZERO; one * self.one.width],
+            z: vec![F::ZERO; pair * self.pairs.width],
+            g_one: vec![F::ZERO; one * self.one.width],
+            g_pair: vec![F::ZERO; pair * self.pairs.width],
+        }
+    }
+
+    pub fn scratch(&self, walkers: usize) -> JastrowScratch<F> {
+        let (one, pair) = (walkers * self.one.rows, walkers * self.pairs.rows);
+        JastrowScratch {
+            one: self.one_body.scratch(one),
+            pair: self.pair.scratch(pair),
+            y_bar: vec![F::ZERO; one * self.one.width],
+            z_bar: vec![F::ZERO; pair * self.pairs.width],
+            h_one: vec![F::ZERO; one * self.one.width],
+            h_pair: vec![F::ZERO; pair * self.pairs.width],
+        }
+    }
+
+    /// The layer widths of both networks.
+    pub fn layout(&self) -> Vec<usize> {
+        let nets = [&self.one_body, &self.pair];
+        nets.iter().flat_map(|p| p.hidden.iter().chain([&p.output]).flat_map(|l| [l.d_in, l.d_out])).collect()
+    }
+
+    /// q, α, δ of every feature of `walkers` walkers (one-body first, then the ordered pairs).
+    fn features(&self, x: &[F], walkers: usize) -> Features {
+        let g = &self.geometry;
+        let (n, d, k) = (g.particles, g.dims, g.centre_count());
+        let per_walker = n * k + self.pairs.rows;
+        let mut f = Features {
+            q: Vec::with_capacity(walkers * per_walker),
+            alpha: Vec::with_capacity(walkers * per_walker),
+            delta: Vec::with_capacity(walkers * per_walker * d),
+            dims: d,
+            per_walker,
+        };
+        let inv_l2 = 1.0 / (g.length * g.length);
+        let push = |f: &mut Features, delta: &mut dyn Iterator<Item = f64>| {
+            let start = f.delta.len();
+            f.delta.extend(delta);
+            let t = f.delta[start..].iter().map(|c| c * c).sum::<f64>() * inv_l2;
+            f.q.push(t.ln_1p());
+            f.alpha.push(2.0 * inv_l2 / (1.0 + t));
+        };
+        for w in 0..walkers {
+            let xw = &x[w * n * d..(w + 1) * n * d];
+            for i in 0..n {
+                for c in &g.centres {
+                    push(&mut f, &mut (0..d).map(|e| xw[i * d + e].f64() - c[e]));
+                }
+            }
+            for r in 0..self.pairs.rows {
+                let input = self.pairs.inputs[r * self.pairs.width];
+                let (i, j) = (input.a, input.b.expect("a pair input"));
+                push(&mut f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
+            }
+        }
+        f
+    }
+
+    /// v = ∇S(x) for `walkers` walkers.
+    #[inline(always)]
+    pub fn forward(&self, x: &[F], v: &mut [F], cache: &mut JastrowCache<F>, walkers: usize) {
+        let features = self.features(x, walkers);
+        let d = self.geometry.dims;
+        let n = self.dim();
+        for (table, input) in [(&self.one, &mut cache.y), (&self.pairs, &mut cache.z)] {
+            for w in 0..walkers {
+                let base = w * table.rows * table.width;
+                for (slot, is) in table.inputs.iter().enumerate() {
+                    input[base + slot] = F::of(features.q[w * features.per_walker + is.feature]);
+                }
+            }
+        }
+        self.one_body.forward(&cache.y, &mut cache.g_one, &mut cache.one, walkers * self.one.rows);
+        if self.pairs.rows > 0 {
+            self.pair.forward(&cache.z, &mut cache.g_pair, &mut cache.pair, walkers * self.pairs.rows);
+        }
+        for (v, x) in v[..walkers * n].iter_mut().zip(x) {
+            *v = self.skip * *x;
+        }
+        for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair)] {
+            for w in 0..walkers {
+                let base = w * table.rows * table.width;
+                let vw = &mut v[w * n..(w + 1) * n];
+                for (slot, is) in table.inputs.iter().enumerate() {
+                    let gs = g[base + slot].f64();
+                    for (e, gamma) in features.gamma(w, is.feature).enumerate() {
+                        vw[is.a * d + e] += F::of(gs * gamma);
+                        if let Some(b) = is.b {
+                            vw[b * d + e] -= F::of(gs * gamma);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// x̄ += ∇²S v̄ and θ̄ += ∂_θ(v̄·∇S), after `forward` filled `cache` at `x`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(&self, x: &[F], cache: &JastrowCache<F>, scratch: &mut JastrowScratch<F>, v_bar: &[F], x_bar: &mut [F], grad: &mut JastrowGrad<F>, walkers: usize) {
+        let n = self.dim();
+        let d = self.geometry.dims;
+        for ((vb, xv), xb) in v_bar[..walkers * n].iter().zip(x).zip(x_bar.iter_mut()) {
+            grad.skip += *vb * *xv;
+            *xb += self.skip * *vb;
+        }
+        let features = self.features(x, walkers);
+        // v̄_a − v̄_b of an input.
+        let relative = |w: usize, is: &Input, e: usize| {
+            let a = v_bar[w * n + is.a * d + e].f64();
+            a - is.b.map_or(0.0, |b| v_bar[w * n + b * d + e].f64())
+        };
+        for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar)] {
+            for w in 0..walkers {
+                let base = w * table.rows * table.width;
+                for (slot, is) in table.inputs.iter().enumerate() {
+                    let dot: f64 = features.gamma(w, is.feature).enumerate().map(|(e, gamma)| gamma * relative(w, is, e)).sum();
+                    bar[base + slot] = F::of(dot);
+                }
+            }
+        }
+        scratch.h_one.fill(F::ZERO);
+        self.one_body.backward(&cache.y, &cache.one, &mut scratch.one, &scratch.y_bar, &mut scratch.h_one, &mut grad.one_body, walkers * self.one.rows);
+        if self.pairs.rows > 0 {
+            scratch.h_pair.fill(F::ZERO);
+            self.pair.backward(&cache.z, &cache.pair, &mut scratch.pair, &scratch.z_bar, &mut scratch.h_pair, &mut grad.pair, walkers * self.pairs.rows);
+        }
+        let mut wv = vec![0.0; d];
+        for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair)] {
+            for w in 0..walkers {
+                let base = w * table.rows * table.width;
+                for (slot, is) in table.inputs.iter().enumerate() {
+                    let (gs, hs) = (g[base + slot].f64(), h[base + slot].f64());
+                    let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
+                    for (e, r) in wv.iter_mut().enumerate() {
+                        *r = relative(w, is, e);
+                    }
+                    let along: f64 = delta.iter().zip(&wv).map(|(a, b)| a * b).sum();
+                    for e in 0..d {
+                        let value = hs * alpha * delta[e] + gs * (alpha * wv[e] - alpha * alpha * along * delta[e]);
+                        x_bar[w * n + is.a * d + e] += F::of(value);
+                        if let Some(b) = is.b {
+                            x_bar[w * n + b * d + e] -= F::of(value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<F: Real> JastrowGrad<F> {
+    pub fn zero(&mut self) {
+        self.one_body.zero();
+        self.pair.zero();
+        self.skip = F::ZERO;
+    }
+
+    /// self += other (converting).
+    pub fn add<G: Real>(&mut self, other: &JastrowGrad<G>) {
+        self.one_body.add(&other.one_body);
+        self.pair.add(&other.pair);
+        self.skip += F::of(other.skip.f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fused::FlatDrift;
+    use crate::fused::tests::{Kind, autodiff_device, bosons, h2, network};
+    use crate::noise::Noise;
+
+    /// x with particles i and j exchanged.
+    fn swapped(x: &[f64], i: usize, j: usize, d: usize) -> Vec<f64> {
+        let mut y = x.to_vec();
+        for e in 0..d {
+            y.swap(i * d + e, j * d + e);
+        }
+        y
+    }
+
+    /// Exchanging identical particles leaves log ψ_T and E_L unchanged and permutes the drift.
+    #[test]
+    fn exchange_leaves_s_unchanged_and_permutes_the_drift() {
+        let device = autodiff_device();
+        let mut noise = Noise::new(21);
+        for system in [bosons(), h2(true)] {
+            let net = network(Kind::Jastrow, &system, &mut noise, &device);
+            let drift = FlatDrift::new(&net, &system);
+            let (n, d) = (system.particles(), system.dims());
+            for _ in 0..3 {
+                let x = noise.standard_normals(n * d);
+                let a = drift.local_terms(&x);
+                for (i, j) in [(0, 1), (0, n - 1)] {
+                    let b = drift.local_terms(&swapped(&x, i, j, d));
+                    let (sa, sb) = (a.log_psi.unwrap(), b.log_psi.unwrap());
+                    assert!((sa - sb).abs() < 1e-12 * (1.0 + sa.abs()), "S {sa} vs swapped {sb}");
+                    assert!((a.local_energy - b.local_energy).abs() < 1e-9 * (1.0 + a.local_energy.abs()), "E_L changed under exchange");
+                    let permuted = swapped(&a.v, i, j, d);
+                    for (p, q) in permuted.iter().zip(&b.v) {
+                        assert!((p - q).abs() < 1e-12 * (1.0 + p.abs()), "drift not permuted: {p} vs {q}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Kato cusps at coalescence (REFERENCE.md): the learned terms are even in every difference,
+    /// so the radial derivative of log ψ_T averaged over ±n is the prior's: +½ between the
+    /// electrons, −Z at a nucleus; E_L stays finite there.
+    #[test]
+    fn cusps_at_coalescence() {
+        let device = autodiff_device();
+        let mut noise = Noise::new(4);
+        let system = h2(true);
+        let net = network(Kind::Jastrow, &system, &mut noise, &device);
+        let drift = FlatDrift::new(&net, &system);
+        // Above the 1e-6 floor of the prior's |r| (R_MIN_SQ in physics::molecule).
+        let eps = 1e-5;
+        for _ in 0..4 {
+            let centre = noise.standard_normals(3);
+            let n: Vec<f64> = {
+                let r = noise.standard_normals(3);
+                let norm = r.iter().map(|c| c * c).sum::<f64>().sqrt();
+                r.iter().map(|c| c / norm).collect()
+            };
+            // Electron–electron: x_{1,2} = centre ± ε n/2; ∂ log ψ/∂r_12 = ½(v_1 − v_2)·n.
+            let x: Vec<f64> = (0..6).map(|k| centre[k % 3] + if k < 3 { 0.5 } else { -0.5 } * eps * n[k % 3]).collect();
+            let t = drift.local_terms(&x);
+            let radial: f64 = (0..3).map(|e| 0.5 * (t.v[e] - t.v[3 + e]) * n[e]).sum();
+            assert!((radial - 0.5).abs() < 1e-4, "electron-electron cusp {radial}, expected 1/2");
+            assert!(t.local_energy.is_finite() && t.local_energy.abs() < 1e3, "E_L at electron coalescence {}", t.local_energy);
+            // Electron 1 at nucleus A (0, 0, 0.7) ± ε n, electron 2 elsewhere.
+            let at = |sign: f64| {
+                let mut x = vec![0.0, 0.0, 0.7, centre[0], centre[1], centre[2]];
+                for e in 0..3 {
+                    x[e] += sign * eps * n[e];
+                }
+                drift.local_terms(&x)
+            };
+            let (up, down) = (at(1.0), at(-1.0));
+            let average: f64 = (0..3).map(|e| 0.5 * (up.v[e] - down.v[e]) * n[e]).sum();
+            assert!((average + 1.0).abs() < 1e-4, "nuclear cusp {average}, expected -Z = -1");
+            assert!(up.local_energy.abs() < 1e3, "E_L at the nucleus {}", up.local_energy);
+        }
+    }
+}

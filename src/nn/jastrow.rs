@@ -1,0 +1,174 @@
+//! Jastrow gradient drift: v = ∇S_θ with S_θ exactly invariant under exchange of identical
+//! particles, built from one-body and pair terms on distance features (a Jastrow factor
+//! ψ_T = e^{S_θ} times the caller's prior, e.g. the Kato cusps; Jastrow, Phys. Rev. 98, 1479
+//! (1955); the learned one- and two-body functions of FermiNet/PauliNet-style Jastrows).
+//!
+//! With centres C_A (A = 1…K: the nuclei, or the trap centre), a length ℓ and the smooth
+//! distance feature q(δ) = ln(1 + |δ|²/ℓ²) (even in δ, so its gradient vanishes at δ = 0: the
+//! learned part adds no cusp, and the prior's cusps stay exact):
+//!
+//! ```text
+//! y_i  = (q(r_i − C_A))_A                              one-body inputs       (K)
+//! z_ij = (q(r_i − r_j), y_i, y_j)                      ordered-pair inputs   (1 + 2K)
+//! S_θ  = Σ_i F(y_i) + Σ_{i≠j} U(z_ij) + ½ c |x|²,     c = −ρ²
+//! ```
+//!
+//! F and U are scalar tanh networks ([`super::Potential`], output layer at zero). The sum over
+//! ordered pairs (i, j) and (j, i) makes the pair term symmetric for any U, and U sees both
+//! particles' one-body features, so it can express how the pair correlation depends on where
+//! the pair sits (for two electrons in H₂, z_12 and z_21 together determine all five internal
+//! coordinates r_1A, r_1B, r_2A, r_2B, r_12). Every term is a sum over particles or pairs of
+//! the same function: permuting particles leaves S unchanged and permutes the drift's rows.
+//! F and U are bounded, so far away S is ½c|x|² plus the prior: the envelope (c < 0 for a
+//! trap, the cusp prior's −Z r for a molecule) makes S → −∞ and keeps walkers bound.
+//!
+//! The drift is written out by the chain rule (γ = ∂q/∂r_a for δ = r_a − r_b or r_a − C):
+//!
+//! ```text
+//! γ(δ) = α δ,  α = 2/(ℓ²(1 + |δ|²/ℓ²)),   v_a = c r_a + Σ_inputs g_m (±γ_m),   g = ∇F or ∇U
+//! ```
+//!
+//! so burn's first-order autodiff differentiates v in θ. The fused engine's version, with its
+//! reverse pass and exact Laplacian, is `crate::fused::jastrow`.
+
+use super::{MlpConfig, Potential, scalar};
+use crate::noise::Noise;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Shape and geometry of a [`Jastrow`] drift.
+#[derive(Debug, Clone)]
+pub struct JastrowConfig {
+    pub particles: usize,
+    pub dims: usize,
+    /// The centres C_A of the one-body features (at least one), each `dims` long.
+    pub centres: Vec<Vec<f64>>,
+    /// ℓ of the distance feature q(δ) = ln(1 + |δ|²/ℓ²).
+    pub length: f64,
+    pub hidden: usize,
+    pub layers: usize,
+    /// c at initialisation (clamped to ≤ 0).
+    pub skip_init: f64,
+}
+
+/// The fixed geometry of a Jastrow drift (not trained; part of its shape).
+#[derive(Debug, Clone)]
+pub struct JastrowGeometry {
+    pub particles: usize,
+    pub dims: usize,
+    pub centres: Vec<Vec<f64>>,
+    pub length: f64,
+}
+
+impl JastrowGeometry {
+    /// K, the number of centres.
+    pub fn centre_count(&self) -> usize {
+        self.centres.len()
+    }
+
+    /// Inputs of the pair network, 1 + 2K.
+    pub fn pair_inputs(&self) -> usize {
+        1 + 2 * self.centres.len()
+    }
+
+    /// The ordered pairs (i, j), i ≠ j, in the order of the pair rows.
+    pub fn ordered_pairs(&self) -> Vec<(usize, usize)> {
+        let n = self.particles;
+        (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).collect()
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Jastrow {
+    /// F: one-body inputs (K) → scalar.
+    pub(crate) one_body: Potential,
+    /// U: ordered-pair inputs (1 + 2K) → scalar.
+    pub(crate) pair: Potential,
+    /// ρ, with c = −ρ².
+    pub(crate) skip: Param<Tensor<1>>,
+    #[module(skip)]
+    pub(crate) geometry: JastrowGeometry,
+}
+
+impl JastrowConfig {
+    pub fn init(&self, noise: &mut Noise, device: &Device) -> Jastrow {
+        let k = self.centres.len();
+        let sub = |inputs: usize| MlpConfig { particles: 1, dims: inputs, hidden: self.hidden, layers: self.layers, skip_init: 0.0 };
+        let one_body = Potential::init_without_skip(&sub(k), noise, device);
+        let pair = Potential::init_without_skip(&sub(1 + 2 * k), noise, device);
+        let root = (-self.skip_init).max(0.0).sqrt();
+        let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length };
+        Jastrow { one_body, pair, skip: scalar(root, device), geometry }
+    }
+}
+
+/// Rows of `t` ([w, n, c]) picked by a selection matrix `sel` ([m, n]): [w, m, c].
+fn gather(t: Tensor<3>, sel: &Tensor<2>) -> Tensor<3> {
+    let [w, n, c] = t.dims();
+    let m = sel.dims()[0];
+    sel.clone().matmul(t.swap_dims(0, 1).reshape([n, w * c])).reshape([m, w, c]).swap_dims(0, 1)
+}
+
+/// The transpose of [`gather`]: rows of `t` ([w, m, c]) summed into [w, n, c].
+fn scatter(t: Tensor<3>, sel: &Tensor<2>) -> Tensor<3> {
+    let [w, m, c] = t.dims();
+    let n = sel.dims()[1];
+    sel.clone().transpose().matmul(t.swap_dims(0, 1).reshape([m, w * c])).reshape([n, w, c]).swap_dims(0, 1)
+}
+
+/// q(δ) = ln(1 + |δ|²/ℓ²) ([w, m, 1]) and γ = ∂q/∂δ = α δ ([w, m, d]) of differences δ [w, m, d].
+fn distance_feature(delta: Tensor<3>, length: f64) -> (Tensor<3>, Tensor<3>) {
+    let inv_l2 = 1.0 / (length * length);
+    let t = (delta.clone() * delta.clone()).sum_dim(2) * inv_l2;
+    let alpha = t.clone().add_scalar(1.0).recip() * (2.0 * inv_l2);
+    (t.log1p(), delta * alpha)
+}
+
+impl Jastrow {
+    /// v = ∇S_θ(x), same shape as `x` ([walkers, particles, dims]).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [w, n, d] = x.dims();
+        let geometry = &self.geometry;
+        let device = x.device();
+        let k = geometry.centre_count();
+        let (mut ys, mut gammas) = (Vec::with_capacity(k), Vec::with_capacity(k));
+        for c in &geometry.centres {
+            let centre = Tensor::<1>::from_data(TensorData::new(c.clone(), [d]), &device).reshape([1, 1, d]);
+            let (q, gamma) = distance_feature(x.clone() - centre, geometry.length);
+            ys.push(q);
+            gammas.push(gamma);
+        }
+        let y = Tensor::cat(ys, 2); // [w, n, K]
+        let g_one = self.one_body.gradient(y.clone().reshape([w * n, k])).reshape([w, n, k]);
+        let c = self.skip.val().powi_scalar(2).neg().reshape([1, 1, 1]);
+        let mut v = x.clone() * c;
+        for (a, gamma) in gammas.iter().enumerate() {
+            v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
+        }
+        if n < 2 {
+            return v;
+        }
+        let pairs = geometry.ordered_pairs();
+        let m = pairs.len();
+        let selection = |pick: fn(&(usize, usize)) -> usize| {
+            let mut values = vec![0.0; m * n];
+            for (row, pair) in pairs.iter().enumerate() {
+                values[row * n + pick(pair)] = 1.0;
+            }
+            Tensor::<2>::from_data(TensorData::new(values, [m, n]), &device)
+        };
+        let (sel_i, sel_j) = (selection(|p| p.0), selection(|p| p.1));
+        let (q, gamma_pair) = distance_feature(gather(x.clone(), &sel_i) - gather(x, &sel_j), geometry.length);
+        let z = Tensor::cat(vec![q, gather(y.clone(), &sel_i), gather(y, &sel_j)], 2); // [w, M, 1 + 2K]
+        let kp = geometry.pair_inputs();
+        let g_pair = self.pair.gradient(z.reshape([w * m, kp])).reshape([w, m, kp]);
+        let column = |a: usize| g_pair.clone().slice([0..w, 0..m, a..a + 1]);
+        let mut to_i = gamma_pair.clone() * column(0);
+        let mut to_j = gamma_pair.neg() * column(0);
+        for (a, gamma) in gammas.iter().enumerate() {
+            to_i = to_i + gather(gamma.clone(), &sel_i) * column(1 + a);
+            to_j = to_j + gather(gamma.clone(), &sel_j) * column(1 + k + a);
+        }
+        v + scatter(to_i, &sel_i) + scatter(to_j, &sel_j)
+    }
+}
