@@ -25,7 +25,9 @@
 //!   (N < 100), so Zen's cut is the tighter one and would bite more often at a given Δt. Its
 //!   bite is measured instead: [`Walk::clipped_fraction`] and [`Walk::clipped_shift`], the mean
 //!   of clamp(ε) − ε over generation-walkers (ε = E_w − E_R), which is the first-order shift of
-//!   the growth energy by the cut (the cut adds clamp(ε) − ε to the weight's "potential").
+//!   the growth energy by the cut (the cut adds clamp(ε) − ε to the weight's "potential"); the
+//!   mixed estimator's bias is of the same order, not necessarily of the same sign (cutting
+//!   high E_L keeps too many walkers where E_L is high, which raises it).
 //!   The mixed estimator of generation n is E_n = Σ_i w_i E_L(X_{n+1,i}) / Σ_i w_i; for a guide
 //!   v = ∇log ψ_T without nodes it tends to E₀ as Δt → 0 (time-step error, removed by
 //!   extrapolation) and W₀ → ∞ (population-control bias, O(1/W₀)).
@@ -236,6 +238,13 @@ pub struct Walk {
     /// Final walkers.
     #[serde(skip)]
     pub walkers: Vec<f64>,
+}
+
+impl Walk {
+    /// Whether the walk stopped because its population exploded or died out.
+    pub fn population_failed(&self) -> bool {
+        self.stopped_by.starts_with("population")
+    }
 }
 
 /// A walk stops ("population exploded") when the population exceeds this many times its target.
