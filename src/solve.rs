@@ -105,10 +105,10 @@ impl Headline {
         for w in std::iter::once(&dmc.at_dt).chain(&dmc.at_half_dt) {
             reasons.extend(trust::walk_reasons(w, &format!("dmc dt = {}", w.dt), particles));
         }
-        reasons.extend(trust::dmc_reasons(dmc.timestep.as_ref(), value, local));
-        if let Some(l) = local {
-            reasons.extend(trust::walk_reasons(l, "local energy", particles));
-        }
+        // The local-energy walk (reported with its own diagnostics) enters only as the
+        // variational bound, and only where its error bar holds.
+        let bound = local.filter(|l| trust::walk_reasons(l, "", particles).is_empty());
+        reasons.extend(trust::dmc_reasons(dmc.timestep.as_ref(), value, bound));
         let failed = std::iter::once(&dmc.at_dt).chain(&dmc.at_half_dt).find(|w| w.population_failed());
         let diverged = match failed {
             Some(w) => Some(format!("DMC {} at dt = {} after {} generations", w.stopped_by, w.dt, w.generations)),
