@@ -2,7 +2,10 @@
 //! stopped run from its checkpoint); `fit FILE` trains a latent-variable model (the same
 //! `--resume DIR` for chains); `plot DIR` redraws the plots from DIR/run.h5;
 //! `export DIR --format csv` writes the content of DIR/run.h5 as CSV; `bench NAME` times
-//! training iterations of the fused or autodiff engine.
+//! training iterations of the fused or autodiff engine. `solve` and `dmc` print the
+//! diagnostics of every guided estimate and a WARNING line when the headline is not trusted;
+//! `--strict` turns that into an error exit after all files are written, and a run that
+//! diverged (non-finite headline, DMC population exploded or died out) always exits with one.
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
@@ -47,6 +50,9 @@ enum Command {
         /// Continue the run in DIR from DIR/checkpoint.bin (results are written to DIR).
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+        /// Exit with an error (after writing all files) when the headline is not trusted.
+        #[arg(long)]
+        strict: bool,
     },
     /// Fit a latent-variable model (VAE, flow, Markov-chain VAE, SDE VAE, mixture) from a
     /// problem file and report test ELBO and IWAE (nats per example).
@@ -83,6 +89,9 @@ enum Command {
         /// Seed of the DMC noise (default: [train] seed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Exit with an error (after writing dmc.json) when the headline is not trusted.
+        #[arg(long)]
+        strict: bool,
     },
     /// Redraw energy.png/.svg, drift.png/.svg and density.png/.svg of a run from DIR/run.h5.
     Plot {
@@ -160,7 +169,7 @@ fn choose_device(precision: Precision) -> Result<Device> {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
+        Command::Solve { file, seed, out, iterations, f64, resume, strict } => solve_command(&file, seed, out, iterations, f64, resume, strict),
         Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
         Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, .. } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
@@ -209,7 +218,7 @@ pub fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Dmc { file, from, target_error, max_seconds, seed } => {
+        Command::Dmc { file, from, target_error, max_seconds, seed, strict } => {
             let mut problem = Problem::load(&file)?;
             if target_error.is_some() {
                 problem.dmc.target_error = target_error;
@@ -226,7 +235,7 @@ pub fn run() -> Result<()> {
             pathspace::io::write_atomic(&written, json.as_bytes())?;
             print_guided(&out.headline, &out.guided, out.reference);
             println!("  wall time {:.1} s\n  wrote {}", out.seconds, written.display());
-            Ok(())
+            judge(&file, &out.headline, strict, &written)
         }
         Command::Plot { dir } => {
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
@@ -285,7 +294,7 @@ fn stop_on_signal() -> Result<Arc<AtomicU8>> {
     Ok(phase)
 }
 
-fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>) -> Result<()> {
+fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>, strict: bool) -> Result<()> {
     let problem = Problem::load(file)?;
     // A damaged checkpoint is reported before anything in the run directory is touched.
     let checkpoint = match &resume {
@@ -342,7 +351,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing progress to {}", out.display()));
     }
-    let mut output = match outcome? {
+    let mut output = match outcome.with_context(|| file.display().to_string())? {
         Outcome::Finished(output) => output,
         Outcome::Stopped { iteration } => {
             eprintln!(
@@ -359,6 +368,18 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
         .with_context(|| format!("writing results to {}", out.display()))?;
     print_table(&output.summary, &files);
+    judge(file, &output.summary.headline, strict, &out.join("summary.json"))
+}
+
+/// After all files are written: an error when the run diverged (always) or, with `--strict`,
+/// when its headline is not trusted. Both name the problem file and what was written.
+fn judge(file: &Path, headline: &pathspace::solve::Headline, strict: bool, written: &Path) -> Result<()> {
+    if let Some(d) = &headline.diverged {
+        anyhow::bail!("{}: run diverged: {d} (results in {})", file.display(), written.display());
+    }
+    if strict && !headline.trusted {
+        anyhow::bail!("{}: headline not trusted (--strict): {} (results in {})", file.display(), headline.reasons.join("; "), written.display());
+    }
     Ok(())
 }
 
@@ -376,21 +397,53 @@ fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evalu
             line(&format!("reweighted T = {}", r.time), format!("{:.6} ± {:.6} Ha{increment}", r.energy.value, r.energy.error));
         }
     }
+    if let Some(w) = &guided.local_energy {
+        line("", diagnostics(w));
+    }
     if let Some(d) = &guided.dmc {
         for w in std::iter::once(&d.at_dt).chain(&d.at_half_dt) {
             line(
                 &format!("dmc (dt = {})", w.dt),
                 format!(
-                    "{:.6} ± {:.6} Ha{}   ({} generations, population {}..{}, {})",
-                    w.energy.value, w.energy.error, diff(w.energy.value), w.generations, w.population_min, w.population_max, w.stopped_by
+                    "{:.6} ± {:.6} Ha{}   (uncorrected {:.6} ± {:.6}; {} generations, {})",
+                    w.energy.value, w.energy.error, diff(w.energy.value), w.energy_uncorrected.value, w.energy_uncorrected.error, w.generations, w.stopped_by
                 ),
             );
+            line("", diagnostics(w));
         }
         if let Some(x) = &d.extrapolated {
-            line("dmc (dt → 0)", format!("{:.6} ± {:.6} Ha{}", x.value.value, x.value.error, diff(x.value.value)));
+            let check = d.timestep.map(|c| format!("   (dt − dt/2 {:+.6} ± {:.6}; correction {:.1} σ)", c.difference.value, c.difference.error, c.correction_sigmas)).unwrap_or_default();
+            line("dmc (dt → 0)", format!("{:.6} ± {:.6} Ha{}{check}", x.value.value, x.value.error, diff(x.value.value)));
         }
     }
-    line("headline", format!("{:.6} ± {:.6} Ha{}   [{}]", headline.energy, headline.error, diff(headline.energy), headline.estimator));
+    let uncorrected = headline.uncorrected.map(|u| format!("   (uncorrected {:.6} ± {:.6})", u.value, u.error)).unwrap_or_default();
+    line("headline", format!("{:.6} ± {:.6} Ha{}   [{}]{uncorrected}", headline.energy, headline.error, diff(headline.energy), headline.estimator));
+    if headline.trusted {
+        line("trusted", "yes (every check of docs/energies.md \"When DMC cannot be trusted\" passed)".into());
+    } else {
+        println!("WARNING: the headline energy cannot be trusted: {}", headline.reasons.join("; "));
+    }
+}
+
+/// One line of a walk's diagnostics (docs/energies.md, "When DMC cannot be trusted").
+fn diagnostics(w: &pathspace::estimate::Walk) -> String {
+    let blocking = if w.blocking.converged { "converged" } else { "NOT converged" };
+    if !w.branching {
+        return format!("var E_L {:.3e}, blocking {blocking}, {} generations", w.local_energy_variance, w.generations);
+    }
+    let acceptance = if w.metropolis { format!(", acceptance {:.4}", w.acceptance) } else { String::new() };
+    format!(
+        "var E_L {:.3e}, cut off {:.2e} (shift {:+.1e} Ha), capped {:.2e}, killed {:.2e}, population {}..{} mean {:.1} / {}{acceptance}, blocking {blocking}",
+        w.local_energy_variance,
+        w.clipped_fraction,
+        w.clipped_shift,
+        w.capped_fraction,
+        w.killed_fraction,
+        w.population_min,
+        w.population_max,
+        w.population_mean,
+        w.target_population
+    )
 }
 
 fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {

@@ -11,6 +11,7 @@
 //! With `extrapolate`, the same is done at dt/2 (twice the steps, same T) and the two are
 //! combined by Richardson extrapolation with the integrator's weak order.
 
+use crate::estimate::trust::{TimestepCheck, timestep_check};
 use crate::estimate::{Blocking, Estimate, Extrapolation, Guide, Walk, WalkSettings, blocking, control_variate, richardson, walk};
 use crate::integrators::Integrator;
 use crate::noise::Noise;
@@ -193,6 +194,8 @@ pub struct DmcResult {
     pub at_dt: Walk,
     pub at_half_dt: Option<Walk>,
     pub extrapolated: Option<Extrapolation>,
+    /// How large the extrapolation's correction is against its error bar ([`crate::estimate::trust`]).
+    pub timestep: Option<TimestepCheck>,
     /// Weak order assumed in the extrapolation (1: the DMC time-step error is O(dt) without an
     /// accept/reject step).
     pub order: u32,
@@ -202,6 +205,14 @@ impl DmcResult {
     /// The DMC energy at dt → 0 (or at dt without extrapolation).
     pub fn energy(&self) -> Estimate {
         self.extrapolated.map(|x| x.value).unwrap_or(self.at_dt.energy)
+    }
+
+    /// [`Self::energy`] from the walks' energies without the population-control correction.
+    pub fn energy_uncorrected(&self) -> Estimate {
+        match &self.at_half_dt {
+            Some(fine) if self.extrapolated.is_some() => richardson(self.at_dt.energy_uncorrected, fine.energy_uncorrected, self.order).value,
+            _ => self.at_dt.energy_uncorrected,
+        }
     }
 }
 
@@ -248,12 +259,15 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
             fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
         }
         let at_dt = walk(guide, cycle_walkers(walkers, count * dim), &coarse, noise);
-        if !settings.dmc_extrapolate {
-            return DmcResult { at_dt, at_half_dt: None, extrapolated: None, order: DMC_ORDER };
+        // A population that exploded or died out leaves nothing to continue from (an error
+        // for the caller, `Walk::population_failed`).
+        if !settings.dmc_extrapolate || at_dt.population_failed() {
+            return DmcResult { at_dt, at_half_dt: None, extrapolated: None, timestep: None, order: DMC_ORDER };
         }
         let at_half = walk(guide, cycle_walkers(&at_dt.walkers, count * dim), &fine, noise);
         let extrapolated = richardson(at_dt.energy, at_half.energy, DMC_ORDER);
-        DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), order: DMC_ORDER }
+        let timestep = Some(timestep_check(&at_dt, &at_half, &extrapolated));
+        DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), timestep, order: DMC_ORDER }
     });
     GuidedEnergies { local_energy, dmc }
 }

@@ -3,7 +3,7 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::estimate::{Estimate, WalkSettings};
+use crate::estimate::{Estimate, Walk, WalkSettings, trust};
 use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate, guided_energies};
 use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
@@ -75,33 +75,61 @@ pub struct Headline {
     pub estimator: String,
     pub energy: f64,
     pub error: f64,
+    /// DMC: the same estimate without the population-control correction (for comparison).
+    pub uncorrected: Option<Estimate>,
     /// (energy − reference) in milli-hartree.
     pub difference_mha: Option<f64>,
     pub reason: String,
+    /// Whether every check of [`crate::estimate::trust`] passed.
+    pub trusted: bool,
+    /// The checks that failed, one sentence each.
+    pub reasons: Vec<String>,
+    /// Set when the run diverged: a non-finite headline energy, or a DMC population that
+    /// exploded or died out. The command line then exits with an error (after writing files).
+    pub diverged: Option<String>,
 }
 
 impl Headline {
-    fn from_dmc(dmc: &DmcResult, reference: Option<f64>) -> Headline {
+    /// The DMC headline; `local` is the local-energy walk of the same guide (if it ran), `particles`
+    /// the N of the variance check.
+    pub fn from_dmc(dmc: &DmcResult, reference: Option<f64>, particles: usize, local: Option<&Walk>) -> Headline {
         let reason = if dmc.extrapolated.is_some() {
-            "DMC guided by the trained drift, extrapolated to dt -> 0: free of the drift's variational bias for a \
-             nodeless ground state up to a second-order term in its non-gradient part (docs/energies.md); error \
-             bar from blocking, propagated through the extrapolation"
+            "DMC guided by the trained drift, extrapolated to dt -> 0, population-control corrected: free of the \
+             drift's variational bias for a nodeless ground state up to a second-order term in its non-gradient \
+             part (docs/energies.md); error bar from blocking, propagated through the extrapolation"
         } else {
-            "DMC guided by the trained drift at one dt (no extrapolation: time-step bias not removed)"
+            "DMC guided by the trained drift at one dt, population-control corrected (no extrapolation: time-step bias not removed)"
         };
         let value = dmc.energy();
+        let mut reasons = Vec::new();
+        for w in std::iter::once(&dmc.at_dt).chain(&dmc.at_half_dt) {
+            reasons.extend(trust::walk_reasons(w, &format!("dmc dt = {}", w.dt), particles));
+        }
+        // The local-energy walk (reported with its own diagnostics) enters only as the
+        // variational bound, and only where its error bar holds.
+        let bound = local.filter(|l| trust::walk_reasons(l, "", particles).is_empty());
+        reasons.extend(trust::dmc_reasons(dmc.timestep.as_ref(), value, bound));
+        let failed = std::iter::once(&dmc.at_dt).chain(&dmc.at_half_dt).find(|w| w.population_failed());
+        let diverged = match failed {
+            Some(w) => Some(format!("DMC {} at dt = {} after {} generations", w.stopped_by, w.dt, w.generations)),
+            None => (!value.value.is_finite()).then(|| format!("the DMC energy is not finite ({})", value.value)),
+        };
         Headline {
             estimator: "dmc".into(),
             energy: value.value,
             error: value.error,
+            uncorrected: Some(dmc.energy_uncorrected()),
             difference_mha: reference.map(|r| 1e3 * (value.value - r)),
             reason: reason.into(),
+            trusted: reasons.is_empty(),
+            reasons,
+            diverged,
         }
     }
 
-    fn choose(evaluation: &Evaluation, guided: &GuidedEnergies, reference: Option<f64>) -> Headline {
+    fn choose(evaluation: &Evaluation, guided: &GuidedEnergies, reference: Option<f64>, particles: usize) -> Headline {
         if let Some(dmc) = &guided.dmc {
-            return Headline::from_dmc(dmc, reference);
+            return Headline::from_dmc(dmc, reference, particles, guided.local_energy.as_ref());
         }
         let (estimator, value, reason) = match evaluation.extrapolated {
             Some(x) => (
@@ -111,12 +139,25 @@ impl Headline {
             ),
             None => ("variational", evaluation.at_dt.energy, "variational E[l_T]/T at the training dt (no DMC requested)"),
         };
+        let mut reasons = Vec::new();
+        if !(value.value.is_finite() && value.error.is_finite()) {
+            reasons.push(format!("variational energy not finite ({} ± {})", value.value, value.error));
+        }
+        for e in std::iter::once(&evaluation.at_dt).chain(&evaluation.at_half_dt) {
+            if !e.blocking.converged {
+                reasons.push(format!("variational dt = {}: blocking analysis not converged ({} steps too few for their correlation time)", e.dt, e.steps));
+            }
+        }
         Headline {
             estimator: estimator.into(),
             energy: value.value,
             error: value.error,
+            uncorrected: None,
             difference_mha: reference.map(|r| 1e3 * (value.value - r)),
             reason: reason.into(),
+            trusted: reasons.is_empty(),
+            reasons,
+            diverged: (!value.value.is_finite()).then(|| format!("the variational energy is not finite ({})", value.value)),
         }
     }
 }
@@ -200,7 +241,7 @@ pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoi
     let mut noise = Noise::new(seed.unwrap_or(problem.train.seed) ^ 0x646d63);
     let guided = run_guided(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise)?;
     let dmc = guided.dmc.as_ref().expect("DMC was requested");
-    let headline = Headline::from_dmc(dmc, problem.reference);
+    let headline = Headline::from_dmc(dmc, problem.reference, problem.system.particles(), guided.local_energy.as_ref());
     Ok(DmcOutput {
         name: problem.name.clone(),
         from: path.parent().unwrap_or(path).display().to_string(),
@@ -414,7 +455,7 @@ pub fn solve_with(
         estimator: "variational: E[l_T]/T of fresh stationary paths (Ito), batch means over independent walkers \
                     with the martingale term as control variate"
             .to_string(),
-        headline: Headline::choose(&evaluation, &guided, reference),
+        headline: Headline::choose(&evaluation, &guided, reference, problem.system.particles()),
         non_gradient: guided.local_energy.as_ref().and_then(|l| l.non_gradient),
         variational_stratonovich: guided.local_energy.as_ref().and_then(|l| l.stratonovich),
         evaluation,

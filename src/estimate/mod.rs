@@ -1,8 +1,10 @@
 //! Estimators and error bars: statistics of correlated samples, control variates and
-//! time-step extrapolation. Pure f64 code; reads numbers, writes no files.
+//! time-step extrapolation, and the checks that decide whether a guided estimate can be
+//! trusted ([`trust`]). Pure f64 code; reads numbers, writes no files.
 
 mod blocking;
 mod richardson;
+pub mod trust;
 mod walkers;
 
 pub use blocking::{Blocking, blocking};

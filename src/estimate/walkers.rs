@@ -20,9 +20,34 @@
 //!   violates a cusp has E_L → ±∞ at the coalescence, and one walker there would otherwise
 //!   flood the population; the cut bites only where |E_L − E_R| > 2/√Δt, so its bias vanishes
 //!   as Δt → 0 (counted in [`Walk::clipped`]).
+//!   The cut-off is UNR's, not the size-consistent α√(N/Δt) (α = 0.2) of Zen, Sorella, Gillan,
+//!   Michaelides & Alfè, Phys. Rev. B 93, 241118 (2016): for the few particles here α√N < 2
+//!   (N < 100), so Zen's cut is the tighter one and would bite more often at a given Δt. Its
+//!   bite is measured instead: [`Walk::clipped_fraction`] and [`Walk::clipped_shift`], the mean
+//!   of clamp(ε) − ε over generation-walkers (ε = E_w − E_R), which is the first-order shift of
+//!   the growth energy by the cut (the cut adds clamp(ε) − ε to the weight's "potential"); the
+//!   mixed estimator's bias is of the same order, not necessarily of the same sign (cutting
+//!   high E_L keeps too many walkers where E_L is high, which raises it).
 //!   The mixed estimator of generation n is E_n = Σ_i w_i E_L(X_{n+1,i}) / Σ_i w_i; for a guide
 //!   v = ∇log ψ_T without nodes it tends to E₀ as Δt → 0 (time-step error, removed by
 //!   extrapolation) and W₀ → ∞ (population-control bias, O(1/W₀)).
+//! - **Population-control correction** (UNR 1993, Sec. III.D "population control"). Split each
+//!   weight as w_i = exp(−τ(E_w,i − Ē₀)) · exp(τ(E_R(n) − Ē₀)), Ē₀ any constant: the second
+//!   factor is common to all walkers and is the population control. Without it (a constant
+//!   reference, no bias but an unbounded population) the total weight of generation n would be
+//!   the controlled one times Π_{k≤n} exp(−τ_k(E_R(k) − Ē₀)). Because E_R(k) is correlated with
+//!   the walkers' recent energies, dropping that product biases the average by O(1/W₀); keeping
+//!   its last T_p factors restores the uncontrolled weights up to the decorrelated remainder:
+//!
+//!   ```text
+//!   Π_n = Π_{k=n−T_p+1}^{n} exp(−τ_k (E_R(k) − Ē₀)),   E = Σ_n Π_n W_n E_n / Σ_n Π_n W_n,
+//!   ```
+//!
+//!   with W_n = Σ_i w_i the total weight of generation n (UNR Eqs. (29)–(30); a constant Ē₀
+//!   cancels in the ratio). T_p Δt = [`CORRECTION_SPAN`] τ_fb. This corrected estimate is
+//!   [`Walk::energy`]; the plain blocking mean of E_n is kept as [`Walk::energy_uncorrected`].
+//!   Its error bar is the blocking error of the linearised ratio Π_n W_n (E_n − E)/⟨Π W⟩.
+//!   (Test: `population_control_correction_removes_the_small_population_bias`, W₀ = 4.)
 //!
 //! - **Non-gradient part.** Write v = ∇S + c with S = ½ log ρ, ρ the stationary law of the
 //!   drift process, so that ∇·(ρc) = 0. Then ⟨c·∇S⟩_ρ = −⟨S ∇·(ρc)⟩ = 0,
@@ -159,8 +184,14 @@ pub struct Walk {
     pub acceptance: f64,
     /// Effective time step of the weights, dt · ⟨p|ΔX|²⟩/⟨|ΔX|²⟩ (dt without Metropolis).
     pub effective_dt: f64,
-    /// Blocking estimate of the mean of the per-generation energies.
+    /// The energy of the walk. Without branching the blocking mean of the per-generation
+    /// energies; with branching the population-control-corrected estimate (see the module docs).
     pub energy: Estimate,
+    /// Blocking estimate of the mean of the per-generation energies, without the
+    /// population-control correction (kept for comparison; equal to `energy` without branching).
+    pub energy_uncorrected: Estimate,
+    /// Generations T_p of the population-control correction factors (0 without branching).
+    pub correction_generations: usize,
     pub blocking: Blocking,
     /// Measured generations.
     pub generations: usize,
@@ -174,12 +205,23 @@ pub struct Walk {
     pub population_min: usize,
     pub population_max: usize,
     pub population_mean: f64,
-    /// Walkers removed because E_L was not finite.
+    /// The population the walk was started with and controls towards (W₀).
+    pub target_population: usize,
+    /// Walker moves made in measured generations (the denominator of the fractions below).
+    pub measured_walker_steps: usize,
+    /// Walkers removed in measured generations because E_L was not finite.
     pub killed: usize,
-    /// Generations-walkers whose copies were capped at [`MAX_COPIES`].
+    /// Measured generation-walkers whose copies were capped at [`MAX_COPIES`].
     pub capped: usize,
-    /// Generations-walkers whose weight's local energy was cut off at E_R ± 2/√dt.
+    /// Measured generation-walkers whose weight's local energy was cut off at E_R ± 2/√dt.
     pub clipped: usize,
+    /// `killed`, `capped` and `clipped` over `measured_walker_steps`.
+    pub killed_fraction: f64,
+    pub capped_fraction: f64,
+    pub clipped_fraction: f64,
+    /// Mean over measured generation-walkers of clamp(ε) − ε, ε = E_w − E_R the excess of the
+    /// weight's local energy: the first-order shift of the growth energy by the cut-off (Ha).
+    pub clipped_shift: f64,
     pub reweighted: Vec<Reweighted>,
     /// Without branching: ⟨|c|²⟩_ρ of the drift's non-gradient part (see the module docs), the
     /// blocking mean of the per-generation walker averages of (V + ½|v|²) − E_L, or of the
@@ -196,6 +238,13 @@ pub struct Walk {
     /// Final walkers.
     #[serde(skip)]
     pub walkers: Vec<f64>,
+}
+
+impl Walk {
+    /// Whether the walk stopped because its population exploded or died out.
+    pub fn population_failed(&self) -> bool {
+        self.stopped_by.starts_with("population")
+    }
 }
 
 /// A walk stops ("population exploded") when the population exceeds this many times its target.
@@ -240,6 +289,8 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         acceptance: 1.0,
         effective_dt: dt,
         energy: Estimate { value: f64::NAN, error: f64::NAN },
+        energy_uncorrected: Estimate { value: f64::NAN, error: f64::NAN },
+        correction_generations: 0,
         blocking: blocking(&[]),
         generations: 0,
         walker_steps: 0,
@@ -249,9 +300,15 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         population_min: target,
         population_max: target,
         population_mean: 0.0,
+        target_population: target,
+        measured_walker_steps: 0,
         killed: 0,
         capped: 0,
         clipped: 0,
+        killed_fraction: 0.0,
+        capped_fraction: 0.0,
+        clipped_fraction: 0.0,
+        clipped_shift: 0.0,
         reweighted: Vec::new(),
         non_gradient: None,
         stratonovich: None,
@@ -264,6 +321,12 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     let mut non_gradient = Vec::new();
     let mut stratonovich = Vec::new();
     let mut variance_sum = 0.0;
+    let mut clipped_excess = 0.0;
+    // Per generation (burn-in included) −τ_n (E_R(n) − Ē₀) with Ē₀ the first estimate, the log
+    // of the population-control factor; per measured generation the total weight Σ_i w_i.
+    let mut control_log: Vec<f64> = Vec::new();
+    let mut total_weights: Vec<f64> = Vec::new();
+    let first_estimate = reference;
     let mut generation = 0;
     loop {
         let measuring = generation >= settings.burn_in;
@@ -341,6 +404,9 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             (step.next, e_next, v_next, None, e_weight, dt)
         };
         out.walker_steps += n;
+        if measuring {
+            out.measured_walker_steps += n;
+        }
         // Weights (1 without branching); walkers with a non-finite E_L are removed.
         let weights: Vec<f64> = (0..n)
             .map(|i| {
@@ -348,17 +414,24 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                     0.0
                 } else if settings.branching {
                     let excess = e_weight[i] - reference;
-                    if excess.abs() > cutoff {
+                    let cut = excess.clamp(-cutoff, cutoff);
+                    if measuring && excess.abs() > cutoff {
                         out.clipped += 1;
+                        clipped_excess += cut - excess;
                     }
-                    (-tau * excess.clamp(-cutoff, cutoff)).exp()
+                    (-tau * cut).exp()
                 } else {
                     1.0
                 }
             })
             .collect();
-        out.killed += weights.iter().filter(|w| **w == 0.0).count();
+        if measuring {
+            out.killed += weights.iter().filter(|w| **w == 0.0).count();
+        }
         let total: f64 = weights.iter().sum();
+        if settings.branching {
+            control_log.push(-tau * (reference - first_estimate));
+        }
         let energy = weights.iter().zip(&e_next).filter(|(w, _)| **w > 0.0).map(|(w, e)| w * e).sum::<f64>() / total;
         if measuring {
             let finite: Vec<f64> = e_next.iter().copied().filter(|e| e.is_finite()).collect();
@@ -366,6 +439,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             variance_sum += finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / finite.len() as f64;
             out.series.push(energy);
             out.population.push(n);
+            total_weights.push(total);
         }
         // Branching (or only removing dead walkers).
         let copies: Vec<usize> = weights
@@ -375,7 +449,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                     return usize::from(w > 0.0);
                 }
                 let c = (w + noise.uniform()).floor() as usize;
-                if c > MAX_COPIES {
+                if measuring && c > MAX_COPIES {
                     out.capped += 1;
                 }
                 c.min(MAX_COPIES)
@@ -424,7 +498,19 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     }
     out.generations = out.series.len();
     out.blocking = blocking(&out.series);
-    out.energy = out.blocking.estimate();
+    out.energy_uncorrected = out.blocking.estimate();
+    out.energy = out.energy_uncorrected;
+    if settings.branching && !out.series.is_empty() {
+        let span = correction_generations(settings.feedback_time, out.effective_dt);
+        let first = control_log.len() - out.series.len();
+        out.energy = corrected_energy(&out.series, &total_weights, &control_log, first, span);
+        out.correction_generations = span;
+    }
+    let steps = out.measured_walker_steps.max(1) as f64;
+    out.killed_fraction = out.killed as f64 / steps;
+    out.capped_fraction = out.capped as f64 / steps;
+    out.clipped_fraction = out.clipped as f64 / steps;
+    out.clipped_shift = clipped_excess / steps;
     if !non_gradient.is_empty() {
         out.non_gradient = Some(blocking(&non_gradient).estimate());
         out.stratonovich = Some(blocking(&stratonovich).estimate());
@@ -434,6 +520,42 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     out.seconds = start.elapsed().as_secs_f64();
     out.walkers = x;
     out
+}
+
+/// Span of the population-control correction in feedback times τ_fb: T_p Δt = 10 τ_fb. The
+/// reference energy relaxes towards Ē on the time scale τ_fb, so the population is
+/// decorrelated from its control factors after a few τ_fb; a longer span adds variance only
+/// (the correction's log-weight is a sum of T_p terms).
+pub const CORRECTION_SPAN: f64 = 10.0;
+
+/// T_p = ⌈[`CORRECTION_SPAN`] τ_fb / τ⌉ generations at the time step τ of the weights.
+pub fn correction_generations(feedback_time: f64, tau: f64) -> usize {
+    ((CORRECTION_SPAN * feedback_time / tau).ceil() as usize).max(1)
+}
+
+/// The population-control-corrected mixed estimator (module docs):
+/// E = Σ_n Π_n W_n E_n / Σ_n Π_n W_n, log Π_n = Σ_{k = n−T_p+1}^{n} −τ_k (E_R(k) − Ē₀),
+/// with the error of the ratio by blocking its linearisation Π_n W_n (E_n − E)/⟨Π W⟩.
+/// `control_log[k]` is −τ_k (E_R(k) − Ē₀) of generation k (burn-in included), `series` and
+/// `weights` the E_n and W_n of the measured generations, which start at generation `first`.
+fn corrected_energy(series: &[f64], weights: &[f64], control_log: &[f64], first: usize, span: usize) -> Estimate {
+    let mut prefix = vec![0.0; control_log.len() + 1];
+    for (k, c) in control_log.iter().enumerate() {
+        prefix[k + 1] = prefix[k] + c;
+    }
+    let log_factor: Vec<f64> = (0..series.len())
+        .map(|m| {
+            let n = first + m;
+            prefix[n + 1] - prefix[(n + 1).saturating_sub(span)]
+        })
+        .collect();
+    let shift = log_factor.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let g: Vec<f64> = log_factor.iter().zip(weights).map(|(l, w)| (l - shift).exp() * w).collect();
+    let norm = g.iter().sum::<f64>();
+    let value = g.iter().zip(series).map(|(g, e)| g * e).sum::<f64>() / norm;
+    let mean_g = norm / g.len() as f64;
+    let linear: Vec<f64> = g.iter().zip(series).map(|(g, e)| g * (e - value) / mean_g).collect();
+    Estimate { value, error: blocking(&linear).error }
 }
 
 /// The mean of the finite values (0 when there are none).
@@ -787,6 +909,28 @@ mod tests {
         }
         let (a, b) = (runs[0], runs[1]);
         assert!((a.value - b.value).abs() < 4.0 * (a.error.powi(2) + b.error.powi(2)).sqrt(), "{a:?} vs {b:?}");
+    }
+
+    /// Population-control bias (UNR 1993, Sec. on population control): with a tiny target
+    /// population the feedback E_R = Ē − ln(W/W₀)/τ_fb correlates the reference energy with the
+    /// energy and biases the plain mixed estimator by O(1/W₀). The corrected estimate agrees
+    /// with a large population at the same dt; the uncorrected one does not.
+    #[test]
+    fn population_control_correction_removes_the_small_population_bias() {
+        let guide = Oscillator { a: 0.4, dims: 1 };
+        let dt = 0.02;
+        let mut noise = Noise::new(21);
+        let large = walk(&guide, start(2000, 1, &mut noise), &settings(dt, 3000, true), &mut noise).energy;
+        let mut s = settings(dt, 300_000, true);
+        s.feedback_time = 0.5;
+        let small = walk(&guide, start(4, 1, &mut noise), &s, &mut noise);
+        assert_eq!(small.correction_generations, 250);
+        let sigma = |e: Estimate| (e.error.powi(2) + large.error.powi(2)).sqrt();
+        let (corrected, plain) = (small.energy, small.energy_uncorrected);
+        eprintln!("W₀ = 2000: {large:?}; W₀ = 4: corrected {corrected:?}, uncorrected {plain:?}");
+        assert!(plain.value - large.value > 4.0 * sigma(plain), "uncorrected {plain:?} should show the bias against {large:?}");
+        assert!((corrected.value - large.value).abs() < 3.0 * sigma(corrected), "corrected {corrected:?} vs {large:?}");
+        assert!((corrected.value - large.value).abs() < 0.4 * (plain.value - large.value), "the correction removes most of the bias");
     }
 
     /// The reweighted estimator against its closed form for the oscillator started in the
