@@ -91,7 +91,9 @@ enum Command {
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
     /// `h2` (benches/h2_pair.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
-    /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64).
+    /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64); `dmc`:
+    /// DMC walker-generations per second (with and without Metropolis moves) and the training
+    /// kernel's walker-steps per second, with FLOP rates, for the gradient drift of problems/h2.toml.
     Bench {
         /// Benchmark name or problem file.
         name: String,
@@ -113,9 +115,21 @@ enum Command {
         /// `integrators` only: write the weak-error against cost plot to FILE (.png, and .svg beside it).
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
-        /// `integrators` only: Monte Carlo walkers.
+        /// `integrators`: Monte Carlo walkers; `dmc`: DMC walkers (default: the problem's [dmc] walkers).
         #[arg(long)]
         walkers: Option<usize>,
+        /// `dmc` only: tiny sizes (2 training iterations, 64 walkers, 5 generations), for tests.
+        #[arg(long)]
+        quick: bool,
+        /// `dmc` only: gradient-drift problem file (default problems/h2.toml).
+        #[arg(long, value_name = "FILE")]
+        problem: Option<PathBuf>,
+        /// `dmc` only: timed training iterations (default 30).
+        #[arg(long)]
+        train_iterations: Option<usize>,
+        /// `dmc` only: timed DMC generations per walk (default 300).
+        #[arg(long)]
+        generations: Option<usize>,
     },
     /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
     Export {
@@ -162,6 +176,21 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume } => solve_command(&file, seed, out, iterations, f64, resume),
         Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
+        Command::Bench { name, json, walkers, quick, problem, train_iterations, generations, .. } if name == "dmc" => {
+            use pathspace::bench::dmc::{DmcBenchConfig, run};
+            let mut config = if quick { DmcBenchConfig::quick() } else { DmcBenchConfig::standard() };
+            config.problem = problem.unwrap_or(config.problem);
+            config.walkers = walkers.or(config.walkers);
+            config.train_iterations = train_iterations.unwrap_or(config.train_iterations);
+            config.generations = generations.unwrap_or(config.generations);
+            let result = run(&config, &choose_device(Precision::F32)?)?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                print!("{}", result.table());
+            }
+            Ok(())
+        }
         Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, .. } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
             let engine = match engine {
