@@ -343,7 +343,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         bar.set_position(row.iteration as u64 + 1);
         bar.set_message(format!("{:.5}", row.energy));
         let stopping = phase.load(Ordering::SeqCst) == PHASE_STOPPING;
-        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || stopping;
+        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || state.plateau.is_some() || stopping;
         let written = (|| {
             if due {
                 Checkpoint::capture(&problem.text, seed, state, noise)?.write(&checkpoint_path)?;
@@ -388,6 +388,18 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
         .with_context(|| format!("writing results to {}", out.display()))?;
     print_table(&output.summary, &files);
+    let c = &output.summary.convergence;
+    if !c.converged {
+        let slope = |s: Option<pathspace::estimate::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
+        eprintln!(
+            "warning: training ran its {} iterations without a plateau (energy slope {}, log var E_L slope {}; window {} × {} iterations); summary.json has convergence.converged = false",
+            c.iterations_run,
+            slope(c.energy_slope),
+            slope(c.log_variance_slope),
+            c.window,
+            c.every
+        );
+    }
     Ok(())
 }
 
@@ -445,6 +457,12 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
     line("wall time", format!("{:.1} s (train {:.1} s, eval {:.1} s)", s.wall_seconds, s.train_seconds, s.eval_seconds));
     if s.recoveries > 0 {
         line("NaN recoveries", s.recoveries.to_string());
+    }
+    let c = &s.convergence;
+    match c.iteration {
+        Some(i) if c.stopped_on_plateau => line("converged", format!("plateau at iteration {i} of {} (training stopped)", s.iterations)),
+        Some(i) => line("converged", format!("plateau at the last monitor point, iteration {i}")),
+        None => line("converged", format!("no (no plateau in {} iterations)", c.iterations_run)),
     }
     for f in files {
         line("wrote", f.display().to_string());

@@ -2,10 +2,12 @@
 //! time-step extrapolation. Pure f64 code; reads numbers, writes no files.
 
 mod blocking;
+mod plateau;
 mod richardson;
 mod walkers;
 
 pub use blocking::{Blocking, blocking};
+pub use plateau::{Slope, fit_slope};
 pub use richardson::{Extrapolation, richardson};
 pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Reweighted, Walk, WalkSettings, WalkTerms, walk};
 
