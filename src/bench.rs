@@ -6,6 +6,12 @@
 //! - `h2`: one training iteration of `benches/h2_pair.toml` (H₂, pair network, cusps, SOSRA).
 //! - `bosons4`: one training iteration of `benches/bosons4.toml` (4 bosons in a 2-D trap, pair
 //!   network, SOSRA).
+//! - `dmc`: DMC walker-generations per second with the gradient drift of problems/h2.toml,
+//!   beside the training kernel's walker-steps per second, with analytic FLOP counts
+//!   ([`dmc`], [`flops`]).
+
+pub mod dmc;
+pub mod flops;
 
 use crate::device::Precision;
 use crate::error::{Error, Result};

@@ -100,7 +100,9 @@ enum Command {
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
     /// `h2` (benches/h2_pair.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
-    /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64).
+    /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64); `dmc`:
+    /// DMC walker-generations per second (with and without Metropolis moves) and the training
+    /// kernel's walker-steps per second, with FLOP rates, for the gradient drift of problems/h2.toml.
     Bench {
         /// Benchmark name or problem file.
         name: String,
@@ -122,9 +124,21 @@ enum Command {
         /// `integrators` only: write the weak-error against cost plot to FILE (.png, and .svg beside it).
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
-        /// `integrators` only: Monte Carlo walkers.
+        /// `integrators`: Monte Carlo walkers; `dmc`: DMC walkers (default: the problem's [dmc] walkers).
         #[arg(long)]
         walkers: Option<usize>,
+        /// `dmc` only: tiny sizes (2 training iterations, 64 walkers, 5 generations), for tests.
+        #[arg(long)]
+        quick: bool,
+        /// `dmc` only: gradient-drift problem file (default problems/h2.toml).
+        #[arg(long, value_name = "FILE")]
+        problem: Option<PathBuf>,
+        /// `dmc` only: timed training iterations (default 30).
+        #[arg(long)]
+        train_iterations: Option<usize>,
+        /// `dmc` only: timed DMC generations per walk (default 300).
+        #[arg(long)]
+        generations: Option<usize>,
     },
     /// Write the content of DIR/run.h5 in another format (into DIR/csv/).
     Export {
@@ -171,6 +185,21 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume, strict } => solve_command(&file, seed, out, iterations, f64, resume, strict),
         Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
+        Command::Bench { name, json, walkers, quick, problem, train_iterations, generations, .. } if name == "dmc" => {
+            use pathspace::bench::dmc::{DmcBenchConfig, run};
+            let mut config = if quick { DmcBenchConfig::quick() } else { DmcBenchConfig::standard() };
+            config.problem = problem.unwrap_or(config.problem);
+            config.walkers = walkers.or(config.walkers);
+            config.train_iterations = train_iterations.unwrap_or(config.train_iterations);
+            config.generations = generations.unwrap_or(config.generations);
+            let result = run(&config, &choose_device(Precision::F32)?)?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                print!("{}", result.table());
+            }
+            Ok(())
+        }
         Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, .. } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
             let engine = match engine {
@@ -323,7 +352,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         bar.set_position(row.iteration as u64 + 1);
         bar.set_message(format!("{:.5}", row.energy));
         let stopping = phase.load(Ordering::SeqCst) == PHASE_STOPPING;
-        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || stopping;
+        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || state.plateau.is_some() || stopping;
         let written = (|| {
             if due {
                 Checkpoint::capture(&problem.text, seed, state, noise)?.write(&checkpoint_path)?;
@@ -368,6 +397,18 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
         .with_context(|| format!("writing results to {}", out.display()))?;
     print_table(&output.summary, &files);
+    let c = &output.summary.convergence;
+    if !c.converged {
+        let slope = |s: Option<pathspace::estimate::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
+        eprintln!(
+            "warning: training ran its {} iterations without a plateau (energy slope {}, log var E_L slope {}; window {} × {} iterations); summary.json has convergence.converged = false",
+            c.iterations_run,
+            slope(c.energy_slope),
+            slope(c.log_variance_slope),
+            c.window,
+            c.every
+        );
+    }
     judge(file, &output.summary.headline, strict, &out.join("summary.json"))
 }
 
@@ -469,6 +510,12 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
     line("wall time", format!("{:.1} s (train {:.1} s, eval {:.1} s)", s.wall_seconds, s.train_seconds, s.eval_seconds));
     if s.recoveries > 0 {
         line("NaN recoveries", s.recoveries.to_string());
+    }
+    let c = &s.convergence;
+    match c.iteration {
+        Some(i) if c.stopped_on_plateau => line("converged", format!("plateau at iteration {i} of {} (training stopped)", s.iterations)),
+        Some(i) => line("converged", format!("plateau at the last monitor point, iteration {i}")),
+        None => line("converged", format!("no (no plateau in {} iterations)", c.iterations_run)),
     }
     for f in files {
         line("wrote", f.display().to_string());

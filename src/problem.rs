@@ -12,6 +12,9 @@
 //! [sde]     integrator = "sosra"  dt = 0.01  steps = 128
 //! [train]   walkers = 256  iterations = 2000  lr = 1e-3  seed = 7  engine = "fused"  # or "autodiff"
 //!           precision = "f32"  checkpoint_segment = 0      # fused engine: "f64"; steps kept (0: all)
+//!           warmup = 0  clip_grad = 10.0                   # lr ramp (iterations); max gradient norm (default none)
+//!           monitor_every = 100  plateau_window = 10  monitor_walkers = 64  plateau_tolerance = 1e-3
+//!           stop_on_plateau = false  min_iterations = 0    # end training on a measured plateau
 //! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
 //! [output]  path_walkers = 64  path_steps = 256  path_every = 4  checkpoint_every = 100
 //! ```
@@ -103,6 +106,14 @@ struct RawTrain {
     engine: Option<String>,
     precision: Option<String>,
     checkpoint_segment: Option<usize>,
+    warmup: Option<usize>,
+    clip_grad: Option<f64>,
+    monitor_every: Option<usize>,
+    plateau_window: Option<usize>,
+    monitor_walkers: Option<usize>,
+    plateau_tolerance: Option<f64>,
+    stop_on_plateau: Option<bool>,
+    min_iterations: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -202,6 +213,13 @@ pub struct TrainSpec {
     pub precision: crate::device::Precision,
     /// Fused engine: steps whose activations the reverse pass keeps at a time (0: all).
     pub checkpoint_segment: usize,
+    /// Iterations of the linear learning-rate ramp (0: none).
+    pub warmup: usize,
+    /// Largest global gradient norm; `None`: no clipping.
+    pub clip_grad: Option<f64>,
+    /// The convergence monitor and the plateau test (`monitor_every`, `plateau_window`,
+    /// `monitor_walkers`, `plateau_tolerance`, `stop_on_plateau`, `min_iterations`).
+    pub monitor: crate::train::MonitorSettings,
 }
 
 /// `[eval]`.
@@ -366,6 +384,9 @@ impl Problem {
                 Some(other) => return Err(ctx.invalid("train", "precision", &format!("unknown precision \"{other}\" (expected \"f32\" or \"f64\")"))),
             },
             checkpoint_segment: t.checkpoint_segment.unwrap_or(0),
+            warmup: t.warmup.unwrap_or(0),
+            clip_grad: t.clip_grad.map(|c| ctx.positive_f("train", "clip_grad", c)).transpose()?,
+            monitor: ctx.monitor(t, iterations)?,
         };
 
         let e = &raw.eval;
@@ -526,6 +547,36 @@ impl Ctx<'_> {
 
     fn positive_f(&self, section: &str, key: &str, value: f64) -> Result<f64> {
         if value.is_finite() && value > 0.0 { Ok(value) } else { Err(self.invalid(section, key, &format!("must be a positive number, got {value}"))) }
+    }
+
+    /// `[train]`'s convergence-monitor keys.
+    fn monitor(&self, t: &RawTrain, iterations: usize) -> Result<crate::train::MonitorSettings> {
+        let d = crate::train::MonitorSettings::default();
+        let window = t.plateau_window.unwrap_or(d.window);
+        if window < 3 {
+            return Err(self.invalid("train", "plateau_window", &format!("must be at least 3 (monitor points in the fitted window), got {window}")));
+        }
+        let tolerance = t.plateau_tolerance.unwrap_or(d.tolerance);
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(self.invalid("train", "plateau_tolerance", &format!("must be a number ≥ 0, got {tolerance}")));
+        }
+        let stop_on_plateau = t.stop_on_plateau.unwrap_or(false);
+        let min_iterations = t.min_iterations.unwrap_or(0);
+        if t.min_iterations.is_some() && !stop_on_plateau {
+            return Err(self.invalid("train", "min_iterations", "only used with stop_on_plateau = true"));
+        }
+        if min_iterations > iterations {
+            return Err(self.invalid("train", "min_iterations", &format!("{min_iterations} is more than train.iterations = {iterations}")));
+        }
+        Ok(crate::train::MonitorSettings {
+            every: self.positive("train", "monitor_every", t.monitor_every.unwrap_or(d.every))?,
+            window,
+            walkers: self.positive("train", "monitor_walkers", t.monitor_walkers.unwrap_or(d.walkers))?,
+            z: d.z,
+            tolerance,
+            stop_on_plateau,
+            min_iterations,
+        })
     }
 
     fn unused(&self, s: &RawSystem, keys: &[(&str, bool)]) -> Result<()> {

@@ -43,7 +43,12 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub train_seconds: f64,
     pub eval_seconds: f64,
+    /// The iteration limit (`[train] iterations` or `--iterations`); `convergence.iterations_run`
+    /// says how many ran.
     pub iterations: usize,
+    /// The convergence monitor: whether the energy and log var E_L reached a plateau (`converged`)
+    /// and at which iteration, the fitted slopes and the monitor points.
+    pub convergence: crate::train::Convergence,
     pub seed: u64,
     pub integrator: String,
     /// The engine that computed training steps and evaluation paths: "fused" or "autodiff".
@@ -384,12 +389,14 @@ pub fn solve_with(
     } else {
         Box::new(AutodiffEngine { system, integrator, dt, steps, boundary })
     };
-    let schedule = Schedule { iterations, lr: problem.train.lr, lr_decay: problem.train.lr_decay };
+    let t = &problem.train;
+    let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone() };
     let (trained, control) = train_from(engine.as_mut(), state, &schedule, &mut train_noise, observe)?;
     if control == Control::Stop {
         return Ok(Outcome::Stopped { iteration: trained.iteration });
     }
     let train_seconds = start.elapsed().as_secs_f64();
+    let convergence = schedule.monitor.convergence(&trained);
 
     let eval_start = Instant::now();
     let eval_net = trained.net.valid();
@@ -447,6 +454,7 @@ pub fn solve_with(
         train_seconds,
         eval_seconds,
         iterations,
+        convergence,
         seed,
         integrator: problem.sde.integrator.name.to_string(),
         engine: if fused { "fused" } else { "autodiff" }.to_string(),

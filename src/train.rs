@@ -4,9 +4,19 @@
 //! energy estimate, parameter gradients and the final walkers out. [`AutodiffEngine`]
 //! differentiates the whole simulated path with burn's reverse-mode autodiff on any backend.
 //!
-//! Learning rate: lr_k = lr / (1 + k/k_decay). NaN/Inf in the loss, the energy or the walkers
+//! Learning rate: lr_k = lr · min(1, (k + 1)/k_warmup) / (1 + k/k_decay) (no ramp without a
+//! warm-up). With `clip_grad` = c the gradient is scaled by min(1, c/‖g‖), ‖g‖ its global
+//! Euclidean norm over all parameters. NaN/Inf in the loss, the energy or the walkers
 //! restores the last good parameters, optimiser state and walkers, halves the learning rate and
 //! goes on; the bad step is never applied or averaged.
+//!
+//! Convergence monitor ([`MonitorSettings`]): every `every` iterations a [`MonitorPoint`] records
+//! the mean training energy of those iterations and the variance of E_L over the first
+//! `walkers` walkers (exact local energies of the fused CPU kernels, for either engine; no noise
+//! is drawn, so training is unchanged by it). At each point with `window` points behind it, the
+//! least-squares slopes of the energy and of log var E_L over the window are tested against
+//! their own standard errors ([`crate::estimate::fit_slope`]): both flat → a plateau. With
+//! `stop_on_plateau`, training ends at the first plateau at or after `min_iterations`.
 
 use crate::error::{Error, Result};
 use crate::integrators::Integrator;
@@ -15,6 +25,8 @@ use crate::noise::Noise;
 use crate::objective::FeynmanKacLoss;
 use crate::physics::System;
 use crate::sde::simulate;
+use crate::estimate::{Slope, fit_slope};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 use std::time::Instant;
@@ -41,6 +53,11 @@ pub struct EngineStep {
 /// One training computation: walkers and parameters in; loss, energy, gradients out.
 pub trait PathEngine {
     fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep;
+    /// E_L of the drift `net` at walkers `x` (f64, walker-major), for the convergence monitor;
+    /// `None` where the engine cannot give it.
+    fn local_energies(&self, _net: &DriftNet, _x: &[f64]) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// The drift of the process: network plus the system's analytic prior.
@@ -71,6 +88,11 @@ impl PathEngine for AutodiffEngine<'_> {
         let grads = GradientsParams::from_grads(fk.loss.backward(), net);
         EngineStep { loss, energy, grads, walkers: path.last_state().detach() }
     }
+
+    /// Through the fused CPU kernels (the network's values are read off its device).
+    fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
+        Some(crate::fused::local_energies(net, self.system, x))
+    }
 }
 
 /// Optimiser settings.
@@ -79,12 +101,170 @@ pub struct Schedule {
     pub iterations: usize,
     pub lr: f64,
     pub lr_decay: f64,
+    /// Iterations of the linear learning-rate ramp (0: none).
+    pub warmup: usize,
+    /// Largest global gradient norm (the gradient is scaled down to it); `None`: no clipping.
+    pub clip_grad: Option<f64>,
+    pub monitor: MonitorSettings,
 }
 
 impl Schedule {
-    pub fn learning_rate(&self, iteration: usize) -> f64 {
-        self.lr / (1.0 + iteration as f64 / self.lr_decay)
+    /// The schedule without warm-up, clipping or early stopping (the monitor records).
+    pub fn new(iterations: usize, lr: f64, lr_decay: f64) -> Self {
+        Schedule { iterations, lr, lr_decay, warmup: 0, clip_grad: None, monitor: MonitorSettings::default() }
     }
+
+    pub fn learning_rate(&self, iteration: usize) -> f64 {
+        let lr = self.lr / (1.0 + iteration as f64 / self.lr_decay);
+        if iteration < self.warmup { lr * (iteration + 1) as f64 / self.warmup as f64 } else { lr }
+    }
+}
+
+/// The convergence monitor's settings (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    /// Iterations per monitor point.
+    pub every: usize,
+    /// Monitor points in the plateau test's window (at least 3).
+    pub window: usize,
+    /// Walkers (the first ones) whose E_L variance is recorded.
+    pub walkers: usize,
+    /// A slope within `z` of its standard errors is flat.
+    pub z: f64,
+    /// A slope whose change over the window is below this (relative to |energy|; absolute for
+    /// log var E_L) is flat too.
+    pub tolerance: f64,
+    pub stop_on_plateau: bool,
+    /// No plateau is declared before this many iterations.
+    pub min_iterations: usize,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings { every: 100, window: 10, walkers: 64, z: 2.0, tolerance: 1e-3, stop_on_plateau: false, min_iterations: 0 }
+    }
+}
+
+/// One point of the convergence monitor.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MonitorPoint {
+    /// Iterations completed.
+    pub iteration: usize,
+    /// Mean training energy over the last `every` iterations, and its standard error.
+    pub energy: f64,
+    pub energy_error: f64,
+    /// Variance of E_L over the monitored walkers (`None`: the engine gives no E_L).
+    pub local_energy_variance: Option<f64>,
+}
+
+/// The plateau test at the last monitor point, and the whole monitor record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Convergence {
+    /// The plateau test passed at the last monitor point (at or after `min_iterations`).
+    pub converged: bool,
+    /// With `converged`: the iterations completed at that point (where training stopped, with
+    /// `stop_on_plateau`).
+    pub iteration: Option<usize>,
+    pub stopped_on_plateau: bool,
+    pub iterations_run: usize,
+    /// Slopes per iteration over the last window (`None` before `window` points).
+    pub energy_slope: Option<Slope>,
+    pub log_variance_slope: Option<Slope>,
+    pub window: usize,
+    pub every: usize,
+    pub monitor: Vec<MonitorPoint>,
+}
+
+impl MonitorSettings {
+    /// The slopes of energy and log var E_L over the last window of `points` (`None` before
+    /// `window` points).
+    fn slopes(&self, points: &[MonitorPoint]) -> Option<(Slope, Option<Slope>)> {
+        if points.len() < self.window.max(3) {
+            return None;
+        }
+        let last = &points[points.len() - self.window.max(3)..];
+        let t: Vec<f64> = last.iter().map(|p| p.iteration as f64).collect();
+        let energy = fit_slope(&t, &last.iter().map(|p| p.energy).collect::<Vec<_>>())?;
+        let log_var: Option<Vec<f64>> = last.iter().map(|p| p.local_energy_variance.filter(|v| *v > 0.0).map(f64::ln)).collect();
+        Some((energy, log_var.and_then(|y| fit_slope(&t, &y))))
+    }
+
+    /// Whether the last point of `points` is a plateau.
+    pub fn plateau(&self, points: &[MonitorPoint]) -> bool {
+        let Some(last) = points.last() else { return false };
+        if last.iteration < self.min_iterations {
+            return false;
+        }
+        let Some((energy, log_var)) = self.slopes(points) else { return false };
+        let scale = points[points.len() - self.window.max(3)..].iter().map(|p| p.energy.abs()).sum::<f64>() / self.window.max(3) as f64;
+        energy.is_flat(self.z, self.tolerance, scale) && log_var.is_none_or(|s| s.is_flat(self.z, self.tolerance, 1.0))
+    }
+
+    /// The record of a finished loop.
+    pub fn convergence(&self, state: &TrainState) -> Convergence {
+        let converged = self.plateau(&state.monitor);
+        let slopes = self.slopes(&state.monitor);
+        Convergence {
+            converged,
+            iteration: converged.then(|| state.monitor.last().map(|p| p.iteration)).flatten(),
+            stopped_on_plateau: converged && self.stop_on_plateau,
+            iterations_run: state.iteration,
+            energy_slope: slopes.map(|s| s.0),
+            log_variance_slope: slopes.and_then(|s| s.1),
+            window: self.window,
+            every: self.every,
+            monitor: state.monitor.clone(),
+        }
+    }
+
+    /// The point after iteration `state.iteration` (a multiple of `every`).
+    fn point(&self, engine: &dyn PathEngine, state: &TrainState) -> MonitorPoint {
+        let rows = &state.rows[state.rows.len().saturating_sub(self.every)..];
+        let energies: Vec<f64> = rows.iter().map(|r| r.energy).collect();
+        let e = crate::estimate::mean_and_error(&energies);
+        let [w, p, d] = state.walkers.dims();
+        let count = self.walkers.min(w);
+        let x: Vec<f64> = state.walkers.clone().slice([0..count, 0..p, 0..d]).into_data().try_into_vec_as::<f64>().expect("float walkers");
+        let variance = engine.local_energies(&state.net, &x).map(|e_l| {
+            let finite: Vec<f64> = e_l.into_iter().filter(|e| e.is_finite()).collect();
+            let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+            finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / finite.len().max(1) as f64
+        });
+        MonitorPoint { iteration: state.iteration, energy: e.value, energy_error: e.error, local_energy_variance: variance }
+    }
+}
+
+/// Scales `grads` of `net` to a global norm of at most `max_norm`; returns the norm before.
+pub fn clip_gradient(net: &DriftNet, grads: GradientsParams, max_norm: f64) -> (GradientsParams, f64) {
+    struct Norm {
+        grads: GradientsParams,
+        scale: Option<f64>,
+        sum_sq: f64,
+    }
+    impl ModuleVisitor for Norm {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            match self.scale {
+                None => {
+                    if let Some(g) = self.grads.get::<D>(param.id) {
+                        self.sum_sq += (g.clone() * g).sum().into_scalar::<f64>();
+                    }
+                }
+                Some(s) => {
+                    if let Some(g) = self.grads.remove::<D>(param.id) {
+                        self.grads.register(param.id, g.mul_scalar(s));
+                    }
+                }
+            }
+        }
+    }
+    let mut v = Norm { grads, scale: None, sum_sq: 0.0 };
+    net.visit(&mut v);
+    let norm = v.sum_sq.sqrt();
+    if norm > max_norm {
+        v.scale = Some(max_norm / norm);
+        net.visit(&mut v);
+    }
+    (v.grads, norm)
 }
 
 /// What a training run leaves behind.
@@ -117,6 +297,11 @@ pub struct TrainState {
     pub previous: Option<(DriftNet, ModuleOptimizer, Tensor<3>)>,
     /// Training seconds already spent before this process (a resumed run).
     pub seconds_offset: f64,
+    /// The convergence monitor's points so far.
+    pub monitor: Vec<MonitorPoint>,
+    /// Set when the loop ends on a plateau (`stop_on_plateau`), before the observer sees the
+    /// last iteration: the iterations completed.
+    pub plateau: Option<usize>,
 }
 
 impl TrainState {
@@ -132,6 +317,8 @@ impl TrainState {
             rows: Vec::new(),
             previous: None,
             seconds_offset: 0.0,
+            monitor: Vec::new(),
+            plateau: None,
         }
     }
 }
@@ -173,10 +360,19 @@ pub fn train_from(
 ) -> Result<(TrainState, Control)> {
     let start = Instant::now();
     let mut consecutive = 0;
+    let monitor = &schedule.monitor;
+    // A resumed run that was checkpointed on its plateau stops where the uninterrupted run did.
+    let on_plateau = |state: &TrainState| {
+        monitor.stop_on_plateau && state.monitor.last().is_some_and(|p| p.iteration == state.iteration) && monitor.plateau(&state.monitor)
+    };
     // `state.previous`: the state before the last applied update. A non-finite step may come
     // from parameters that the previous update broke (finite loss, non-finite gradient), so
     // recovery rolls back one.
     while state.iteration < schedule.iterations {
+        if on_plateau(&state) {
+            state.plateau = Some(state.iteration);
+            break;
+        }
         let lr = schedule.learning_rate(state.iteration) * state.lr_scale;
         let step = engine.step(&state.net, state.walkers.clone(), noise);
         let finite_walkers = step.walkers.clone().is_finite().all().into_scalar::<bool>();
@@ -197,6 +393,9 @@ pub fn train_from(
                 state.walkers = w;
                 state.rows.pop();
                 state.iteration -= 1;
+                if state.monitor.last().is_some_and(|p| p.iteration > state.iteration) {
+                    state.monitor.pop();
+                }
             }
             state.lr_scale *= 0.5;
             // Steps that alternate finite and non-finite never trip the consecutive count; with
@@ -211,7 +410,11 @@ pub fn train_from(
         }
         consecutive = 0;
         state.previous = Some((state.net.clone(), state.optim.clone(), state.walkers.clone()));
-        state.net = state.optim.step(lr, state.net, step.grads);
+        let grads = match schedule.clip_grad {
+            Some(c) => clip_gradient(&state.net, step.grads, c).0,
+            None => step.grads,
+        };
+        state.net = state.optim.step(lr, state.net, grads);
         state.walkers = step.walkers;
         let row = TrainingRow {
             iteration: state.iteration,
@@ -222,8 +425,18 @@ pub fn train_from(
         };
         state.rows.push(row);
         state.iteration += 1;
+        if state.iteration.is_multiple_of(monitor.every) {
+            let point = monitor.point(engine, &state);
+            state.monitor.push(point);
+            if on_plateau(&state) {
+                state.plateau = Some(state.iteration);
+            }
+        }
         if observe(&row, &state, noise) == Control::Stop {
             return Ok((state, Control::Stop));
+        }
+        if state.plateau.is_some() {
+            break;
         }
     }
     Ok((state, Control::Continue))
@@ -381,8 +594,42 @@ mod tests {
         let net = DriftNet::Mlp(MlpConfig { particles: 1, dims: 1, hidden: 4, layers: 1, skip_init: -0.5 }.init(&mut noise, &device));
         let walkers = noise.gaussian([16, 1, 1], 1.0, &device);
         let mut engine = Poisoned { inner: crate::fused::FusedEngine::new(&system, &EULER_MARUYAMA, 0.05, 4, true), calls: 0, bad };
-        let schedule = Schedule { iterations, lr: 1e-2, lr_decay: 1e9 };
+        let schedule = Schedule::new(iterations, 1e-2, 1e9);
         train_from(&mut engine, TrainState::new(net, walkers), &schedule, &mut noise, &mut |_, _, _| Control::Continue).map(|r| r.0)
+    }
+
+    #[test]
+    fn warmup_ramps_the_learning_rate_linearly() {
+        let mut s = Schedule::new(100, 1e-2, 1e9);
+        assert_eq!(s.learning_rate(0), 1e-2);
+        s.warmup = 4;
+        let lr: Vec<f64> = (0..6).map(|k| s.learning_rate(k) / 1e-2).collect();
+        for (got, want) in lr.iter().zip([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]) {
+            assert!((got - want).abs() < 1e-8, "{lr:?}");
+        }
+    }
+
+    /// Clipping scales every parameter's gradient by one factor, to the global norm asked for.
+    #[test]
+    fn gradient_clipping_bounds_the_global_norm() {
+        let system = System::Harmonic(crate::physics::Harmonic { particles: 1, dims: 2, omega: 1.0 });
+        // f64 like the other tests of this process (the plain device's precision is set once).
+        let (_, device) = f64_devices();
+        let mut noise = Noise::new(4);
+        let mut mlp = MlpConfig { particles: 1, dims: 2, hidden: 4, layers: 1, skip_init: -0.3 }.init(&mut noise, &device);
+        mlp.output = crate::nn::linear(4, 2, true, crate::nn::Init::Uniform, &mut noise, &device);
+        let net = DriftNet::Mlp(mlp);
+        let walkers = noise.gaussian([8, 1, 2], 1.0, &device);
+        let mut engine = crate::fused::FusedEngine::new(&system, &EULER_MARUYAMA, 0.05, 4, true);
+        let mut grads = || engine.step(&net, walkers.clone(), &mut Noise::new(5)).grads;
+        let (unclipped, norm) = clip_gradient(&net, grads(), f64::INFINITY);
+        assert!(norm > 0.0);
+        let (clipped, before) = clip_gradient(&net, grads(), 0.5 * norm);
+        assert_eq!(before, norm);
+        let (_, after) = clip_gradient(&net, clipped, f64::INFINITY);
+        assert!((after - 0.5 * norm).abs() < 1e-6 * norm, "{after} vs {}", 0.5 * norm);
+        let (_, same) = clip_gradient(&net, unclipped, 2.0 * norm);
+        assert_eq!(same, norm);
     }
 
     /// A non-finite step is never applied or recorded: the update before it is undone, the

@@ -60,6 +60,19 @@ fn unknown_kinds() {
 }
 
 #[test]
+fn bad_convergence_keys() {
+    assert_one_line_error(&format!("{GOOD_HEAD}[train]\nplateau_window = 2\n"), "small_window", &["line 4", "train.plateau_window", "at least 3"]);
+    assert_one_line_error(&format!("{GOOD_HEAD}[train]\nmonitor_every = 0\n"), "zero_monitor", &["line 4", "train.monitor_every", "positive"]);
+    assert_one_line_error(&format!("{GOOD_HEAD}[train]\nclip_grad = -1.0\n"), "negative_clip", &["line 4", "train.clip_grad", "positive"]);
+    assert_one_line_error(&format!("{GOOD_HEAD}[train]\nmin_iterations = 10\n"), "min_without_stop", &["line 4", "train.min_iterations", "stop_on_plateau"]);
+    assert_one_line_error(
+        &format!("{GOOD_HEAD}[train]\niterations = 50\nstop_on_plateau = true\nmin_iterations = 100\n"),
+        "min_above_limit",
+        &["line 6", "train.min_iterations", "train.iterations = 50"],
+    );
+}
+
+#[test]
 fn too_many_electrons() {
     let text = "[system]\nkind = \"molecule\"\nelectrons = 4\nnuclei = [ { charge = 2.0, position = [0.0, 0.0, 0.0] } ]\n";
     assert_one_line_error(text, "lithium", &["line 3", "system.electrons", "fermion"]);

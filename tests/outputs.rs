@@ -239,6 +239,29 @@ fn resume_after_an_iteration_limit_equals_the_uninterrupted_run() {
     assert_eq!(a["energy_extrapolated"], b["energy_extrapolated"]);
 }
 
+/// With `stop_on_plateau` the run ends at its plateau with a checkpoint there; a run cut before
+/// it and resumed stops at the same iteration with the same rows and monitor points (the E_L
+/// variances come back from the checkpoint); resuming the finished run trains no further.
+#[test]
+fn plateau_stop_resumes_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROBLEM.replace("iterations = 6\n", "iterations = 2000\nmonitor_every = 5\nplateau_window = 4\nstop_on_plateau = true\nmin_iterations = 20\n");
+    let file = write_problem(dir.path(), &text);
+    let (full, part) = (dir.path().join("full"), dir.path().join("part"));
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&full).output().unwrap(), "full run");
+    let a = summary(&full);
+    assert_eq!(a["convergence"]["converged"], true, "{}", a["convergence"]);
+    let stop = a["convergence"]["iteration"].as_u64().unwrap() as usize;
+    assert!((20..2000).contains(&stop), "stopped at {stop}");
+    assert_eq!(pathspace::io::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, stop);
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", "12"]).output().unwrap(), "first part");
+    check(bin().arg("solve").arg(&file).arg("--resume").arg(&part).output().unwrap(), "resume");
+    assert_same_training(&full, &part);
+    assert_eq!(a["convergence"], summary(&part)["convergence"]);
+    check(bin().arg("solve").arg(&file).arg("--resume").arg(&full).output().unwrap(), "resume the finished run");
+    assert_eq!(parse_csv(&full.join("training.csv")).len(), stop);
+}
+
 /// The gradient drift (v = ∇S_θ, Metropolis DMC with its exact ratio) through the same path:
 /// resume equals the uninterrupted run, and `pathspace dmc --from` reads its checkpoint.
 #[test]

@@ -3,11 +3,13 @@
 //! trusted ([`trust`]). Pure f64 code; reads numbers, writes no files.
 
 mod blocking;
+mod plateau;
 mod richardson;
 pub mod trust;
 mod walkers;
 
 pub use blocking::{Blocking, blocking};
+pub use plateau::{Slope, fit_slope};
 pub use richardson::{Extrapolation, richardson};
 pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Reweighted, Walk, WalkSettings, WalkTerms, walk};
 

@@ -358,6 +358,19 @@ dispatch!(eval_block<F: Real>, eval_block_avx2, path::eval_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
 dispatch!(local_block, local_block_avx2, trace::local_terms_block, (drift: &FlatDrift, x: &[f64]) -> Vec<trace::LocalTerms>);
 
+/// E_L = V − ½∇·v − ½|v|² of the drift `net` + the system's prior at the walkers `x` (f64,
+/// walker-major), exact ∇·v ([`trace`]), in f64 on the CPU whatever device `net` is on.
+pub fn local_energies(net: &DriftNet, system: &System, x: &[f64]) -> Vec<f64> {
+    let drift = FlatDrift::new(net, system);
+    let dim = drift.dim();
+    let walkers = x.len() / dim;
+    let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &mut Vec::<()>::new(), &|_, b| {
+        let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
+        local_block(&drift, &x[w0 * dim..w1 * dim])
+    });
+    blocks.into_iter().flatten().map(|t| t.local_energy).collect()
+}
+
 /// Walkers of a tensor as f64 values.
 fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {
     walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers")
@@ -491,6 +504,10 @@ impl PathEngine for FusedEngine<'_> {
         let grads = drift.gradients(&out.grad, &device.clone().inner());
         let walkers = Tensor::from_data(TensorData::new(out.x_final, shape), &device);
         EngineStep { loss: out.loss, energy: out.energy, grads, walkers }
+    }
+
+    fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
+        Some(local_energies(net, self.system, x))
     }
 }
 

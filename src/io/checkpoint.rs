@@ -1,7 +1,8 @@
 //! Checkpoints: everything a training run needs to continue bit for bit after it stopped —
 //! the drift network (burnpack record, parameter ids included, so the optimiser state still
 //! matches its parameters), the Adam state (burnpack), the walkers, the noise-generator state,
-//! the learning-rate scale, the rows so far and the NaN-recovery rollback state.
+//! the learning-rate scale, the rows so far, the NaN-recovery rollback state and the
+//! convergence monitor's points (a trailing section; files written before it have none).
 //!
 //! File layout (`checkpoint.bin`, little-endian): the magic `PATHSPACE-CHECKPOINT-1\n`, then
 //! length-prefixed sections in a fixed order, then a 64-bit FNV-1a checksum of everything before
@@ -11,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::nn::DriftNet;
 use crate::noise::Noise;
-use crate::train::{TrainState, TrainingRow};
+use crate::train::{MonitorPoint, TrainState, TrainingRow};
 use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::store::ModuleRecord;
@@ -48,6 +49,9 @@ pub struct Checkpoint {
     pub noise: String,
     pub current: Snapshot,
     pub previous: Option<Snapshot>,
+    /// The convergence monitor's points (E_L variances need the networks of their iterations,
+    /// so a resumed run reads them rather than recomputing them).
+    pub monitor: Vec<MonitorPoint>,
 }
 
 pub(crate) fn record_error(path: &Path, field: &str, e: impl std::fmt::Display) -> Error {
@@ -118,6 +122,7 @@ impl Checkpoint {
             noise: serde_json::to_string(noise).map_err(|e| Error::Other(format!("checkpoint: noise: {e}")))?,
             current,
             previous,
+            monitor: state.monitor.clone(),
         })
     }
 
@@ -140,6 +145,8 @@ impl Checkpoint {
             rows: self.rows.clone(),
             previous,
             seconds_offset: self.seconds,
+            monitor: self.monitor.clone(),
+            plateau: None,
         };
         Ok((state, noise))
     }
@@ -165,6 +172,14 @@ impl Checkpoint {
         w.u64(self.previous.is_some() as u64);
         if let Some(p) = &self.previous {
             w.snapshot(p);
+        }
+        w.u64(self.monitor.len() as u64);
+        for m in &self.monitor {
+            w.u64(m.iteration as u64);
+            w.f64(m.energy);
+            w.f64(m.energy_error);
+            // NaN bits stand for "no variance".
+            w.f64(m.local_energy_variance.unwrap_or(f64::NAN));
         }
         w.seal()
     }
@@ -200,8 +215,20 @@ impl Checkpoint {
             1 => Some(r.snapshot("previous")?),
             _ => return Err(bad("previous", "invalid flag")),
         };
+        let mut monitor = Vec::new();
+        if r.remaining() > 0 {
+            let n = r.u64("monitor")? as usize;
+            if n > r.remaining() / 32 {
+                return Err(bad("monitor", "point count larger than the file"));
+            }
+            for _ in 0..n {
+                let iteration = r.u64("monitor")? as usize;
+                let (energy, energy_error, variance) = (r.f64("monitor")?, r.f64("monitor")?, r.f64("monitor")?);
+                monitor.push(MonitorPoint { iteration, energy, energy_error, local_energy_variance: (!variance.is_nan()).then_some(variance) });
+            }
+        }
         r.finish()?;
-        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous })
+        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous, monitor })
     }
 
     /// Writes atomically to `path`.
@@ -345,6 +372,10 @@ mod tests {
             noise: serde_json::to_string(&Noise::new(9)).unwrap(),
             current: snap.clone(),
             previous: Some(snap),
+            monitor: vec![
+                MonitorPoint { iteration: 100, energy: 1.5, energy_error: 0.01, local_energy_variance: Some(0.25) },
+                MonitorPoint { iteration: 200, energy: 1.4, energy_error: 0.02, local_energy_variance: None },
+            ],
         }
     }
 
