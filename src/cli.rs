@@ -398,7 +398,8 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         .with_context(|| format!("writing results to {}", out.display()))?;
     print_table(&output.summary, &files);
     let c = &output.summary.convergence;
-    if !c.converged {
+    // No training ran (`--iterations 0`, or a resume past the end): nothing to judge.
+    if !c.converged && c.iterations_run > 0 {
         let slope = |s: Option<pathspace::estimate::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
         eprintln!(
             "warning: training ran its {} iterations without a plateau (energy slope {}, log var E_L slope {}; window {} × {} iterations); summary.json has convergence.converged = false",
