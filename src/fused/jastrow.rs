@@ -73,12 +73,14 @@ pub(crate) struct JastrowCache<F = f64> {
     z: Vec<F>,
     g_one: Vec<F>,
     g_pair: Vec<F>,
+    /// The distance features of the forward evaluation, reused by `backward` and `terms`.
+    features: Features,
 }
 
 impl<F> JastrowCache<F> {
     /// Values held.
     pub fn len(&self) -> usize {
-        self.one.len() + self.pair.len() + self.y.len() + self.z.len() + self.g_one.len() + self.g_pair.len()
+        self.one.len() + self.pair.len() + self.y.len() + self.z.len() + self.g_one.len() + self.g_pair.len() + self.features.len()
     }
 }
 
@@ -93,6 +95,7 @@ pub(crate) struct JastrowScratch<F = f64> {
 }
 
 /// q, α and δ of every feature of a block of walkers (walker-major, `per_walker` each).
+#[derive(Default)]
 struct Features {
     q: Vec<f64>,
     alpha: Vec<f64>,
@@ -102,6 +105,15 @@ struct Features {
 }
 
 impl Features {
+    /// Values reserved (the block size the cache was made for).
+    fn len(&self) -> usize {
+        self.q.capacity() + self.alpha.capacity() + self.delta.capacity()
+    }
+
+    fn with_capacity(features: usize, dims: usize) -> Self {
+        Features { q: Vec::with_capacity(features), alpha: Vec::with_capacity(features), delta: Vec::with_capacity(features * dims), dims, per_walker: 0 }
+    }
+
     fn gamma(&self, w: usize, f: usize) -> impl Iterator<Item = f64> + '_ {
         let k = w * self.per_walker + f;
         let alpha = self.alpha[k];
@@ -168,7 +180,7 @@ impl JastrowParams<f64> {
         if !laplacian {
             return out;
         }
-        let features = self.features(x, rows);
+        let features = &cache.features;
         let d = self.geometry.dims;
         for (table, net, input, net_cache, g) in
             [(&self.one, &self.one_body, &cache.y, &cache.one, &cache.g_one), (&self.pairs, &self.pair, &cache.z, &cache.pair, &cache.g_pair)]
@@ -264,6 +276,7 @@ impl<F: Real> JastrowParams<F> {
             z: vec![F::ZERO; pair * self.pairs.width],
             g_one: vec![F::ZERO; one * self.one.width],
             g_pair: vec![F::ZERO; pair * self.pairs.width],
+            features: Features::with_capacity(walkers * (self.geometry.particles * self.geometry.centre_count() + self.pairs.rows), self.geometry.dims),
         }
     }
 
@@ -285,18 +298,17 @@ impl<F: Real> JastrowParams<F> {
         nets.iter().flat_map(|p| p.hidden.iter().chain([&p.output]).flat_map(|l| [l.d_in, l.d_out])).collect()
     }
 
-    /// q, α, δ of every feature of `walkers` walkers (one-body first, then the ordered pairs).
-    fn features(&self, x: &[F], walkers: usize) -> Features {
+    /// q, α, δ of every feature of `walkers` walkers (one-body first, then the ordered pairs),
+    /// into `f` (its buffers reused).
+    fn features(&self, x: &[F], walkers: usize, f: &mut Features) {
         let g = &self.geometry;
         let (n, d, k) = (g.particles, g.dims, g.centre_count());
         let per_walker = n * k + self.pairs.rows;
-        let mut f = Features {
-            q: Vec::with_capacity(walkers * per_walker),
-            alpha: Vec::with_capacity(walkers * per_walker),
-            delta: Vec::with_capacity(walkers * per_walker * d),
-            dims: d,
-            per_walker,
-        };
+        f.q.clear();
+        f.alpha.clear();
+        f.delta.clear();
+        f.dims = d;
+        f.per_walker = per_walker;
         let inv_l2 = 1.0 / (g.length * g.length);
         let push = |f: &mut Features, delta: &mut dyn Iterator<Item = f64>| {
             let start = f.delta.len();
@@ -309,22 +321,22 @@ impl<F: Real> JastrowParams<F> {
             let xw = &x[w * n * d..(w + 1) * n * d];
             for i in 0..n {
                 for c in &g.centres {
-                    push(&mut f, &mut (0..d).map(|e| xw[i * d + e].f64() - c[e]));
+                    push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - c[e]));
                 }
             }
             for r in 0..self.pairs.rows {
                 let input = self.pairs.inputs[r * self.pairs.width];
                 let (i, j) = (input.a, input.b.expect("a pair input"));
-                push(&mut f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
+                push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
             }
         }
-        f
     }
 
     /// v = ∇S(x) for `walkers` walkers.
     #[inline(always)]
     pub fn forward(&self, x: &[F], v: &mut [F], cache: &mut JastrowCache<F>, walkers: usize) {
-        let features = self.features(x, walkers);
+        let mut features = std::mem::take(&mut cache.features);
+        self.features(x, walkers, &mut features);
         let d = self.geometry.dims;
         let n = self.dim();
         for (table, input) in [(&self.one, &mut cache.y), (&self.pairs, &mut cache.z)] {
@@ -357,6 +369,7 @@ impl<F: Real> JastrowParams<F> {
                 }
             }
         }
+        cache.features = features;
     }
 
     /// x̄ += ∇²S v̄ and θ̄ += ∂_θ(v̄·∇S), after `forward` filled `cache` at `x`.
@@ -369,7 +382,7 @@ impl<F: Real> JastrowParams<F> {
             grad.skip += *vb * *xv;
             *xb += self.skip * *vb;
         }
-        let features = self.features(x, walkers);
+        let features = &cache.features;
         // v̄_a − v̄_b of an input.
         let relative = |w: usize, is: &Input, e: usize| {
             let a = v_bar[w * n + is.a * d + e].f64();
