@@ -231,6 +231,23 @@ pub struct DmcOutput {
     pub seconds: f64,
 }
 
+/// `pathspace dmc FILE --from DIR`: the problem's `[system]` and `[drift]` must be the ones the
+/// checkpoint's run trained (its problem text is stored in it); an error naming the checkpoint
+/// and the table otherwise.
+pub fn check_same_system(problem: &Problem, path: &Path, checkpoint: &Checkpoint) -> Result<()> {
+    let mismatch = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
+    let trained = Problem::parse(&problem.path, &checkpoint.problem_text)
+        .map_err(|e| mismatch("problem", format!("the stored problem text no longer parses ({e})")))?;
+    if format!("{:?}", trained.system) != format!("{:?}", problem.system) {
+        return Err(mismatch("system", format!("trained for another [system] than {} has; use the run's problem file (or change only [dmc] and [eval])", problem.path.display())));
+    }
+    let spec = |p: &Problem| format!("{:?}", p.drift);
+    if spec(&trained) != spec(problem) {
+        return Err(mismatch("drift", format!("trained with another [drift] than {} has", problem.path.display())));
+    }
+    Ok(())
+}
+
 /// Runs the guided estimators (DMC always) with the drift stored in `checkpoint` (read from
 /// `path`, a run of the same system and network). The walkers start from the checkpoint's.
 pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoint, device: &Device, seed: Option<u64>) -> Result<DmcOutput> {
@@ -395,6 +412,7 @@ pub fn solve_with(
     if control == Control::Stop {
         return Ok(Outcome::Stopped { iteration: trained.iteration });
     }
+    crate::interrupt::set_phase(crate::interrupt::Phase::Evaluation);
     let train_seconds = start.elapsed().as_secs_f64();
     let convergence = schedule.monitor.convergence(&trained);
 

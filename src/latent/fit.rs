@@ -367,7 +367,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     };
     let splits = load_splits(&problem)?;
     let out = options.resume.clone().or(options.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-    std::fs::create_dir_all(&out).map_err(|e| Error::Write { path: out.clone(), message: e.to_string() })?;
+    let _lock = crate::io::lock::RunLock::acquire(&out)?;
     if problem.model.kind == ModelKind::Mixture {
         training_over();
         let (summary, files) = run_mixture(&problem, &splits, &out, seed, device, options.show_progress, wall)?;
