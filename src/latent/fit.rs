@@ -103,6 +103,13 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
     Ok(match d.kind {
         DataKind::Digits => {
             let file = problem.data_file().expect("checked when parsing");
+            if !file.exists() {
+                return Err(Error::Problem {
+                    path: problem.path.clone(),
+                    location: "key `data.file`".into(),
+                    message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
+                });
+            }
             let all = data::load_digits(&file)?;
             let (train, valid, test) = data::split_digits(&all);
             Splits { train, validation: data::dequantise_fixed(&valid), test: data::dequantise_fixed(&test), dequantise_train: true }
