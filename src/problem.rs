@@ -757,7 +757,8 @@ impl Ctx<'_> {
         let dt = self.positive_f(section, key, value)?;
         let (scale, why) = time_scale(system);
         if dt > scale {
-            return Err(self.invalid(section, key, &format!("{dt} is larger than the system's time scale {scale:.3e} ({why}); use a smaller dt")));
+            let scale = if scale >= 1e-3 { format!("{scale:.4}") } else { format!("{scale:.3e}") };
+            return Err(self.invalid(section, key, &format!("{dt} is larger than the system's time scale {scale} ({why}); use a smaller dt")));
         }
         Ok(dt)
     }
