@@ -895,3 +895,52 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_are_plain_directory_names() {
+        for good in ["h2", "bosons_2d_n4", "run-1.5", "a+b", "ψ₀"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", ".x", "a/b", "/abs", "../../x", "a\nb", "a b", "a\\b", &"n".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(default_name(Path::new("dir/my run!.toml")), "my_run_");
+    }
+
+    #[test]
+    fn toml_messages_say_what_to_fix_in_one_short_line() {
+        let m = friendly_toml_message("invalid type: integer `5`, expected struct RawSystem");
+        assert_eq!(m, "invalid type: integer `5`, expected a table ([system])");
+        assert!(friendly_toml_message("cannot recurse further; max recursion depth met").contains("nested too deeply"));
+        let long = format!("unknown variant `{}`\nexpected `a`", "x".repeat(10_000));
+        let m = friendly_toml_message(&long);
+        assert!(m.chars().count() <= 241 && !m.contains('\n'), "{m}");
+        assert_eq!(clip("a\u{7}b", 10), "a\\u{7}b");
+    }
+
+    #[test]
+    fn read_text_caps_the_size_and_locates_bad_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; (MAX_PROBLEM_BYTES + 1) as usize]).unwrap();
+        assert!(read_text(&big).unwrap_err().to_string().contains("larger than 1024 KiB"));
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"a = 1\nb = \"x\xffy\"\n").unwrap();
+        let e = read_text(&bad).unwrap_err().to_string();
+        assert!(e.contains("bad.toml: line 2, column 7: not UTF-8 text (byte 0xff)"), "{e}");
+    }
+
+    #[test]
+    fn memory_estimate_names_the_key_that_does_not_fit() {
+        let text = "[system]\nkind = \"harmonic\"\n[train]\nwalkers = 10000000000\n";
+        let e = Problem::parse(Path::new("w.toml"), text).unwrap_err().to_string();
+        assert!(e.contains("line 4, key `train.walkers`") && e.contains("more than this machine's"), "{e}");
+        let shipped = Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml")).unwrap();
+        let total: f64 = shipped.memory_estimate().iter().map(|t| t.1).sum();
+        assert!(total < 4e9, "h2.toml is estimated at {} bytes", total);
+    }
+}

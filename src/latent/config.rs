@@ -249,7 +249,8 @@ impl FitProblem {
         let mut terms = vec![
             ("model.hidden", 8.0 * 8.0 * 2.0 * stages * hidden * (hidden * layers + dim + m.latent as f64 + 2.0)),
             ("train.batch", 8.0 * 8.0 * self.train.batch as f64 * width),
-            ("eval.iwae_k", 8.0 * 4.0 * 40.0 * self.eval.iwae_k as f64 * width),
+            // No gradients in the evaluation: a few activations of one kernel at a time.
+            ("eval.iwae_k", 8.0 * 2.0 * 40.0 * self.eval.iwae_k as f64 * (4.0 * hidden + dim + m.latent as f64)),
             ("train.iterations", 64.0 * self.train.iterations as f64),
         ];
         if self.data.kind != DataKind::Digits {
