@@ -125,3 +125,19 @@ fn sigterm_during_dmc_from_a_checkpoint_ends_within_two_seconds() {
     assert!(run.join("summary.json").exists() && !run.join("interrupted.json").exists(), "the finished solve run is not marked partial");
     eprintln!("SIGTERM during dmc --from: exit after {seconds:.3} s");
 }
+
+/// `fit`: SIGTERM during the test-set evaluation (IWAE with many samples) ends it as promptly.
+#[test]
+fn sigterm_during_a_fit_evaluation_ends_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fv.toml");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz");
+    std::fs::write(&file, format!("name = \"fv\"\n[data]\nkind = \"digits\"\nfile = \"{}\"\n[model]\nkind = \"vae\"\nlatent = 2\nhidden = 8\n[train]\niterations = 2\nbatch = 8\n[eval]\niwae_k = 20000\n", data.display())).unwrap();
+    let run = dir.path().join("run");
+    let (code, stderr, seconds) = terminate_during(&["fit", file.to_str().unwrap(), "--out", run.to_str().unwrap()], "evaluation", Duration::from_millis(300));
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(seconds <= 2.0, "fit evaluation: {seconds:.2} s from SIGTERM to exit");
+    assert!(stderr.contains("during evaluation") && stderr.contains("pathspace fit"), "{stderr}");
+    assert!(!run.join("summary.json").exists() && run.join("interrupted.json").exists() && leftovers(&run).is_empty());
+    eprintln!("SIGTERM during fit evaluation: exit after {seconds:.3} s");
+}
