@@ -18,8 +18,8 @@ use pathspace::io::hdf5::RunFile;
 use pathspace::solve::{Outcome, Overrides, solve_with};
 use pathspace::train::{Control, TrainState, TrainingRow};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use pathspace::interrupt::{self, Phase};
+use pathspace::io::lock::RunLock;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -161,15 +161,6 @@ enum ExportFormat {
     Csv,
 }
 
-/// What a SIGINT/SIGTERM does: stop training at the next iteration boundary with a checkpoint,
-/// or, outside training (or when it comes a second time), end the process at once.
-const PHASE_OTHER: u8 = 0;
-const PHASE_TRAINING: u8 = 1;
-const PHASE_STOPPING: u8 = 2;
-
-/// Exit status of a run stopped by a signal after writing its checkpoint (128 + SIGINT).
-const EXIT_INTERRUPTED: i32 = 130;
-
 /// The device of this binary: burn's CUDA backend with the `cuda` feature, otherwise Flex (CPU).
 fn choose_device(precision: Precision) -> Result<Device> {
     #[cfg(feature = "cuda")]
@@ -182,6 +173,7 @@ fn choose_device(precision: Precision) -> Result<Device> {
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    crate::signals::install()?;
     match cli.command {
         Command::Solve { file, seed, out, iterations, f64, resume, strict } => solve_command(&file, seed, out, iterations, f64, resume, strict),
         Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
@@ -220,24 +212,19 @@ pub fn run() -> Result<()> {
         Command::Fit { file, out, seed, iterations, resume } => {
             use pathspace::latent::fit::{FitOptions, FitOutcome, run_with};
             let device = choose_device(Precision::F32)?;
-            let phase = stop_on_signal()?;
-            phase.store(PHASE_TRAINING, Ordering::SeqCst);
+            let problem = pathspace::latent::config::FitProblem::load(&file)?;
+            let dir = resume.clone().or(out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
+            crate::signals::set_run(dir.clone(), format!("pathspace fit {} --resume {}", file.display(), dir.display()));
+            interrupt::set_phase(Phase::Training);
             let options = FitOptions { out, seed, iterations, resume, show_progress: true };
-            let stop = || phase.load(Ordering::SeqCst) == PHASE_STOPPING;
-            let over = || phase.store(PHASE_OTHER, Ordering::SeqCst);
+            let stop = || interrupt::requested().is_some();
+            let over = || interrupt::set_phase(Phase::Evaluation);
             let (s, files) = match run_with(&file, &options, &device, &stop, &over)? {
                 FitOutcome::Finished(s, files) => (s, files),
-                FitOutcome::Stopped { iteration, checkpoint } => {
-                    let dir = checkpoint.parent().unwrap_or(Path::new("."));
-                    eprintln!(
-                        "interrupted before iteration {iteration}: checkpoint written to {}\ncontinue with: pathspace fit {} --resume {}",
-                        checkpoint.display(),
-                        file.display(),
-                        dir.display()
-                    );
-                    std::process::exit(EXIT_INTERRUPTED);
-                }
+                FitOutcome::Stopped { iteration, .. } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
             };
+            interrupt::set_phase(Phase::Other);
+            crate::signals::finished(&dir);
             println!("{}  (test ELBO {:.3}, IWAE(K = {}) {:.3} nats per example; {:.1} s)", s.name, s.test_elbo, s.iwae_k, s.test_iwae, s.wall_seconds);
             if let Some(p) = s.ppca_test_loglik {
                 println!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
@@ -257,16 +244,21 @@ pub fn run() -> Result<()> {
             }
             let path = Checkpoint::path_in(&from);
             let checkpoint = Checkpoint::read(&path)?;
+            pathspace::solve::check_same_system(&problem, &path, &checkpoint)?;
+            let _lock = RunLock::acquire(&from)?;
             let device = choose_device(Precision::F64)?;
             let out = pathspace::solve::dmc_from_checkpoint(&problem, &path, &checkpoint, &device, seed)?;
+            interrupt::set_phase(Phase::Writing);
             let json = serde_json::to_string_pretty(&out).context("serialising dmc.json")?;
             let written = from.join("dmc.json");
             pathspace::io::write_atomic(&written, json.as_bytes())?;
+            interrupt::set_phase(Phase::Other);
             print_guided(&out.headline, &out.guided, out.reference);
             println!("  wall time {:.1} s\n  wrote {}", out.seconds, written.display());
             judge(&file, &out.headline, strict, &written)
         }
         Command::Plot { dir } => {
+            let _lock = RunLock::acquire_existing(&dir)?;
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
             for f in pathspace::plot::plot_run(&run, &dir)? {
                 println!("wrote {}", f.display());
@@ -274,6 +266,7 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Export { dir, format: ExportFormat::Csv } => {
+            let _lock = RunLock::acquire_existing(&dir)?;
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
             for f in pathspace::io::export::export_csv(&run, &dir.join("csv"))? {
                 println!("wrote {}", f.display());
@@ -307,22 +300,6 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     Ok(())
 }
 
-/// Installs the SIGINT/SIGTERM handler: during training (phase `PHASE_TRAINING`) a signal asks
-/// training to stop at the next iteration boundary with a checkpoint (phase `PHASE_STOPPING`);
-/// otherwise, or a second time, it ends the process at once.
-fn stop_on_signal() -> Result<Arc<AtomicU8>> {
-    let phase = Arc::new(AtomicU8::new(PHASE_OTHER));
-    let handler_phase = phase.clone();
-    ctrlc::set_handler(move || {
-        if handler_phase.compare_exchange(PHASE_TRAINING, PHASE_STOPPING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            eprintln!("\ninterrupted");
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-    })
-    .context("installing the SIGINT/SIGTERM handler")?;
-    Ok(phase)
-}
-
 fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>, strict: bool) -> Result<()> {
     let problem = Problem::load(file)?;
     // A damaged checkpoint is reported before anything in the run directory is touched.
@@ -339,7 +316,6 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let total = iterations.unwrap_or(problem.train.iterations);
     let attributes = pathspace::io::run_attributes(&problem, seed);
     let checkpoint_path = Checkpoint::path_in(&out);
-    let phase = stop_on_signal()?;
 
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -351,7 +327,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::noise::Noise| {
         bar.set_position(row.iteration as u64 + 1);
         bar.set_message(format!("{:.5}", row.energy));
-        let stopping = phase.load(Ordering::SeqCst) == PHASE_STOPPING;
+        let stopping = interrupt::requested().is_some();
         let due = state.iteration.is_multiple_of(every) || state.iteration >= total || state.plateau.is_some() || stopping;
         let written = (|| {
             if due {
@@ -369,33 +345,27 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         }
         if stopping { Control::Stop } else { Control::Continue }
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    phase.store(PHASE_TRAINING, Ordering::SeqCst);
+    let _lock = RunLock::acquire(&out)?;
+    crate::signals::set_run(out.clone(), format!("pathspace solve {} --resume {}", file.display(), out.display()));
+    interrupt::set_phase(Phase::Training);
     let overrides = Overrides { seed: Some(seed), iterations };
     let resume_from = checkpoint.as_ref().map(|(c, p)| (p.as_path(), c));
     let outcome = solve_with(&problem, &device, &overrides, resume_from, &mut observe);
-    // Training is over: a signal now ends the process at once.
-    phase.store(PHASE_OTHER, Ordering::SeqCst);
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing progress to {}", out.display()));
     }
     let mut output = match outcome.with_context(|| file.display().to_string())? {
         Outcome::Finished(output) => output,
-        Outcome::Stopped { iteration } => {
-            eprintln!(
-                "interrupted before iteration {iteration}: checkpoint written to {}\ncontinue with: pathspace solve {} --resume {}",
-                checkpoint_path.display(),
-                file.display(),
-                out.display()
-            );
-            std::process::exit(EXIT_INTERRUPTED);
-        }
+        Outcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
     };
     // No checkpoint exists when no iteration ran (e.g. --iterations 0).
     let extra: Vec<PathBuf> = std::iter::once(checkpoint_path.clone()).filter(|p| p.exists()).collect();
+    interrupt::set_phase(Phase::Writing);
     let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
         .with_context(|| format!("writing results to {}", out.display()))?;
+    interrupt::set_phase(Phase::Other);
+    crate::signals::finished(&out);
     print_table(&output.summary, &files);
     let c = &output.summary.convergence;
     // No training ran (`--iterations 0`, or a resume past the end): nothing to judge.

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{path}: {field}: {message}")]
     Format { path: PathBuf, field: String, message: String },
     /// Training diverged and could not be recovered.
-    #[error("training diverged: {0}")]
+    #[error("training diverged: {0} (lower the key train.lr, or sde.dt)")]
     Diverged(String),
     /// Anything else, with its context.
     #[error("{0}")]

@@ -258,6 +258,7 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
             coarse.max_seconds = coarse.max_seconds.map(|s| s / 3.0);
             fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
         }
+        crate::interrupt::set_phase(crate::interrupt::Phase::Dmc);
         let at_dt = walk(guide, cycle_walkers(walkers, count * dim), &coarse, noise);
         // A population that exploded or died out leaves nothing to continue from (an error
         // for the caller, `Walk::population_failed`).
@@ -269,5 +270,8 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
         let timestep = Some(timestep_check(&at_dt, &at_half, &extrapolated));
         DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), timestep, order: DMC_ORDER }
     });
+    if dmc.is_some() {
+        crate::interrupt::set_phase(crate::interrupt::Phase::Evaluation);
+    }
     GuidedEnergies { local_energy, dmc }
 }

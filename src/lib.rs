@@ -21,6 +21,7 @@
 //! - [`sample`]: what a run stores that needs the trained drift (a path sample, a 2-D drift slice).
 //! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
 //!   CSV export); they read results, they start nothing.
+//! - [`interrupt`]: the process-wide stop request (SIGINT/SIGTERM) and the phase it arrives in.
 //! - [`bench`]: timings of a training iteration for the fused and the autodiff engine.
 //! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone, and
 //!   the integrators' weak-error plot drawn from the benchmark's report.
@@ -36,6 +37,7 @@ pub mod estimate;
 pub mod evaluate;
 pub mod fused;
 pub mod integrators;
+pub mod interrupt;
 pub mod io;
 pub mod latent;
 pub mod nn;

@@ -64,7 +64,8 @@ struct RawSystem {
 #[serde(deny_unknown_fields)]
 struct RawNucleus {
     charge: f64,
-    position: [f64; 3],
+    /// Checked to hold 3 coordinates (a fixed-size array would ignore extra ones).
+    position: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -305,7 +306,7 @@ pub struct Problem {
 impl Problem {
     /// Reads and validates a problem file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|cause| Error::Read { path: path.to_path_buf(), cause })?;
+        let text = read_text(path)?;
         Self::parse(path, &text)
     }
 
@@ -314,7 +315,10 @@ impl Problem {
         let ctx = Ctx { path, text };
         let raw: RawProblem = toml::from_str(text).map_err(|e| ctx.toml_error(&e))?;
         let system = ctx.system(&raw.system)?;
-        let default_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let default_name = default_name(path);
+        if let Some(name) = &raw.name {
+            check_name(name).map_err(|m| ctx.invalid("", "name", &m))?;
+        }
 
         let d = &raw.drift;
         let kind = match d.kind.as_deref().unwrap_or("pair") {
@@ -322,12 +326,15 @@ impl Problem {
             "pair" => DriftKind::Pair,
             "gradient" => DriftKind::Gradient,
             "jastrow" => DriftKind::Jastrow,
-            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{other}\" (expected \"jastrow\", \"gradient\", \"pair\" or \"mlp\")"))),
+            other => return Err(ctx.invalid("drift", "kind", &format!("unknown drift kind \"{}\" (expected \"jastrow\", \"gradient\", \"pair\" or \"mlp\")", clip(other, 60)))),
         };
         let is_molecule = matches!(system, System::Molecule(_));
         let cusps = d.cusps.unwrap_or(is_molecule);
         if cusps && !is_molecule {
             return Err(ctx.invalid("drift", "cusps", "cusp terms need a Coulomb system (system.kind = \"molecule\")"));
+        }
+        if let Some(c) = d.skip_init.filter(|c| !c.is_finite()) {
+            return Err(ctx.invalid("drift", "skip_init", &format!("must be a finite number, got {c}")));
         }
         if matches!(kind, DriftKind::Gradient | DriftKind::Jastrow) && d.skip_init.is_some_and(|c| c > 0.0) {
             return Err(ctx.invalid("drift", "skip_init", "must be ≤ 0 for kind = \"gradient\" or \"jastrow\" (ψ_T = e^S must be normalisable)"));
@@ -356,7 +363,7 @@ impl Problem {
         })?;
         let sde = SdeSpec {
             integrator,
-            dt: ctx.positive_f("sde", "dt", s.dt.unwrap_or(0.01))?,
+            dt: ctx.time_step("sde", "dt", s.dt.unwrap_or(0.01), &system)?,
             steps: ctx.positive("sde", "steps", s.steps.unwrap_or(128))?,
         };
 
@@ -395,7 +402,7 @@ impl Problem {
             steps: ctx.positive("eval", "steps", e.steps.unwrap_or(1024))?,
             burn_in: e.burn_in.unwrap_or(512),
             extrapolate: e.extrapolate.unwrap_or(true),
-            dt: ctx.positive_f("eval", "dt", e.dt.unwrap_or(sde.dt))?,
+            dt: ctx.time_step("eval", "dt", e.dt.unwrap_or(sde.dt), &system)?,
             estimators: match &e.estimators {
                 None => vec![Estimator::Variational],
                 Some(names) => {
@@ -428,6 +435,9 @@ impl Problem {
             reweight_times: match &e.reweight_times {
                 None => vec![0.5, 1.0, 2.0, 4.0, 8.0],
                 Some(times) => {
+                    if times.is_empty() && e.estimators.as_ref().is_some_and(|n| n.iter().any(|n| n == "reweighted")) {
+                        return Err(ctx.invalid("eval", "reweight_times", "is empty: the reweighted estimator needs at least one path length T"));
+                    }
                     for t in times {
                         ctx.positive_f("eval", "reweight_times", *t)?;
                     }
@@ -438,7 +448,7 @@ impl Problem {
         let m = &raw.dmc;
         let dmc = DmcSpec {
             walkers: ctx.positive("dmc", "walkers", m.walkers.unwrap_or(eval.walkers))?,
-            dt: ctx.positive_f("dmc", "dt", m.dt.unwrap_or(eval.dt))?,
+            dt: ctx.time_step("dmc", "dt", m.dt.unwrap_or(eval.dt), &system)?,
             steps: ctx.positive("dmc", "steps", m.steps.unwrap_or(2000))?,
             burn_in: m.burn_in.unwrap_or(500),
             feedback_time: ctx.positive_f("dmc", "feedback_time", m.feedback_time.unwrap_or(1.0))?,
@@ -459,7 +469,7 @@ impl Problem {
             path_every: ctx.positive("output", "path_every", o.path_every.unwrap_or(4))?,
             checkpoint_every: ctx.positive("output", "checkpoint_every", o.checkpoint_every.unwrap_or(100))?,
         };
-        Ok(Problem {
+        let problem = Problem {
             path: path.to_path_buf(),
             text: text.to_string(),
             name: raw.name.unwrap_or(default_name),
@@ -471,8 +481,213 @@ impl Problem {
             eval,
             output,
             dmc,
-        })
+        };
+        ctx.fits_in_memory(&problem)?;
+        Ok(problem)
     }
+
+    /// Rough bytes each part of a run of this problem holds at once, with the key that sizes it:
+    /// training paths (walkers × kept steps × states and network activations), the network with
+    /// its gradients and Adam moments, the evaluation and guided walks, the stored path sample
+    /// and the training curve. Computed in f64, so absurd sizes cannot overflow.
+    pub fn memory_estimate(&self) -> Vec<(&'static str, f64)> {
+        let (p, d) = (self.system.particles() as f64, self.system.dims() as f64);
+        let (hidden, layers) = (self.drift.hidden as f64, self.drift.layers as f64);
+        let rows = match self.drift.kind {
+            DriftKind::Mlp | DriftKind::Gradient => 1.0,
+            DriftKind::Pair | DriftKind::Jastrow => p * p,
+        };
+        // Per walker and kept step: states and integrator stages, and the activations.
+        let per_state = 8.0 * (8.0 * p * d + 4.0 * hidden * layers * rows);
+        let steps = self.sde.steps as f64;
+        let kept = match self.train.checkpoint_segment {
+            0 => steps,
+            k => (k as f64).min(steps) + steps / k as f64,
+        };
+        let walkers = self.train.walkers as f64;
+        let train_key = if walkers >= kept { "train.walkers" } else { "sde.steps" };
+        let mut terms = vec![
+            (train_key, walkers * kept * per_state),
+            (if layers > hidden { "drift.layers" } else { "drift.hidden" }, 8.0 * 8.0 * hidden * (hidden * layers + 2.0 * p * d + 2.0)),
+            ("train.iterations", 128.0 * self.train.iterations as f64),
+        ];
+        let e = &self.eval;
+        let eval_key = if e.walkers as f64 >= e.steps as f64 { "eval.walkers" } else { "eval.steps" };
+        terms.push((eval_key, 4.0 * e.walkers as f64 * per_state / kept.max(1.0) * 4.0 + 16.0 * (e.steps + e.burn_in) as f64));
+        if e.estimators.iter().any(|x| matches!(x, Estimator::LocalEnergy | Estimator::Reweighted)) {
+            terms.push(("eval.local_steps", 4.0 * e.walkers as f64 * per_state + 64.0 * (e.local_steps + e.burn_in) as f64));
+        }
+        if e.estimators.contains(&Estimator::Dmc) {
+            let m = &self.dmc;
+            let key = if m.walkers as f64 >= m.steps as f64 { "dmc.walkers" } else { "dmc.steps" };
+            terms.push((key, 16.0 * m.walkers as f64 * per_state + 64.0 * 3.0 * (m.steps + m.burn_in) as f64));
+        }
+        let o = &self.output;
+        let saved = (o.path_steps / o.path_every) as f64 + 1.0;
+        let key = if o.path_walkers as f64 >= saved { "output.path_walkers" } else { "output.path_steps" };
+        terms.push((key, o.path_walkers as f64 * (16.0 * saved * p * d + per_state)));
+        terms
+    }
+}
+
+/// Largest number of particles and of dimensions of a system.
+const MAX_PARTICLES: usize = 10_000;
+const MAX_DIMS: usize = 1_000;
+
+/// Nuclei closer than this (bohr) coincide: the Coulomb potential between them is unbounded.
+const MIN_NUCLEAR_DISTANCE: f64 = 1e-3;
+/// Nuclear coordinates beyond this (bohr) are refused.
+const MAX_COORDINATE: f64 = 1e3;
+
+/// The time scale of a system and what sets it: 1/ω for traps, 1/Z² (the inverse energy scale
+/// of the innermost orbital) for molecules.
+fn time_scale(system: &System) -> (f64, String) {
+    match system {
+        System::Harmonic(s) => (1.0 / s.omega, format!("1/omega, omega = {}", s.omega)),
+        System::HarmonicTrap(s) => (1.0 / s.omega, format!("1/omega, omega = {}", s.omega)),
+        System::Molecule(m) => {
+            let z = m.nuclei.iter().map(|n| n.charge).fold(0.0, f64::max);
+            (1.0 / (z * z), format!("1/Z^2, largest nuclear charge Z = {z}"))
+        }
+    }
+}
+
+/// The largest char boundary of `text` at or before `i`.
+fn floor_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A toml/serde message that says what to fix, on one line, quotes shortened.
+pub fn friendly_toml_message(message: &str) -> String {
+    let m = message.trim().replace('\n', " ");
+    if m.contains("recursion") || m.contains("recurse") {
+        return "arrays or tables nested too deeply (beyond the parser's recursion limit); a problem file nests at most 3 levels".into();
+    }
+    // `struct RawSystem` etc. are internal names: say what the file should hold.
+    let mut out = String::new();
+    let mut rest = m.as_str();
+    while let Some(i) = rest.find("struct Raw") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + "struct Raw".len()..];
+        let end = tail.find(|c: char| !c.is_alphanumeric()).unwrap_or(tail.len());
+        out.push_str(&format!("a table ([{}])", tail[..end].to_lowercase()));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("expected usize", "expected a non-negative integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected struct ", "expected a table ");
+    // Shorten every backtick-quoted part.
+    let parts: Vec<String> = out.split('`').enumerate().map(|(i, p)| if i % 2 == 1 { clip(p, 60) } else { p.to_string() }).collect();
+    clip(&parts.join("`"), 240)
+}
+
+/// Largest size of a problem file (bytes).
+pub const MAX_PROBLEM_BYTES: u64 = 1 << 20;
+
+/// Reads a problem file as UTF-8 text of at most [`MAX_PROBLEM_BYTES`]; a longer file, or
+/// bytes that are not UTF-8 (reported with their line and column), are errors naming the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let read_err = |cause| Error::Read { path: path.to_path_buf(), cause };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.is_dir() {
+        return Err(read_err(std::io::Error::other("is a directory, not a problem file")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PROBLEM_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    let problem = |location: String, message: String| Error::Problem { path: path.to_path_buf(), location, message };
+    if bytes.len() as u64 > MAX_PROBLEM_BYTES {
+        return Err(problem("file".into(), format!("larger than {} KiB: a problem file this big is not one (check the path)", MAX_PROBLEM_BYTES >> 10)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        let byte = e.as_bytes()[good.len()];
+        problem(format!("line {line}, column {column}"), format!("not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8"))
+    })
+}
+
+/// A run name must be a plain directory name: it becomes `runs/<name>/`.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+');
+    if name.is_empty() {
+        return Err("is empty; it names the run directory runs/<name>/".into());
+    }
+    if name.chars().count() > 100 {
+        return Err(format!("is {} characters long; at most 100 (it names the run directory)", name.chars().count()));
+    }
+    if name == "." || name == ".." || name.starts_with('.') || !name.chars().all(ok) {
+        return Err(format!(
+            "\"{}\" is not a plain directory name: use letters, digits, '-', '_', '.' and '+', not starting with '.' (no '/', spaces or control characters); it names runs/<name>/",
+            clip(name, 40)
+        ));
+    }
+    Ok(())
+}
+
+/// The run name of a file without `name`: its stem, with every character that
+/// [`check_name`] refuses replaced by '_'.
+pub fn default_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut name: String = stem.chars().take(100).map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') { c } else { '_' }).collect();
+    if name.starts_with('.') {
+        name.replace_range(..1, "_");
+    }
+    if name.is_empty() { "run".into() } else { name }
+}
+
+/// `s` for a one-line message: control characters escaped, at most `max` characters kept.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() { out.extend(c.escape_default()) } else { out.push(c) }
+    }
+    out
+}
+
+/// Physical memory of this machine in bytes (Linux /proc/meminfo; 64 GiB where unknown).
+pub fn physical_memory() -> f64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+        line.split_whitespace().nth(1)?.parse::<f64>().ok()
+    });
+    total.map_or(64.0 * (1u64 << 30) as f64, |kib| kib * 1024.0)
+}
+
+/// Bytes in a human unit.
+pub fn bytes_text(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = b;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v >= 1e6 { format!("{b:.2e} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+/// An error when the estimated memory exceeds the physical memory, naming the key with the
+/// largest share.
+pub(crate) fn check_memory(terms: &[(&str, f64)], fail: impl FnOnce(&str, String) -> Error) -> Result<()> {
+    let total: f64 = terms.iter().map(|t| t.1).sum();
+    let limit = physical_memory();
+    if total.is_finite() && total <= limit {
+        return Ok(());
+    }
+    let (key, largest) = terms.iter().copied().fold(("", 0.0), |a, t| if t.1 > a.1 || !t.1.is_finite() { t } else { a });
+    Err(fail(key, format!("this problem needs about {} of memory ({} of it sized by this key), more than this machine's {}; make it smaller", bytes_text(total), bytes_text(largest), bytes_text(limit))))
 }
 
 /// Error construction with file, line and key.
@@ -483,16 +698,20 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn toml_error(&self, e: &toml::de::Error) -> Error {
-        let message = e.message().trim().replace('\n', " ");
+        let mut message = friendly_toml_message(e.message());
         let location = match e.span() {
             Some(span) => {
-                let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+                let start = floor_boundary(self.text, span.start);
+                let line = self.text[..start].matches('\n').count() + 1;
+                if self.text.lines().nth(line - 1).is_some_and(|l| l.trim_end().ends_with('=')) {
+                    message = "has no value after `=`: write one (a number, a quoted string, true or false, an array)".into();
+                }
                 match self.key_at_line(line) {
-                    Some(key) => format!("line {line}, key `{key}`"),
+                    Some(key) => format!("line {line}, key `{}`", clip(&key, 60)),
                     None => format!("line {line}"),
                 }
             }
-            None => "document".to_string(),
+            None => "whole file".to_string(),
         };
         Error::Problem { path: self.path.to_path_buf(), location, message }
     }
@@ -532,17 +751,42 @@ impl Ctx<'_> {
         None
     }
 
+    /// A time step: positive, and within the system's time scale (larger steps jump over the
+    /// potential's structure: the walk diverges or its bias is of order one).
+    fn time_step(&self, section: &str, key: &str, value: f64, system: &System) -> Result<f64> {
+        let dt = self.positive_f(section, key, value)?;
+        let (scale, why) = time_scale(system);
+        if dt > scale {
+            let scale = if scale >= 1e-3 { format!("{scale:.4}") } else { format!("{scale:.3e}") };
+            return Err(self.invalid(section, key, &format!("{dt} is larger than the system's time scale {scale} ({why}); use a smaller dt")));
+        }
+        Ok(dt)
+    }
+
+    fn fits_in_memory(&self, problem: &Problem) -> Result<()> {
+        check_memory(&problem.memory_estimate(), |key, message| {
+            let (section, key) = key.split_once('.').unwrap_or(("", key));
+            self.invalid(section, key, &message)
+        })
+    }
+
     fn invalid(&self, section: &str, key: &str, message: &str) -> Error {
         let dotted = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
         let location = match self.line_of(section, key) {
             Some(line) => format!("line {line}, key `{dotted}`"),
             None => format!("key `{dotted}`"),
         };
-        Error::Problem { path: self.path.to_path_buf(), location, message: message.to_string() }
+        Error::Problem { path: self.path.to_path_buf(), location, message: clip(message, 240) }
     }
 
     fn positive(&self, section: &str, key: &str, value: usize) -> Result<usize> {
         if value == 0 { Err(self.invalid(section, key, "must be positive")) } else { Ok(value) }
+    }
+
+    /// A positive count of at most `max`.
+    fn count(&self, section: &str, key: &str, value: usize, max: usize) -> Result<usize> {
+        let v = self.positive(section, key, value)?;
+        if v > max { Err(self.invalid(section, key, &format!("{v} is more than the {max} supported"))) } else { Ok(v) }
     }
 
     fn positive_f(&self, section: &str, key: &str, value: f64) -> Result<f64> {
@@ -593,8 +837,8 @@ impl Ctx<'_> {
             "harmonic" => {
                 self.unused(s, &[("electrons", s.electrons.is_some()), ("nuclei", s.nuclei.is_some()), ("interaction", s.interaction.is_some())])?;
                 Ok(System::Harmonic(Harmonic {
-                    particles: self.positive("system", "particles", s.particles.unwrap_or(1))?,
-                    dims: self.positive("system", "dims", s.dims.unwrap_or(3))?,
+                    particles: self.count("system", "particles", s.particles.unwrap_or(1), MAX_PARTICLES)?,
+                    dims: self.count("system", "dims", s.dims.unwrap_or(3), MAX_DIMS)?,
                     omega: self.positive_f("system", "omega", s.omega.unwrap_or(1.0))?,
                 }))
             }
@@ -611,8 +855,8 @@ impl Ctx<'_> {
                     Some(i) => return Err(self.invalid("system.interaction", "kind", &format!("unknown interaction \"{}\" (expected \"gaussian\")", i.kind))),
                 };
                 Ok(System::HarmonicTrap(HarmonicTrap {
-                    particles: self.positive("system", "particles", s.particles.unwrap_or(2))?,
-                    dims: self.positive("system", "dims", s.dims.unwrap_or(2))?,
+                    particles: self.count("system", "particles", s.particles.unwrap_or(2), MAX_PARTICLES)?,
+                    dims: self.count("system", "dims", s.dims.unwrap_or(2), MAX_DIMS)?,
                     omega: self.positive_f("system", "omega", s.omega.unwrap_or(1.0))?,
                     interaction,
                 }))
@@ -624,18 +868,79 @@ impl Ctx<'_> {
                     return Err(self.invalid("system", "electrons", &format!("{electrons} electrons need fermionic antisymmetry, which is not supported yet; at most 2 (a spin singlet)")));
                 }
                 let nuclei = s.nuclei.as_ref().filter(|n| !n.is_empty()).ok_or_else(|| self.invalid("system", "nuclei", "a molecule needs at least one nucleus"))?;
-                for n in nuclei {
+                if let Some((i, n)) = nuclei.iter().enumerate().find(|(_, n)| n.position.len() != 3) {
+                    return Err(self.invalid("system", "nuclei", &format!("nucleus {} has {} coordinates in position; it needs 3 (x, y, z)", i + 1, n.position.len())));
+                }
+                for (i, n) in nuclei.iter().enumerate() {
                     if !(n.charge.is_finite() && n.charge > 0.0) || n.position.iter().any(|p| !p.is_finite()) {
                         return Err(self.invalid("system", "nuclei", "each nucleus needs a positive charge and a finite position"));
+                    }
+                    if n.position.iter().any(|p| p.abs() > MAX_COORDINATE) {
+                        return Err(self.invalid("system", "nuclei", &format!("nucleus {} lies beyond {MAX_COORDINATE} bohr of the origin", i + 1)));
+                    }
+                    for (j, m) in nuclei[..i].iter().enumerate() {
+                        let r = n.position.iter().zip(&m.position).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+                        if r < MIN_NUCLEAR_DISTANCE {
+                            return Err(self.invalid("system", "nuclei", &format!("nuclei {} and {} are {r:.1e} bohr apart: nuclei must not coincide (at least {MIN_NUCLEAR_DISTANCE} bohr)", j + 1, i + 1)));
+                        }
                     }
                 }
                 Ok(System::Molecule(Molecule {
                     electrons,
-                    nuclei: nuclei.iter().map(|n| Nucleus { charge: n.charge, position: n.position }).collect(),
+                    nuclei: nuclei.iter().map(|n| Nucleus { charge: n.charge, position: [n.position[0], n.position[1], n.position[2]] }).collect(),
                     cusps: true,
                 }))
             }
             other => Err(self.invalid("system", "kind", &format!("unknown system kind \"{other}\" (expected \"harmonic\", \"harmonic_trap\" or \"molecule\")"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_are_plain_directory_names() {
+        for good in ["h2", "bosons_2d_n4", "run-1.5", "a+b", "ψ₀"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", ".x", "a/b", "/abs", "../../x", "a\nb", "a b", "a\\b", &"n".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(default_name(Path::new("dir/my run!.toml")), "my_run_");
+    }
+
+    #[test]
+    fn toml_messages_say_what_to_fix_in_one_short_line() {
+        let m = friendly_toml_message("invalid type: integer `5`, expected struct RawSystem");
+        assert_eq!(m, "invalid type: integer `5`, expected a table ([system])");
+        assert!(friendly_toml_message("cannot recurse further; max recursion depth met").contains("nested too deeply"));
+        let long = format!("unknown variant `{}`\nexpected `a`", "x".repeat(10_000));
+        let m = friendly_toml_message(&long);
+        assert!(m.chars().count() <= 241 && !m.contains('\n'), "{m}");
+        assert_eq!(clip("a\u{7}b", 10), "a\\u{7}b");
+    }
+
+    #[test]
+    fn read_text_caps_the_size_and_locates_bad_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; (MAX_PROBLEM_BYTES + 1) as usize]).unwrap();
+        assert!(read_text(&big).unwrap_err().to_string().contains("larger than 1024 KiB"));
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"a = 1\nb = \"x\xffy\"\n").unwrap();
+        let e = read_text(&bad).unwrap_err().to_string();
+        assert!(e.contains("bad.toml: line 2, column 7: not UTF-8 text (byte 0xff)"), "{e}");
+    }
+
+    #[test]
+    fn memory_estimate_names_the_key_that_does_not_fit() {
+        let text = "[system]\nkind = \"harmonic\"\n[train]\nwalkers = 10000000000\n";
+        let e = Problem::parse(Path::new("w.toml"), text).unwrap_err().to_string();
+        assert!(e.contains("line 4, key `train.walkers`") && e.contains("more than this machine's"), "{e}");
+        let shipped = Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml")).unwrap();
+        let total: f64 = shipped.memory_estimate().iter().map(|t| t.1).sum();
+        assert!(total < 4e9, "h2.toml is estimated at {} bytes", total);
     }
 }

@@ -132,6 +132,29 @@ impl Headline {
         }
     }
 
+    /// Marks the headline as diverged when its energy is non-physical for `system`
+    /// ([`crate::physics::System::energy_bounds`]): below a rigorous lower bound, above a
+    /// molecule's ionisation threshold, or with an error bar or value far beyond the system's
+    /// energy scale. Each by more than 5σ and 10 % of the scale.
+    pub fn check_physical(&mut self, system: &crate::physics::System) {
+        if self.diverged.is_some() {
+            return;
+        }
+        let b = system.energy_bounds();
+        let (e, s) = (self.energy, self.error);
+        let slack = 5.0 * s.abs() + 0.1 * b.scale.abs().max(1e-3);
+        let scale = b.scale.abs().max(1e-3);
+        self.diverged = if let Some(l) = b.lower.filter(|&l| e < l - slack) {
+            Some(format!("non-physical energy {e:.6} ± {s:.2e} Ha: below the system's lower bound {l:.6} Ha (lower [train] lr or the time steps)"))
+        } else if let Some(v) = b.ionization.filter(|&v| e > v + slack) {
+            Some(format!("non-physical energy {e:.6} ± {s:.2e} Ha: above the bare nuclei's energy {v:.6} Ha (electrons unbound: training failed; lower [train] lr or the time steps)"))
+        } else if !(s.abs() <= scale) || e.abs() > 100.0 * scale {
+            Some(format!("meaningless energy {e:.6e} ± {s:.2e} Ha for a system whose energy scale is {scale:.3} Ha (training diverged; lower [train] lr)"))
+        } else {
+            None
+        };
+    }
+
     fn choose(evaluation: &Evaluation, guided: &GuidedEnergies, reference: Option<f64>, particles: usize) -> Headline {
         if let Some(dmc) = &guided.dmc {
             return Headline::from_dmc(dmc, reference, particles, guided.local_energy.as_ref());
@@ -231,6 +254,23 @@ pub struct DmcOutput {
     pub seconds: f64,
 }
 
+/// `pathspace dmc FILE --from DIR`: the problem's `[system]` and `[drift]` must be the ones the
+/// checkpoint's run trained (its problem text is stored in it); an error naming the checkpoint
+/// and the table otherwise.
+pub fn check_same_system(problem: &Problem, path: &Path, checkpoint: &Checkpoint) -> Result<()> {
+    let mismatch = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
+    let trained = Problem::parse(&problem.path, &checkpoint.problem_text)
+        .map_err(|e| mismatch("problem", format!("the stored problem text no longer parses ({e})")))?;
+    if format!("{:?}", trained.system) != format!("{:?}", problem.system) {
+        return Err(mismatch("system", format!("trained for another [system] than {} has; use the run's problem file (or change only [dmc] and [eval])", problem.path.display())));
+    }
+    let spec = |p: &Problem| format!("{:?}", p.drift);
+    if spec(&trained) != spec(problem) {
+        return Err(mismatch("drift", format!("trained with another [drift] than {} has", problem.path.display())));
+    }
+    Ok(())
+}
+
 /// Runs the guided estimators (DMC always) with the drift stored in `checkpoint` (read from
 /// `path`, a run of the same system and network). The walkers start from the checkpoint's.
 pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoint, device: &Device, seed: Option<u64>) -> Result<DmcOutput> {
@@ -246,7 +286,8 @@ pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoi
     let mut noise = Noise::new(seed.unwrap_or(problem.train.seed) ^ 0x646d63);
     let guided = run_guided(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise)?;
     let dmc = guided.dmc.as_ref().expect("DMC was requested");
-    let headline = Headline::from_dmc(dmc, problem.reference, problem.system.particles(), guided.local_energy.as_ref());
+    let mut headline = Headline::from_dmc(dmc, problem.reference, problem.system.particles(), guided.local_energy.as_ref());
+    headline.check_physical(&problem.system);
     Ok(DmcOutput {
         name: problem.name.clone(),
         from: path.parent().unwrap_or(path).display().to_string(),
@@ -395,6 +436,7 @@ pub fn solve_with(
     if control == Control::Stop {
         return Ok(Outcome::Stopped { iteration: trained.iteration });
     }
+    crate::interrupt::set_phase(crate::interrupt::Phase::Evaluation);
     let train_seconds = start.elapsed().as_secs_f64();
     let convergence = schedule.monitor.convergence(&trained);
 
@@ -463,7 +505,11 @@ pub fn solve_with(
         estimator: "variational: E[l_T]/T of fresh stationary paths (Ito), batch means over independent walkers \
                     with the martingale term as control variate"
             .to_string(),
-        headline: Headline::choose(&evaluation, &guided, reference, problem.system.particles()),
+        headline: {
+            let mut h = Headline::choose(&evaluation, &guided, reference, problem.system.particles());
+            h.check_physical(&problem.system);
+            h
+        },
         non_gradient: guided.local_energy.as_ref().and_then(|l| l.non_gradient),
         variational_stratonovich: guided.local_energy.as_ref().and_then(|l| l.stratonovich),
         evaluation,

@@ -340,7 +340,7 @@ fn sigterm_stops_training_with_a_checkpoint() {
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let done = child.wait_with_output().unwrap();
-    assert_eq!(done.status.code(), Some(130), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(done.status.code(), Some(143), "128 + SIGTERM: {}", String::from_utf8_lossy(&done.stderr));
     let ck = pathspace::io::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).unwrap();
     assert!(ck.iteration > 0 && ck.iteration < 100000);
     assert_eq!(parse_csv(&out.join("training.csv")).len(), ck.iteration);

@@ -38,3 +38,19 @@ fn h2_problem_is_the_documented_one() {
     assert_eq!(p.drift.kind, pathspace::problem::DriftKind::Gradient);
     assert!(p.eval.estimators.contains(&pathspace::problem::Estimator::Dmc));
 }
+
+/// The memory estimate that refuses oversized problems leaves the shipped ones far below the
+/// memory of a small machine (2 GiB), so they are not refused there.
+#[test]
+fn shipped_problem_files_are_estimated_to_fit_a_small_machine() {
+    for file in ["problems", "benches", "benches/reference"].into_iter().flat_map(tomls) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let terms = if text.lines().any(|l| l.trim() == "[model]") {
+            pathspace::latent::config::FitProblem::load(&file).unwrap().memory_estimate()
+        } else {
+            pathspace::problem::Problem::load(&file).unwrap().memory_estimate()
+        };
+        let total: f64 = terms.iter().map(|t| t.1).sum();
+        assert!(total > 1e6 && total < 2.0 * (1u64 << 30) as f64, "{}: estimated {total:.3e} bytes ({terms:?})", file.display());
+    }
+}

@@ -5,11 +5,13 @@
 //! - [`hdf5`]: run.h5 (trajectories, training curve, evaluation; for h5py).
 //! - [`checkpoint`]: checkpoint.bin (what `solve --resume` continues from).
 //! - [`export`]: the content of run.h5 as CSV files.
+//! - [`lock`]: the run-directory lock (one writer per run directory).
 //! - this file: training.csv, summary.json and the set of files of a finished run.
 
 pub mod checkpoint;
 pub mod export;
 pub mod hdf5;
+pub mod lock;
 
 use crate::error::{Error, Result};
 use crate::problem::Problem;
@@ -25,6 +27,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
+    // Registered so that a signal ending the process removes it; removed on any error below.
+    let _guard = crate::interrupt::Temporaries::register(&tmp);
     {
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         f.write_all(bytes).map_err(err)?;

@@ -151,15 +151,17 @@ fn empty() -> toml::Table {
 
 impl FitProblem {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Read { path: path.to_path_buf(), cause: e })?;
+        let text = crate::problem::read_text(path)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let bad = |location: &str, message: String| Error::Problem { path: path.to_path_buf(), location: location.into(), message };
-        let f: File = toml::from_str(text).map_err(|e| bad("toml", e.message().to_string() + &span(text, e.span())))?;
-        let train: TrainConfig = toml::Table::try_into(f.train).map_err(|e| bad("train", e.message().to_string()))?;
-        let eval: EvalConfig = toml::Table::try_into(f.eval).map_err(|e| bad("eval", e.message().to_string()))?;
+        let friendly = crate::problem::friendly_toml_message;
+        let f: File = toml::from_str(text).map_err(|e| bad(&span(text, e.span()), friendly(e.message())))?;
+        let train: TrainConfig = toml::Table::try_into(f.train).map_err(|e| bad("table `train`", friendly(e.message())))?;
+        let eval: EvalConfig = toml::Table::try_into(f.eval).map_err(|e| bad("table `eval`", friendly(e.message())))?;
+        crate::problem::check_name(&f.name).map_err(|m| bad("key `name`", m))?;
         if f.data.kind == DataKind::Digits && f.data.file.is_none() {
             return Err(bad("data.file", "digits data needs a file".into()));
         }
@@ -176,15 +178,86 @@ impl FitProblem {
             }
             _ => {}
         }
-        for (key, v) in [("train.iterations", train.iterations), ("train.batch", train.batch), ("train.checkpoint_every", train.checkpoint_every), ("eval.iwae_k", eval.iwae_k), ("model.latent", f.model.latent)] {
-            if v == 0 {
-                return Err(bad(key, "must be at least 1".into()));
+        let m = &f.model;
+        let mut counts = vec![
+            ("train.iterations", train.iterations, 1),
+            ("train.batch", train.batch, 1),
+            ("train.checkpoint_every", train.checkpoint_every, 1),
+            ("train.validate_every", train.validate_every, 1),
+            ("eval.iwae_k", eval.iwae_k, 1),
+            ("eval.gradient_repeats", eval.gradient_repeats, 1),
+            ("model.latent", m.latent, 1),
+            ("model.hidden", m.hidden, 1),
+        ];
+        match m.kind {
+            ModelKind::Flow => counts.push(("model.flow_layers", m.flow_layers, 1)),
+            ModelKind::MarkovVae | ModelKind::SdeVae => counts.push(("model.steps", m.steps, 1)),
+            ModelKind::Mixture => counts.push(("model.components", m.components, 1)),
+            ModelKind::Vae => {}
+        }
+        if flow_data {
+            // Training draws batches from `train` points; validation uses test/2 of them.
+            counts.extend([("data.train", f.data.train, 1), ("data.test", f.data.test, 2), ("data.dims", f.data.dims, 2)]);
+        }
+        if f.data.kind == DataKind::Ring {
+            // Labels are stored as bytes.
+            counts.push(("data.modes", f.data.modes, 1));
+            if f.data.modes > 255 {
+                return Err(bad("key `data.modes`", format!("{} modes: at most 255", f.data.modes)));
             }
         }
-        if !(train.lr > 0.0 && train.lr.is_finite()) {
-            return Err(bad("train.lr", format!("must be positive, got {}", train.lr)));
+        for (key, v, least) in counts {
+            if v < least {
+                return Err(bad(&format!("key `{key}`"), format!("must be at least {least}, got {v}")));
+            }
         }
-        Ok(FitProblem { name: f.name, path: path.to_path_buf(), text: text.to_string(), data: f.data, model: f.model, train, eval })
+        let mut reals = vec![("train.lr", train.lr, false), ("train.lr_decay", train.lr_decay, false)];
+        if m.kind == ModelKind::SdeVae {
+            reals.push(("model.horizon", m.horizon, false));
+        }
+        if flow_data {
+            reals.push(("data.noise", f.data.noise, true));
+            if f.data.kind == DataKind::Ring {
+                reals.push(("data.radius", f.data.radius, false));
+            }
+        }
+        for (key, v, zero_ok) in reals {
+            if !(v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0))) {
+                let what = if zero_ok { "a finite number ≥ 0" } else { "a positive finite number" };
+                return Err(bad(&format!("key `{key}`"), format!("must be {what}, got {v}")));
+            }
+        }
+        let problem = FitProblem { name: f.name, path: path.to_path_buf(), text: text.to_string(), data: f.data, model: f.model, train, eval };
+        crate::problem::check_memory(&problem.memory_estimate(), |key, message| bad(&format!("key `{key}`"), message))?;
+        Ok(problem)
+    }
+
+    /// Rough bytes a fit holds at once, with the key that sizes each part (f64, no overflow):
+    /// the networks with gradients and Adam moments, a training batch's activations, the IWAE
+    /// evaluation (K samples of chunks of 40 test points) and generated data.
+    pub fn memory_estimate(&self) -> Vec<(&'static str, f64)> {
+        let m = &self.model;
+        let (hidden, layers) = (m.hidden as f64, m.layers as f64 + 1.0);
+        let dim = if self.data.kind == DataKind::Digits { 64.0 } else { self.data.dims as f64 };
+        let stages = match m.kind {
+            ModelKind::Flow => m.flow_layers as f64,
+            ModelKind::MarkovVae | ModelKind::SdeVae => m.steps as f64,
+            ModelKind::Mixture => m.components as f64,
+            ModelKind::Vae => 1.0,
+        };
+        let width = hidden * layers * stages * 2.0 + dim + m.latent as f64;
+        let mut terms = vec![
+            ("model.hidden", 8.0 * 8.0 * 2.0 * stages * hidden * (hidden * layers + dim + m.latent as f64 + 2.0)),
+            ("train.batch", 8.0 * 8.0 * self.train.batch as f64 * width),
+            // No gradients in the evaluation: a few activations of one kernel at a time.
+            ("eval.iwae_k", 8.0 * 2.0 * 40.0 * self.eval.iwae_k as f64 * (4.0 * hidden + dim + m.latent as f64)),
+            ("train.iterations", 64.0 * self.train.iterations as f64),
+        ];
+        if self.data.kind != DataKind::Digits {
+            terms.push(("data.train", 8.0 * 4.0 * self.data.train as f64 * dim));
+            terms.push(("data.test", 8.0 * 4.0 * 2.0 * self.data.test as f64 * dim));
+        }
+        terms
     }
 
     /// The data file: as written if it exists, else relative to the problem file's folder.
@@ -199,10 +272,11 @@ impl FitProblem {
     }
 }
 
+/// `line N` of a toml error's span (`whole file` without one).
 fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
-        Some(r) => format!(" (line {})", text[..r.start.min(text.len())].matches('\n').count() + 1),
-        None => String::new(),
+        Some(r) => format!("line {}", text.as_bytes()[..r.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1),
+        None => "whole file".into(),
     }
 }
 

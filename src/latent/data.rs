@@ -62,6 +62,9 @@ fn bad(path: &Path, line: usize, message: String) -> Error {
     Error::Problem { path: path.to_path_buf(), location: format!("line {line}"), message }
 }
 
+/// Fewest rows of a digits file: rows/8 validation and rows/4 test rows must not be empty.
+pub const MIN_DIGIT_ROWS: usize = 8;
+
 /// Parses digits CSV text: 65 comma-separated integers per line (64 pixels in 0..=16, a label).
 pub fn parse_digits(path: &Path, text: &str) -> Result<Dataset> {
     let mut values = Vec::new();
@@ -72,38 +75,56 @@ pub fn parse_digits(path: &Path, text: &str) -> Result<Dataset> {
             return Err(bad(path, i + 1, format!("expected {} columns (64 pixels and a label), found {}", DIGIT_PIXELS + 1, fields.len())));
         }
         for (c, f) in fields.iter().enumerate() {
-            let v: f64 = f.parse().map_err(|_| bad(path, i + 1, format!("column {}: {f:?} is not a number", c + 1)))?;
+            let v: f64 = f.parse().map_err(|_| bad(path, i + 1, format!("column {}: \"{}\" is not a number", c + 1, crate::problem::clip(f, 40))))?;
             if c < DIGIT_PIXELS {
                 if !(0.0..=16.0).contains(&v) || v.fract() != 0.0 {
                     return Err(bad(path, i + 1, format!("column {}: pixel value {v} is not an integer in 0..=16", c + 1)));
                 }
                 values.push(v);
             } else {
+                if !(0.0..=9.0).contains(&v) || v.fract() != 0.0 {
+                    return Err(bad(path, i + 1, format!("column {}: label {} is not a digit 0..=9", c + 1, crate::problem::clip(f, 20))));
+                }
                 labels.push(v as u8);
             }
         }
     }
-    if labels.is_empty() {
-        return Err(bad(path, 1, "no data rows".into()));
+    if labels.len() < MIN_DIGIT_ROWS {
+        let last = text.lines().count().max(1);
+        return Err(bad(path, last, format!("{} data rows: at least {MIN_DIGIT_ROWS} are needed (training, validation and test splits)", labels.len())));
     }
     Ok(Dataset { rows: labels.len(), values, dim: DIGIT_PIXELS, labels })
 }
 
-/// Reads a digits file, gzip-compressed when its name ends in `.gz`.
+/// Largest digits file (bytes, after decompression): 1797 rows take 200 KiB.
+pub const MAX_DATA_BYTES: u64 = 64 << 20;
+
+/// Reads a digits file, gzip-compressed when its name ends in `.gz`; at most
+/// [`MAX_DATA_BYTES`] of text.
 pub fn load_digits(path: &Path) -> Result<Dataset> {
     let read_err = |e: std::io::Error| Error::Read { path: path.to_path_buf(), cause: e };
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    let text = if path.extension().is_some_and(|e| e == "gz") {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut s).map_err(|e| Error::Problem {
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut raw = Vec::new();
+    file.take(MAX_DATA_BYTES + 1).read_to_end(&mut raw).map_err(read_err)?;
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut s = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..]).take(MAX_DATA_BYTES + 1).read_to_end(&mut s).map_err(|e| Error::Problem {
             path: path.to_path_buf(),
             location: "gzip".into(),
             message: format!("not a readable gzip text file: {e}"),
         })?;
         s
     } else {
-        String::from_utf8(bytes).map_err(|_| bad(path, 1, "not UTF-8 text".into()))?
+        raw
     };
+    if bytes.len() as u64 > MAX_DATA_BYTES {
+        return Err(Error::Problem { path: path.to_path_buf(), location: "file".into(), message: format!("more than {} MiB of text: not a digits file", MAX_DATA_BYTES >> 20) });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        bad(path, line, "not UTF-8 text".into())
+    })?;
     parse_digits(path, &text)
 }
 

@@ -103,6 +103,13 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
     Ok(match d.kind {
         DataKind::Digits => {
             let file = problem.data_file().expect("checked when parsing");
+            if !file.exists() {
+                return Err(Error::Problem {
+                    path: problem.path.clone(),
+                    location: "key `data.file`".into(),
+                    message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
+                });
+            }
             let all = data::load_digits(&file)?;
             let (train, valid, test) = data::split_digits(&all);
             Splits { train, validation: data::dequantise_fixed(&valid), test: data::dequantise_fixed(&test), dequantise_train: true }
@@ -367,7 +374,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     };
     let splits = load_splits(&problem)?;
     let out = options.resume.clone().or(options.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-    std::fs::create_dir_all(&out).map_err(|e| Error::Write { path: out.clone(), message: e.to_string() })?;
+    let _lock = crate::io::lock::RunLock::acquire(&out)?;
     if problem.model.kind == ModelKind::Mixture {
         training_over();
         let (summary, files) = run_mixture(&problem, &splits, &out, seed, device, options.show_progress, wall)?;

@@ -22,9 +22,10 @@ fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(Area) ->
     register_font();
     let path = dir.join(format!("{stem}.png"));
     let tmp = dir.join(format!(".{stem}.tmp.png"));
+    let _guard = crate::interrupt::Temporaries::register(&tmp);
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw(area).map_err(|message| Error::Write { path: path.clone(), message })?;
+        draw(area).map_err(|message| Error::Write { path: path.clone(), message: crate::plot::backend_message(&message) })?;
     }
     std::fs::rename(&tmp, &path).map_err(|e| Error::Write { path: path.clone(), message: e.to_string() })?;
     Ok(path)

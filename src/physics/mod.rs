@@ -69,6 +69,23 @@ impl System {
         }
     }
 
+    /// What any ground-state energy of this system must respect (to judge a run's result):
+    /// a rigorous lower bound where one is known (the oscillator's exact energy; for a trap with
+    /// repulsive or no interaction, the non-interacting energy), for a molecule the energy of
+    /// the bare nuclei V_nn (every electron removed: a ground state lies at or below it), and
+    /// the energy scale (N·d·ω/2; for a molecule electrons·Z²/2 + |V_nn|).
+    pub fn energy_bounds(&self) -> EnergyBounds {
+        match self {
+            System::Harmonic(s) => EnergyBounds { lower: Some(s.exact_energy()), ionization: None, scale: s.exact_energy() },
+            System::HarmonicTrap(s) => s.energy_bounds(),
+            System::Molecule(m) => {
+                let z = m.nuclei.iter().map(|n| n.charge).fold(0.0, f64::max);
+                let v = m.nuclear_repulsion();
+                EnergyBounds { lower: None, ionization: Some(v), scale: m.electrons as f64 * z * z / 2.0 + v.abs() }
+            }
+        }
+    }
+
     /// Centres around which initial walkers are drawn, one per particle ([particles][dims]).
     pub fn initial_centres(&self) -> Vec<Vec<f64>> {
         match self {
@@ -93,6 +110,15 @@ impl System {
             System::Molecule(_) => 1.0,
         }
     }
+}
+
+/// See [`System::energy_bounds`].
+#[derive(Debug, Clone, Copy)]
+pub struct EnergyBounds {
+    pub lower: Option<f64>,
+    /// The complete-ionisation threshold (molecules): the ground state lies at or below it.
+    pub ionization: Option<f64>,
+    pub scale: f64,
 }
 
 /// Pairwise differences x_i − x_j for i < j: returns the list of (i, j, [walkers, dims]).

@@ -50,6 +50,14 @@ impl HarmonicTrap {
         }
     }
 
+    /// The non-interacting energy bounds the ground state from below for g ≥ 0; the scale is the
+    /// first-order energy.
+    pub fn energy_bounds(&self) -> super::EnergyBounds {
+        let free = self.trap().exact_energy();
+        let repulsive = self.interaction.as_ref().is_none_or(|i| i.g >= 0.0);
+        super::EnergyBounds { lower: repulsive.then_some(free), ionization: None, scale: self.first_order_energy().abs().max(free) }
+    }
+
     /// First-order perturbation theory in g (ground state of the trap, exact Gaussian overlap):
     /// ⟨Σ_{i<j} g/(πs²) e^{−r²/s²}⟩ = N(N−1)/2 · g/(πs²) · (1 + 2/(ω s²))^{−d/2}.
     /// For d = 2, ω = 1 this is g N(N−1) / (2π(2 + s²)).

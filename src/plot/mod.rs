@@ -121,18 +121,36 @@ fn save(
     let fail = |path: &Path, message: String| Error::Write { path: path.to_path_buf(), message };
     // The bitmap backend picks the encoder from the extension: the temporary name ends in .png.
     let tmp = dir.join(format!(".{stem}.tmp.png"));
+    // Removed if drawing or the rename fails (and by a signal ending the process).
+    let _guard = crate::interrupt::Temporaries::register(&tmp);
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
-        png(area).map_err(|m| fail(&png_path, m))?;
+        png(area).map_err(|m| fail(&png_path, backend_message(&m)))?;
     }
     std::fs::rename(&tmp, &png_path).map_err(|e| fail(&png_path, e.to_string()))?;
     let mut text = String::new();
     {
         let area = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        svg(area).map_err(|m| fail(&svg_path, m))?;
+        svg(area).map_err(|m| fail(&svg_path, backend_message(&m)))?;
     }
     crate::io::write_atomic(&svg_path, text.as_bytes())?;
     Ok(vec![png_path, svg_path])
+}
+
+/// A plotting backend's error (often a Debug string of nested enums) as a short sentence: the
+/// operating system's message where there is one (e.g. "No space left on device").
+pub(crate) fn backend_message(m: &str) -> String {
+    if let Some(i) = m.find("message: \"") {
+        let rest = &m[i + "message: \"".len()..];
+        if let Some(end) = rest.find('"') {
+            return format!("cannot write the image: {}", &rest[..end]);
+        }
+    }
+    if let Some(i) = m.find("kind: ") {
+        let kind: String = m[i + 6..].chars().take_while(|c| c.is_alphanumeric()).collect();
+        return format!("cannot write the image: {kind}");
+    }
+    format!("cannot draw the image: {}", crate::problem::clip(m, 100))
 }
 
 /// (min, max) of finite values, widened when degenerate; `None` when there is none.
@@ -159,4 +177,14 @@ pub(crate) fn heat(t: f64) -> RGBColor {
 /// Coordinate names of an axis index.
 pub(crate) fn axis_name(a: usize) -> String {
     ["x", "y", "z"].get(a).map_or(format!("x{a}"), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod message_tests {
+    #[test]
+    fn a_backend_debug_string_becomes_the_os_message() {
+        let debug = r#"DrawingErrorKind::BackendError(BitMapBackendError::IOError(Os { code: 28, kind: StorageFull, message: "No space left on device" }))"#;
+        assert_eq!(super::backend_message(debug), "cannot write the image: No space left on device");
+        assert_eq!(super::backend_message("IOError(Kind(StorageFull)) kind: StorageFull"), "cannot write the image: StorageFull");
+    }
 }

@@ -1,0 +1,122 @@
+//! Issue 16 beyond the hostile corpus: non-physical energies are divergences (the numbers of
+//! the issue's runs), the run-directory lock between two live runs and after a SIGKILL, and the
+//! run name taken from a file stem.
+
+use pathspace::problem::Problem;
+use pathspace::solve::Headline;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn headline(energy: f64, error: f64) -> Headline {
+    Headline {
+        estimator: "variational".into(),
+        energy,
+        error,
+        uncorrected: None,
+        difference_mha: None,
+        reason: String::new(),
+        trusted: true,
+        reasons: Vec::new(),
+        diverged: None,
+    }
+}
+
+fn system(text: &str) -> pathspace::physics::System {
+    Problem::parse(Path::new("t.toml"), text).unwrap().system
+}
+
+#[test]
+fn non_physical_energies_are_divergences() {
+    let oscillator = system("[system]\nkind = \"harmonic\"\n");
+    // lr = 10 on the oscillator (issue 16): 1.4e14 ± 8.9e13.
+    let mut h = headline(1.4e14, 8.9e13);
+    h.check_physical(&oscillator);
+    assert!(h.diverged.as_deref().is_some_and(|d| d.contains("meaningless")), "{:?}", h.diverged);
+    // Below the exact ground state 3/2 by far more than the error bar.
+    let mut h = headline(1.2, 0.001);
+    h.check_physical(&oscillator);
+    assert!(h.diverged.as_deref().is_some_and(|d| d.contains("lower bound")), "{:?}", h.diverged);
+    // A good run, and one a little above (a poor drift is not a divergence).
+    for (e, s) in [(1.5001, 0.001), (1.58, 0.01), (1.49995, 0.0001)] {
+        let mut h = headline(e, s);
+        h.check_physical(&oscillator);
+        assert!(h.diverged.is_none(), "{e} ± {s}: {:?}", h.diverged);
+    }
+    // A nucleus of charge 50 with E = +1033 (issue 16): above the bare nucleus (0).
+    let heavy = system("[system]\nkind = \"molecule\"\nelectrons = 1\nnuclei = [{charge = 50.0, position = [0.0, 0.0, 0.0]}]\n[sde]\ndt = 1e-4\n");
+    let mut h = headline(1033.0, 5.0);
+    h.check_physical(&heavy);
+    assert!(h.diverged.as_deref().is_some_and(|d| d.contains("bare nuclei")), "{:?}", h.diverged);
+    let mut h = headline(-1250.0, 1.0);
+    h.check_physical(&heavy);
+    assert!(h.diverged.is_none(), "{:?}", h.diverged);
+    // H₂ at equilibrium is far below its nuclear repulsion 1/1.401.
+    let h2 = Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml")).unwrap().system;
+    let mut h = headline(-1.1745, 0.0002);
+    h.check_physical(&h2);
+    assert!(h.diverged.is_none());
+    let mut h = headline(1.5, 0.01);
+    h.check_physical(&h2);
+    assert!(h.diverged.is_some(), "above V_nn = 0.714");
+}
+
+#[test]
+fn a_run_name_from_a_file_stem_is_a_plain_directory_name() {
+    let text = "[system]\nkind = \"harmonic\"\n";
+    for (file, name) in [("my run!.toml", "my_run_"), (".hidden.toml", "_hidden"), ("a\nb.toml", "a_b"), ("h2.toml", "h2")] {
+        assert_eq!(Problem::parse(Path::new(file), text).unwrap().name, name, "{file:?}");
+    }
+}
+
+const LONG: &str = "[system]\nkind = \"harmonic\"\n[drift]\nhidden = 8\n[sde]\nsteps = 8\n[train]\niterations = 1000000\nwalkers = 8\n[output]\ncheckpoint_every = 5\n";
+
+fn wait_for(path: &Path) {
+    let t0 = Instant::now();
+    while !path.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A second run into a directory a live run writes is refused with "in use"; the first run is
+/// unharmed and releases the lock when it stops.
+#[cfg(unix)]
+#[test]
+fn a_second_run_into_a_busy_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.toml");
+    std::fs::write(&file, LONG).unwrap();
+    let out = dir.path().join("run");
+    let (f, o) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let first = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", f, "--out", o]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&out.join("checkpoint.bin"));
+    let second = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", f, "--out", o]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in use by process") && stderr.contains(&first.id().to_string()) && stderr.trim_end().lines().count() == 1, "{stderr}");
+    assert!(Command::new("kill").args(["-TERM", &first.id().to_string()]).status().unwrap().success());
+    let done = first.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(143), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(!out.join(".pathspace.lock").exists(), "the lock is released at exit");
+    pathspace::io::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).expect("the first run's checkpoint is intact");
+}
+
+/// SIGKILL leaves the lock of a dead process: a resume takes it over.
+#[cfg(unix)]
+#[test]
+fn the_lock_of_a_killed_run_is_taken_over_by_its_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.toml");
+    std::fs::write(&file, LONG.replace("iterations = 1000000", "iterations = 40")).unwrap();
+    let out = dir.path().join("run");
+    let (f, o) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", f, "--out", o]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(&out.join("checkpoint.bin"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lock = std::fs::read_to_string(out.join(".pathspace.lock")).unwrap_or_default();
+    let resumed = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", f, "--resume", o]).output().unwrap();
+    assert!(resumed.status.success(), "stale lock {lock:?}: {}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(out.join("summary.json").exists() && !out.join(".pathspace.lock").exists());
+}
