@@ -107,6 +107,7 @@ fn main() {
         metropolis: true,
         feedback_time: 1.0,
         target_error: None,
+        target_relative_error: None,
         max_steps: steps,
         max_seconds: None,
         reweight_times: Vec::new(),

@@ -80,7 +80,7 @@ enum Command {
         /// Run directory written by `solve`.
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// Override [dmc] target_error (Ha).
+        /// Override [dmc] target_error (Ha; drops target_relative_error).
         #[arg(long)]
         target_error: Option<f64>,
         /// Override [dmc] max_seconds.
@@ -238,6 +238,7 @@ pub fn run() -> Result<()> {
             let mut problem = Problem::load(&file)?;
             if target_error.is_some() {
                 problem.dmc.target_error = target_error;
+                problem.dmc.target_relative_error = None;
             }
             if max_seconds.is_some() {
                 problem.dmc.max_seconds = max_seconds;

@@ -255,6 +255,8 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
             let share = (f - 1.0) / (f * f + 1.0).sqrt();
             coarse.target_error = coarse.target_error.map(|t| t * share);
             fine.target_error = fine.target_error.map(|t| t * share);
+            coarse.target_relative_error = coarse.target_relative_error.map(|t| t * share);
+            fine.target_relative_error = fine.target_relative_error.map(|t| t * share);
             coarse.max_seconds = coarse.max_seconds.map(|s| s / 3.0);
             fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
         }

@@ -141,6 +141,7 @@ struct RawDmc {
     extrapolate: Option<bool>,
     metropolis: Option<bool>,
     target_error: Option<f64>,
+    target_relative_error: Option<f64>,
     max_seconds: Option<f64>,
 }
 
@@ -270,6 +271,9 @@ pub struct DmcSpec {
     pub metropolis: bool,
     /// Sample until the headline (extrapolated) error bar is at most this.
     pub target_error: Option<f64>,
+    /// Sample until the headline error bar is at most this fraction of |energy| (either target
+    /// suffices when both are set).
+    pub target_relative_error: Option<f64>,
     /// Wall-time limit of the DMC runs together (with `target_error`).
     pub max_seconds: Option<f64>,
 }
@@ -455,6 +459,13 @@ impl Problem {
             extrapolate: m.extrapolate.unwrap_or(true),
             metropolis: m.metropolis.unwrap_or(false),
             target_error: m.target_error.map(|t| ctx.positive_f("dmc", "target_error", t)).transpose()?,
+            target_relative_error: m
+                .target_relative_error
+                .map(|t| match ctx.positive_f("dmc", "target_relative_error", t)? {
+                    t if t < 1.0 => Ok(t),
+                    _ => Err(ctx.invalid("dmc", "target_relative_error", "must be a fraction below 1 (e.g. 1.5e-4 for 0.015 %)")),
+                })
+                .transpose()?,
             max_seconds: m.max_seconds.map(|t| ctx.positive_f("dmc", "max_seconds", t)).transpose()?,
         };
         if let Some(r) = raw.reference {

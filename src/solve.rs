@@ -202,6 +202,7 @@ pub fn guided_settings(problem: &Problem) -> GuidedSettings {
         metropolis: false,
         feedback_time: 1.0,
         target_error: None,
+        target_relative_error: None,
         max_steps: e.local_steps,
         max_seconds: None,
         reweight_times: if wants(Estimator::Reweighted) { e.reweight_times.clone() } else { Vec::new() },
@@ -216,7 +217,8 @@ pub fn guided_settings(problem: &Problem) -> GuidedSettings {
             metropolis: d.metropolis,
             feedback_time: d.feedback_time,
             target_error: d.target_error,
-            max_steps: if d.target_error.is_some() { usize::MAX / 4 } else { d.steps },
+            target_relative_error: d.target_relative_error,
+            max_steps: if d.target_error.is_some() || d.target_relative_error.is_some() { usize::MAX / 4 } else { d.steps },
             max_seconds: d.max_seconds,
             reweight_times: Vec::new(),
         };

@@ -55,9 +55,10 @@ fn untrained_guide_of_strongly_interacting_bosons_is_not_trusted() {
             ("walkers = 1024\nsteps = 1024", "walkers = 128\nsteps = 200"),
             ("local_steps = 1024", "local_steps = 400"),
             ("walkers = 1024\ndt = 0.04", "walkers = 128\ndt = 0.04"),
-            ("steps = 2000", "steps = 600"),
-            ("target_error = 1.0e-3\n", ""),
-            ("max_seconds = 420\n", ""),
+            ("steps = 1000\nburn_in = 300", "steps = 600\nburn_in = 300"),
+            ("target_relative_error = 1.5e-4\n", ""),
+            ("max_seconds = 300\n", ""),
+            ("stop_on_plateau = true\n", ""),
         ],
     );
     let out = dir.path().join("plain");
@@ -193,6 +194,7 @@ fn a_population_that_dies_out_is_a_divergence() {
         metropolis: false,
         feedback_time: 1.0,
         target_error: None,
+        target_relative_error: None,
         max_steps: 100,
         max_seconds: None,
         reweight_times: Vec::new(),

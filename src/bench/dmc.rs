@@ -144,6 +144,7 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         metropolis,
         feedback_time: problem.dmc.feedback_time,
         target_error: None,
+        target_relative_error: None,
         max_steps: steps,
         max_seconds: None,
         reweight_times: Vec::new(),

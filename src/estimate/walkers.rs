@@ -154,6 +154,9 @@ pub struct WalkSettings {
     pub feedback_time: f64,
     /// Continue until the blocking error of the energy is at most this.
     pub target_error: Option<f64>,
+    /// Continue until the blocking error is at most this fraction of |energy| (with
+    /// `target_error` too: until either is reached).
+    pub target_relative_error: Option<f64>,
     /// Upper limit on measured generations with `target_error`.
     pub max_steps: usize,
     /// Upper limit on wall seconds with `target_error`.
@@ -250,6 +253,14 @@ impl Walk {
 /// A walk stops ("population exploded") when the population exceeds this many times its target.
 pub const POPULATION_LIMIT: usize = 20;
 
+/// Whether the blocking error `b` meets `target_error` (Ha) or `target_relative_error` (a fraction
+/// of |b.mean|), whichever is set; either suffices when both are.
+fn target_reached(b: &Blocking, settings: &WalkSettings) -> bool {
+    let absolute = settings.target_error.is_some_and(|t| b.error <= t);
+    let relative = settings.target_relative_error.is_some_and(|r| b.error <= r * b.mean.abs());
+    absolute || relative
+}
+
 /// Generations between checks of `target_error`.
 const CHECK_EVERY: usize = 256;
 
@@ -332,13 +343,19 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         let measuring = generation >= settings.burn_in;
         let measured = out.series.len();
         if measured >= settings.steps {
-            let reason = match settings.target_error {
-                None => Some("steps"),
-                Some(_) if measured >= settings.max_steps => Some("max_steps"),
-                Some(_) if !(measured - settings.steps).is_multiple_of(CHECK_EVERY) => None,
-                Some(t) if blocking(&out.series).error <= t => Some("target_error"),
-                Some(_) if settings.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) => Some("max_seconds"),
-                Some(_) => None,
+            let targeted = settings.target_error.is_some() || settings.target_relative_error.is_some();
+            let reason = if !targeted {
+                Some("steps")
+            } else if measured >= settings.max_steps {
+                Some("max_steps")
+            } else if !(measured - settings.steps).is_multiple_of(CHECK_EVERY) {
+                None
+            } else if target_reached(&blocking(&out.series), settings) {
+                Some("target_error")
+            } else if settings.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
+                Some("max_seconds")
+            } else {
+                None
             };
             if let Some(reason) = reason {
                 out.stopped_by = reason.into();
@@ -703,6 +720,7 @@ mod tests {
             metropolis: false,
             feedback_time: 1.0,
             target_error: None,
+            target_relative_error: None,
             max_steps: steps,
             max_seconds: None,
             reweight_times: Vec::new(),
@@ -968,5 +986,19 @@ mod tests {
         let w = walk(&guide, start(200, 1, &mut noise), &s, &mut noise);
         assert_eq!(w.stopped_by, "target_error");
         assert!(w.energy.error <= 5e-4 && w.generations > 256, "{:?} after {} generations", w.energy, w.generations);
+    }
+
+    #[test]
+    fn relative_target_error_scales_with_the_energy() {
+        // E ≈ 0.5 here: a relative target of 1e-3 is an absolute one of about 5e-4.
+        let mut noise = Noise::new(5);
+        let guide = Oscillator { a: 0.8, dims: 1 };
+        let mut s = settings(0.02, 256, false);
+        s.target_relative_error = Some(1e-3);
+        s.max_steps = 1 << 16;
+        let w = walk(&guide, start(200, 1, &mut noise), &s, &mut noise);
+        assert_eq!(w.stopped_by, "target_error");
+        assert!(w.energy.error <= 1e-3 * w.energy.value.abs() && w.generations > 256, "{:?} after {} generations", w.energy, w.generations);
+        assert!(w.energy.error > 0.5 * 1e-3 * w.energy.value.abs(), "stopped soon after the target: {:?}", w.energy);
     }
 }

@@ -412,6 +412,7 @@ fn dmc_guided_by_a_random_gradient_network_is_exact() {
         metropolis: branching,
         feedback_time: 1.0,
         target_error: None,
+        target_relative_error: None,
         max_steps: 0,
         max_seconds: None,
         reweight_times: Vec::new(),
