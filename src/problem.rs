@@ -84,6 +84,7 @@ struct RawDrift {
     layers: Option<usize>,
     cusps: Option<bool>,
     skip_init: Option<f64>,
+    density: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +175,16 @@ pub struct DriftSpec {
     pub layers: usize,
     pub cusps: bool,
     pub skip_init: f64,
+    /// `density = M` (jastrow only): M density inputs ρ_iβ of the one-body network, with
+    /// β = ½, 1, 2, … doubling ([`crate::nn::Jastrow`]).
+    pub density: usize,
+}
+
+impl DriftSpec {
+    /// The decay rates β of the density inputs.
+    pub fn density_rates(&self) -> Vec<f64> {
+        (0..self.density).map(|m| 0.5 * f64::powi(2.0, m as i32)).collect()
+    }
 }
 
 /// `[sde]`: the process used in training.
@@ -343,7 +354,15 @@ impl Problem {
         if matches!(kind, DriftKind::Gradient | DriftKind::Jastrow) && d.skip_init.is_some_and(|c| c > 0.0) {
             return Err(ctx.invalid("drift", "skip_init", "must be ≤ 0 for kind = \"gradient\" or \"jastrow\" (ψ_T = e^S must be normalisable)"));
         }
+        let density = d.density.unwrap_or(0);
+        if density > 0 && kind != DriftKind::Jastrow {
+            return Err(ctx.invalid("drift", "density", "density inputs need kind = \"jastrow\""));
+        }
+        if density > 8 {
+            return Err(ctx.invalid("drift", "density", &format!("at most 8 density inputs (β = ½ … 64), got {density}")));
+        }
         let drift = DriftSpec {
+            density,
             kind,
             hidden: ctx.positive("drift", "hidden", d.hidden.unwrap_or(64))?,
             layers: ctx.positive("drift", "layers", d.layers.unwrap_or(2))?,
@@ -605,17 +624,23 @@ pub const MAX_PROBLEM_BYTES: u64 = 1 << 20;
 /// Reads a problem file as UTF-8 text of at most [`MAX_PROBLEM_BYTES`]; a longer file, or
 /// bytes that are not UTF-8 (reported with their line and column), are errors naming the file.
 pub fn read_text(path: &Path) -> Result<String> {
+    read_text_limited(path, MAX_PROBLEM_BYTES, "a problem file this big is not one (check the path)")
+}
+
+/// [`read_text`] with another size limit and the reason a larger file is refused.
+pub fn read_text_limited(path: &Path, max_bytes: u64, too_big: &str) -> Result<String> {
     use std::io::Read;
+    let limit = max_bytes;
     let read_err = |cause| Error::Read { path: path.to_path_buf(), cause };
     let file = std::fs::File::open(path).map_err(read_err)?;
     if file.metadata().map_err(read_err)?.is_dir() {
         return Err(read_err(std::io::Error::other("is a directory, not a problem file")));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_PROBLEM_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(read_err)?;
     let problem = |location: String, message: String| Error::Problem { path: path.to_path_buf(), location, message };
-    if bytes.len() as u64 > MAX_PROBLEM_BYTES {
-        return Err(problem("file".into(), format!("larger than {} KiB: a problem file this big is not one (check the path)", MAX_PROBLEM_BYTES >> 10)));
+    if bytes.len() as u64 > limit {
+        return Err(problem("file".into(), format!("larger than {} KiB: {too_big}", limit >> 10)));
     }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];

@@ -344,6 +344,7 @@ pub fn build_net(problem: &Problem, noise: &mut Noise, device: &Device) -> Drift
                 hidden: spec.hidden,
                 layers: spec.layers,
                 skip_init: spec.skip_init,
+                density: spec.density_rates(),
             }
             .init(noise, device),
         ),

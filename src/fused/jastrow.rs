@@ -3,16 +3,19 @@
 //! scalar networks F (one-body) and U (ordered pairs), each a [`PotentialParams`] whose own
 //! forward, reverse and Hessian products are those of `super::potential`.
 //!
-//! Every network input z_s is a feature q(δ_s) = ln(1 + |δ_s|²/ℓ²) of a difference
-//! δ_s = r_a − r_b (a pair) or r_a − C_A (a centre). With α = 2/(ℓ²(1 + |δ|²/ℓ²)):
+//! Every network input is a sum z_s = Σ_{t ∈ s} φ_t(q_t) of terms, each a function of a feature
+//! q_t = q(δ_t) = ln(1 + |δ_t|²/ℓ²) of a difference δ_t = r_a − r_b (a pair) or r_a − C_A (a
+//! centre): φ(q) = q for the plain inputs (one term), φ(q) = e^{−βq} for the density inputs
+//! ρ_iβ = Σ_{j≠i} e^{−β q_ij} of F (N − 1 terms). With α = 2/(ℓ²(1 + |δ|²/ℓ²)), for one term:
 //!
 //! ```text
 //! ∂q/∂r_a = γ = α δ = −∂q/∂r_b,        Q = ∂²q/∂δ² = α I − α² δ δᵀ,       tr Q = α d − α² |δ|²
-//! forward   v_a += g_s γ_s,  v_b −= g_s γ_s               (g = ∇_z F or ∇_z U at the row)
-//! reverse   z̄_s = γ_s·(v̄_a − v̄_b);   θ̄ += ∂_θ(z̄·g),  h = H z̄  (the network's reverse pass)
-//!           x̄_a += h_s γ_s + g_s Q_s (v̄_a − v̄_b),   x̄_b −= the same
-//! Laplacian ΔS = Σ_rows [ Σ_{s,s'} H_ss' G_ss' + Σ_s g_s (1 + [b_s]) tr Q_s ] + n c,
-//!           G_ss' = Σ_p σ_sp σ_s'p γ_s·γ_s'    (σ_sp = +1 if p = a_s, −1 if p = b_s, else 0)
+//! forward   v_a += g_s φ'_t γ_t,  v_b −= the same            (g = ∇_z F or ∇_z U at the row)
+//! reverse   z̄_s = Σ_t φ'_t γ_t·w_t,  w_t = v̄_a − v̄_b;   θ̄ += ∂_θ(z̄·g),  h = H z̄
+//!           x̄_a += h_s φ'_t γ_t + g_s (φ'_t Q_t w_t + φ''_t γ_t (γ_t·w_t)),   x̄_b −= the same
+//! Laplacian ΔS = Σ_rows [ Σ_{s,s'} H_ss' G_ss' + Σ_s g_s Σ_t (1 + [b_t]) (φ'_t tr Q_t + φ''_t |γ_t|²) ] + n c,
+//!           G_ss' = Σ_{t ∈ s, t' ∈ s'} φ'_t φ'_t' Σ_p σ_tp σ_t'p γ_t·γ_t'
+//!           (σ_tp = +1 if p = a_t, −1 if p = b_t, else 0)
 //! ```
 //!
 //! H (the network's Hessian in its inputs, at most (1 + 2K)² entries) comes from one reverse
@@ -24,22 +27,65 @@ use super::real::Real;
 use crate::nn::{Jastrow, JastrowGeometry};
 use burn::module::ParamId;
 
-/// One input of a network row: the feature's particle a, optional second particle b, and its
-/// index among the walker's features (one-body i·K + A, then pair N·K + m).
+/// One term φ(q) of a network input: the feature's particle a, optional second particle b, its
+/// index among the walker's features (one-body i·K + A, then pair N·K + m), and φ: `None` for
+/// φ(q) = q, `Some(β)` for φ(q) = e^{−βq}.
 #[derive(Debug, Clone, Copy)]
 struct Input {
     a: usize,
     b: Option<usize>,
     feature: usize,
+    decay: Option<f64>,
 }
 
-/// The rows of one network per walker and the inputs of each row.
+impl Input {
+    fn plain(a: usize, b: Option<usize>, feature: usize) -> Self {
+        Input { a, b, feature, decay: None }
+    }
+
+    /// (φ(q), φ'(q), φ''(q)).
+    #[inline(always)]
+    fn phi(&self, q: f64) -> (f64, f64, f64) {
+        match self.decay {
+            None => (q, 1.0, 0.0),
+            Some(beta) => {
+                let e = (-beta * q).exp();
+                (e, -beta * e, beta * beta * e)
+            }
+        }
+    }
+}
+
+/// The rows of one network per walker and the terms of each row's inputs.
 #[derive(Debug, Clone)]
 struct Table {
     rows: usize,
     width: usize,
-    /// rows × width.
-    inputs: Vec<Input>,
+    /// The terms of every input slot (rows × width slots), slot after slot.
+    terms: Vec<Input>,
+    /// Slot s holds `terms[starts[s]..starts[s + 1]]` (rows · width + 1 entries).
+    starts: Vec<usize>,
+}
+
+impl Table {
+    /// A table from the terms of each slot, row after row.
+    fn new(rows: usize, width: usize, slots: Vec<Vec<Input>>) -> Self {
+        debug_assert_eq!(slots.len(), rows * width);
+        let mut starts = Vec::with_capacity(slots.len() + 1);
+        starts.push(0);
+        let mut terms = Vec::new();
+        for slot in slots {
+            terms.extend(slot);
+            starts.push(terms.len());
+        }
+        Table { rows, width, terms, starts }
+    }
+
+    /// The terms of slot `slot` (row · width + input).
+    #[inline(always)]
+    fn slot(&self, slot: usize) -> &[Input] {
+        &self.terms[self.starts[slot]..self.starts[slot + 1]]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +100,8 @@ pub(crate) struct JastrowParams<F = f64> {
     geometry: JastrowGeometry,
     one: Table,
     pairs: Table,
+    /// The ordered pairs (i, j) of the pair features, in feature order.
+    ordered: Vec<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,25 +176,33 @@ impl Features {
     fn alpha(&self, w: usize, f: usize) -> f64 {
         self.alpha[w * self.per_walker + f]
     }
+
+    fn q(&self, w: usize, f: usize) -> f64 {
+        self.q[w * self.per_walker + f]
+    }
 }
 
 impl JastrowParams<f64> {
     pub fn from_module(m: &Jastrow) -> Self {
         let geometry = m.geometry.clone();
         let (n, k) = (geometry.particles, geometry.centre_count());
-        let one = Table {
-            rows: n,
-            width: k,
-            inputs: (0..n).flat_map(|i| (0..k).map(move |c| Input { a: i, b: None, feature: i * k + c })).collect(),
-        };
         let ordered = geometry.ordered_pairs();
-        let mut inputs = Vec::with_capacity(ordered.len() * geometry.pair_inputs());
-        for (m_row, &(i, j)) in ordered.iter().enumerate() {
-            inputs.push(Input { a: i, b: Some(j), feature: n * k + m_row });
-            inputs.extend((0..k).map(|c| Input { a: i, b: None, feature: i * k + c }));
-            inputs.extend((0..k).map(|c| Input { a: j, b: None, feature: j * k + c }));
+        let mut slots = Vec::with_capacity(n * geometry.one_body_inputs());
+        for i in 0..n {
+            slots.extend((0..k).map(|c| vec![Input::plain(i, None, i * k + c)]));
+            for &beta in &geometry.density {
+                let terms = ordered.iter().enumerate().filter(|(_, p)| p.0 == i);
+                slots.push(terms.map(|(m_row, &(_, j))| Input { a: i, b: Some(j), feature: n * k + m_row, decay: Some(beta) }).collect());
+            }
         }
-        let pairs = Table { rows: ordered.len(), width: geometry.pair_inputs(), inputs };
+        let one = Table::new(n, geometry.one_body_inputs(), slots);
+        let mut slots = Vec::with_capacity(ordered.len() * geometry.pair_inputs());
+        for (m_row, &(i, j)) in ordered.iter().enumerate() {
+            slots.push(vec![Input::plain(i, Some(j), n * k + m_row)]);
+            slots.extend((0..k).map(|c| vec![Input::plain(i, None, i * k + c)]));
+            slots.extend((0..k).map(|c| vec![Input::plain(j, None, j * k + c)]));
+        }
+        let pairs = Table::new(ordered.len(), geometry.pair_inputs(), slots);
         let root = super::params::values(&m.skip)[0];
         JastrowParams {
             one_body: PotentialParams::from_module(&m.one_body),
@@ -157,6 +213,7 @@ impl JastrowParams<f64> {
             geometry,
             one,
             pairs,
+            ordered,
         }
     }
 
@@ -193,19 +250,29 @@ impl JastrowParams<f64> {
             for (w, o) in out.iter_mut().enumerate() {
                 for r in 0..table.rows {
                     let row = w * table.rows + r;
-                    let ins = &table.inputs[r * k..(r + 1) * k];
-                    for (s, is) in ins.iter().enumerate() {
-                        let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
-                        let norm2: f64 = delta.iter().map(|c| c * c).sum();
-                        let blocks = if is.b.is_some() { 2.0 } else { 1.0 };
-                        o.2 += g[row * k + s] * blocks * (alpha * d as f64 - alpha * alpha * norm2);
-                        for (t, it) in ins.iter().enumerate() {
-                            let sign = overlap(is, it);
-                            if sign == 0.0 {
-                                continue;
+                    for s in 0..k {
+                        let terms = table.slot(r * k + s);
+                        for is in terms {
+                            let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
+                            let norm2: f64 = delta.iter().map(|c| c * c).sum();
+                            let (_, d1, d2) = is.phi(features.q(w, is.feature));
+                            let blocks = if is.b.is_some() { 2.0 } else { 1.0 };
+                            o.2 += g[row * k + s] * blocks * (d1 * (alpha * d as f64 - alpha * alpha * norm2) + d2 * alpha * alpha * norm2);
+                        }
+                        for t in 0..k {
+                            let hessian = hessians[row * k * k + s * k + t];
+                            for is in terms {
+                                let d1s = is.phi(features.q(w, is.feature)).1;
+                                for it in table.slot(r * k + t) {
+                                    let sign = overlap(is, it);
+                                    if sign == 0.0 {
+                                        continue;
+                                    }
+                                    let d1t = it.phi(features.q(w, it.feature)).1;
+                                    let dot: f64 = features.gamma(w, is.feature).zip(features.gamma(w, it.feature)).map(|(a, b)| a * b).sum();
+                                    o.2 += hessian * sign * d1s * d1t * dot;
+                                }
                             }
-                            let dot: f64 = features.gamma(w, is.feature).zip(features.gamma(w, it.feature)).map(|(a, b)| a * b).sum();
-                            o.2 += hessians[row * k * k + s * k + t] * sign * dot;
                         }
                     }
                 }
@@ -260,6 +327,7 @@ impl<F: Real> JastrowParams<F> {
             geometry: self.geometry.clone(),
             one: self.one.clone(),
             pairs: self.pairs.clone(),
+            ordered: self.ordered.clone(),
         }
     }
 
@@ -324,9 +392,7 @@ impl<F: Real> JastrowParams<F> {
                     push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - c[e]));
                 }
             }
-            for r in 0..self.pairs.rows {
-                let input = self.pairs.inputs[r * self.pairs.width];
-                let (i, j) = (input.a, input.b.expect("a pair input"));
+            for &(i, j) in &self.ordered {
                 push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
             }
         }
@@ -340,10 +406,11 @@ impl<F: Real> JastrowParams<F> {
         let d = self.geometry.dims;
         let n = self.dim();
         for (table, input) in [(&self.one, &mut cache.y), (&self.pairs, &mut cache.z)] {
+            let slots = table.rows * table.width;
             for w in 0..walkers {
-                let base = w * table.rows * table.width;
-                for (slot, is) in table.inputs.iter().enumerate() {
-                    input[base + slot] = F::of(features.q[w * features.per_walker + is.feature]);
+                for slot in 0..slots {
+                    let z: f64 = table.slot(slot).iter().map(|is| is.phi(features.q(w, is.feature)).0).sum();
+                    input[w * slots + slot] = F::of(z);
                 }
             }
         }
@@ -355,15 +422,18 @@ impl<F: Real> JastrowParams<F> {
             *v = self.skip * *x;
         }
         for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair)] {
+            let slots = table.rows * table.width;
             for w in 0..walkers {
-                let base = w * table.rows * table.width;
                 let vw = &mut v[w * n..(w + 1) * n];
-                for (slot, is) in table.inputs.iter().enumerate() {
-                    let gs = g[base + slot].f64();
-                    for (e, gamma) in features.gamma(w, is.feature).enumerate() {
-                        vw[is.a * d + e] += F::of(gs * gamma);
-                        if let Some(b) = is.b {
-                            vw[b * d + e] -= F::of(gs * gamma);
+                for slot in 0..slots {
+                    let gs = g[w * slots + slot].f64();
+                    for is in table.slot(slot) {
+                        let coefficient = gs * is.phi(features.q(w, is.feature)).1;
+                        for (e, gamma) in features.gamma(w, is.feature).enumerate() {
+                            vw[is.a * d + e] += F::of(coefficient * gamma);
+                            if let Some(b) = is.b {
+                                vw[b * d + e] -= F::of(coefficient * gamma);
+                            }
                         }
                     }
                 }
@@ -389,11 +459,15 @@ impl<F: Real> JastrowParams<F> {
             a - is.b.map_or(0.0, |b| v_bar[w * n + b * d + e].f64())
         };
         for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar)] {
+            let slots = table.rows * table.width;
             for w in 0..walkers {
-                let base = w * table.rows * table.width;
-                for (slot, is) in table.inputs.iter().enumerate() {
-                    let dot: f64 = features.gamma(w, is.feature).enumerate().map(|(e, gamma)| gamma * relative(w, is, e)).sum();
-                    bar[base + slot] = F::of(dot);
+                for slot in 0..slots {
+                    let mut sum = 0.0;
+                    for is in table.slot(slot) {
+                        let dot: f64 = features.gamma(w, is.feature).enumerate().map(|(e, gamma)| gamma * relative(w, is, e)).sum();
+                        sum += is.phi(features.q(w, is.feature)).1 * dot;
+                    }
+                    bar[w * slots + slot] = F::of(sum);
                 }
             }
         }
@@ -405,20 +479,24 @@ impl<F: Real> JastrowParams<F> {
         }
         let mut wv = vec![0.0; d];
         for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair)] {
+            let slots = table.rows * table.width;
             for w in 0..walkers {
-                let base = w * table.rows * table.width;
-                for (slot, is) in table.inputs.iter().enumerate() {
-                    let (gs, hs) = (g[base + slot].f64(), h[base + slot].f64());
-                    let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
-                    for (e, r) in wv.iter_mut().enumerate() {
-                        *r = relative(w, is, e);
-                    }
-                    let along: f64 = delta.iter().zip(&wv).map(|(a, b)| a * b).sum();
-                    for e in 0..d {
-                        let value = hs * alpha * delta[e] + gs * (alpha * wv[e] - alpha * alpha * along * delta[e]);
-                        x_bar[w * n + is.a * d + e] += F::of(value);
-                        if let Some(b) = is.b {
-                            x_bar[w * n + b * d + e] -= F::of(value);
+                for slot in 0..slots {
+                    let (gs, hs) = (g[w * slots + slot].f64(), h[w * slots + slot].f64());
+                    for is in table.slot(slot) {
+                        let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
+                        let (_, d1, d2) = is.phi(features.q(w, is.feature));
+                        for (e, r) in wv.iter_mut().enumerate() {
+                            *r = relative(w, is, e);
+                        }
+                        let along: f64 = delta.iter().zip(&wv).map(|(a, b)| a * b).sum();
+                        for e in 0..d {
+                            let value = hs * d1 * alpha * delta[e]
+                                + gs * (d1 * (alpha * wv[e] - alpha * alpha * along * delta[e]) + d2 * alpha * alpha * along * delta[e]);
+                            x_bar[w * n + is.a * d + e] += F::of(value);
+                            if let Some(b) = is.b {
+                                x_bar[w * n + b * d + e] -= F::of(value);
+                            }
                         }
                     }
                 }
@@ -462,8 +540,8 @@ mod tests {
     fn exchange_leaves_s_unchanged_and_permutes_the_drift() {
         let device = autodiff_device();
         let mut noise = Noise::new(21);
-        for system in [bosons(), h2(true)] {
-            let net = network(Kind::Jastrow, &system, &mut noise, &device);
+        for (system, kind) in [(bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity)] {
+            let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             let (n, d) = (system.particles(), system.dims());
             for _ in 0..3 {

@@ -41,6 +41,8 @@ pub(super) enum Kind {
     Pair,
     Gradient,
     Jastrow,
+    /// The Jastrow network with two density inputs (β = ½, 2) in its one-body network.
+    JastrowDensity,
 }
 
 /// A network of `kind` with every layer random (none zero-initialised).
@@ -67,7 +69,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
             net.output = linear(8, 1, false, Init::Uniform, noise, device);
             DriftNet::Potential(net)
         }
-        Kind::Jastrow => {
+        Kind::Jastrow | Kind::JastrowDensity => {
             let config = JastrowConfig {
                 particles: p,
                 dims: d,
@@ -76,6 +78,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
                 hidden: 8,
                 layers,
                 skip_init: -0.6,
+                density: if kind == Kind::JastrowDensity { vec![0.5, 2.0] } else { Vec::new() },
             };
             let mut net = config.init(noise, device);
             net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
@@ -204,7 +207,10 @@ fn jastrow_net_matches_autodiff() {
     for integrator in ALL {
         compare(&h2(true), Kind::Jastrow, integrator, true);
         compare(&bosons(), Kind::Jastrow, integrator, true);
+        compare(&bosons(), Kind::JastrowDensity, integrator, true);
+        compare(&h2(true), Kind::JastrowDensity, integrator, true);
     }
+    compare_layers(&bosons(), Kind::JastrowDensity, 3, &SOSRA, false);
     // (One particle has no pair rows: its pair network gets no gradient, which `compare` rejects.)
     compare_layers(&bosons(), Kind::Jastrow, 1, &EULER_MARUYAMA, false);
     compare_layers(&h2(false), Kind::Jastrow, 3, &SOSRA, true);
@@ -213,7 +219,7 @@ fn jastrow_net_matches_autodiff() {
 #[test]
 fn fused_evaluation_paths_match_burn() {
     let device = autodiff_device().inner();
-    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow)] {
+    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity)] {
         let mut noise = Noise::new(8);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([40, system.particles(), system.dims()], 0.8, &device);
@@ -240,7 +246,7 @@ fn fused_evaluation_paths_match_burn() {
 #[test]
 fn fused_gradient_matches_finite_difference() {
     let device = autodiff_device();
-    for (system, kind) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp), (h2(true), Kind::Pair), (h2(true), Kind::Gradient), (bosons(), Kind::Gradient), (h2(true), Kind::Jastrow), (bosons(), Kind::Jastrow)] {
+    for (system, kind) in [(System::Harmonic(Harmonic { particles: 1, dims: 3, omega: 1.0 }), Kind::Mlp), (h2(true), Kind::Pair), (h2(true), Kind::Gradient), (bosons(), Kind::Gradient), (h2(true), Kind::Jastrow), (bosons(), Kind::Jastrow), (bosons(), Kind::JastrowDensity)] {
         let mut noise = Noise::new(5);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([37, system.particles(), system.dims()], 0.8, &device);
@@ -258,6 +264,7 @@ fn fused_gradient_matches_finite_difference() {
                     FlatNet::Mlp(m) => m.hidden[0].w[k] += delta,
                     FlatNet::Pair(p) => p.mix.w[k] += delta,
                     FlatNet::Potential(p) => p.hidden[0].w[k] += delta,
+                    FlatNet::Jastrow(j) if kind == Kind::JastrowDensity => j.one_body.hidden[0].w[k] += delta,
                     FlatNet::Jastrow(j) => j.pair.hidden[0].w[k] += delta,
                 }
                 run(&d).loss
@@ -267,6 +274,7 @@ fn fused_gradient_matches_finite_difference() {
                 NetGrad::Mlp(g) => g.hidden[0].weight()[k],
                 NetGrad::Pair(g) => g.mix.weight()[k],
                 NetGrad::Potential(g) => g.hidden[0].weight()[k],
+                NetGrad::Jastrow(g) if kind == Kind::JastrowDensity => g.one_body.hidden[0].weight()[k],
                 NetGrad::Jastrow(g) => g.pair.hidden[0].weight()[k],
             };
             assert!((value - numeric).abs() <= 1e-9 * (1.0 + numeric.abs()), "fused {value} vs finite difference {numeric}");
@@ -305,6 +313,7 @@ fn cases() -> Vec<(System, Kind)> {
         (h2(true), Kind::Gradient),
         (bosons(), Kind::Jastrow),
         (h2(true), Kind::Jastrow),
+        (bosons(), Kind::JastrowDensity),
     ]
 }
 

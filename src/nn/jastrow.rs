@@ -9,10 +9,15 @@
 //!
 //! ```text
 //! y_i  = (q(r_i − C_A))_A                              one-body inputs       (K)
+//! ρ_i  = (Σ_{j≠i} e^{−β q(r_i − r_j)})_β               densities             (M, optional)
 //! z_ij = (q(r_i − r_j), y_i, y_j)                      ordered-pair inputs   (1 + 2K)
-//! S_θ  = Σ_i F(y_i) + Σ_{i≠j} U(z_ij) + ½ c |x|²,     c = −ρ²
+//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + ½ c |x|²,     c = −ρ²
 //! ```
 //!
+//! The densities make the term many-body in the DeepSets sense (Zaheer et al. 2017): F is a
+//! nonlinear function of a sum over the other particles, so its expansion holds products
+//! e^{−β q_ij} e^{−β' q_ik} (three-body and beyond), at the cost of N(N−1)M exponentials;
+//! e^{−β q} = (1 + r²/ℓ²)^{−β} is a smooth, even bump of width ~ℓ/√β around coalescence.
 //! F and U are scalar tanh networks ([`super::Potential`], output layer at zero). The sum over
 //! ordered pairs (i, j) and (j, i) makes the pair term symmetric for any U, and U sees both
 //! particles' one-body features, so it can express how the pair correlation depends on where
@@ -49,6 +54,8 @@ pub struct JastrowConfig {
     pub layers: usize,
     /// c at initialisation (clamped to ≤ 0).
     pub skip_init: f64,
+    /// The decay rates β of the density inputs of F (empty: F sees y_i only).
+    pub density: Vec<f64>,
 }
 
 /// The fixed geometry of a Jastrow drift (not trained; part of its shape).
@@ -58,12 +65,19 @@ pub struct JastrowGeometry {
     pub dims: usize,
     pub centres: Vec<Vec<f64>>,
     pub length: f64,
+    /// β of each density input of F (none with a single particle).
+    pub density: Vec<f64>,
 }
 
 impl JastrowGeometry {
     /// K, the number of centres.
     pub fn centre_count(&self) -> usize {
         self.centres.len()
+    }
+
+    /// Inputs of the one-body network, K + M.
+    pub fn one_body_inputs(&self) -> usize {
+        self.centres.len() + self.density.len()
     }
 
     /// Inputs of the pair network, 1 + 2K.
@@ -93,11 +107,12 @@ pub struct Jastrow {
 impl JastrowConfig {
     pub fn init(&self, noise: &mut Noise, device: &Device) -> Jastrow {
         let k = self.centres.len();
+        let density = if self.particles > 1 { self.density.clone() } else { Vec::new() };
         let sub = |inputs: usize| MlpConfig { particles: 1, dims: inputs, hidden: self.hidden, layers: self.layers, skip_init: 0.0 };
-        let one_body = Potential::init_without_skip(&sub(k), noise, device);
+        let one_body = Potential::init_without_skip(&sub(k + density.len()), noise, device);
         let pair = Potential::init_without_skip(&sub(1 + 2 * k), noise, device);
         let root = (-self.skip_init).max(0.0).sqrt();
-        let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length };
+        let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length, density };
         Jastrow { one_body, pair, skip: scalar(root, device), geometry }
     }
 }
@@ -139,13 +154,13 @@ impl Jastrow {
             gammas.push(gamma);
         }
         let y = Tensor::cat(ys, 2); // [w, n, K]
-        let g_one = self.one_body.gradient(y.clone().reshape([w * n, k])).reshape([w, n, k]);
         let c = self.skip.val().powi_scalar(2).neg().reshape([1, 1, 1]);
         let mut v = x.clone() * c;
-        for (a, gamma) in gammas.iter().enumerate() {
-            v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
-        }
         if n < 2 {
+            let g_one = self.one_body.gradient(y.reshape([w * n, k])).reshape([w, n, k]);
+            for (a, gamma) in gammas.iter().enumerate() {
+                v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
+            }
             return v;
         }
         let pairs = geometry.ordered_pairs();
@@ -159,12 +174,29 @@ impl Jastrow {
         };
         let (sel_i, sel_j) = (selection(|p| p.0), selection(|p| p.1));
         let (q, gamma_pair) = distance_feature(gather(x.clone(), &sel_i) - gather(x, &sel_j), geometry.length);
+        // Densities ρ_iβ = Σ_{j≠i} e^{−β q_ij}: the pair rows (i, ·) summed into particle i.
+        let betas = &geometry.density;
+        let bumps: Vec<Tensor<3>> = betas.iter().map(|&beta| (q.clone() * (-beta)).exp()).collect();
+        let one_inputs = if bumps.is_empty() { y.clone() } else { Tensor::cat(vec![y.clone(), scatter(Tensor::cat(bumps.clone(), 2), &sel_i)], 2) };
+        let kf = geometry.one_body_inputs();
+        let g_one = self.one_body.gradient(one_inputs.reshape([w * n, kf])).reshape([w, n, kf]);
+        for (a, gamma) in gammas.iter().enumerate() {
+            v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
+        }
         let z = Tensor::cat(vec![q, gather(y.clone(), &sel_i), gather(y, &sel_j)], 2); // [w, M, 1 + 2K]
         let kp = geometry.pair_inputs();
         let g_pair = self.pair.gradient(z.reshape([w * m, kp])).reshape([w, m, kp]);
         let column = |a: usize| g_pair.clone().slice([0..w, 0..m, a..a + 1]);
-        let mut to_i = gamma_pair.clone() * column(0);
-        let mut to_j = gamma_pair.neg() * column(0);
+        // ∂S/∂q_ij of the pair row (i, j): U's own input plus, through ρ_i, Σ_β ∂F/∂ρ_iβ · (−β e^{−β q_ij}).
+        let mut along = column(0);
+        if !betas.is_empty() {
+            let g_rho = gather(g_one.slice([0..w, 0..n, k..kf]), &sel_i); // [w, M, betas]
+            for (b, (&beta, bump)) in betas.iter().zip(bumps).enumerate() {
+                along = along + g_rho.clone().slice([0..w, 0..m, b..b + 1]) * bump * (-beta);
+            }
+        }
+        let mut to_i = gamma_pair.clone() * along.clone();
+        let mut to_j = gamma_pair.neg() * along;
         for (a, gamma) in gammas.iter().enumerate() {
             to_i = to_i + gather(gamma.clone(), &sel_i) * column(1 + a);
             to_j = to_j + gather(gamma.clone(), &sel_j) * column(1 + k + a);
