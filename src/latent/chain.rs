@@ -11,11 +11,15 @@
 //! - [`Stage::Flow`]: z = f(h) deterministic (σ → 0), adds log|det ∂f/∂h|.
 //! - [`Stage::Sde`]: z₀ ~ q(z₀ | h); a posterior path z₀ → z_τ with drift u(z, h); adds
 //!   log p(h | z_τ) + log dP_w/dQ_u − log q(z₀ | h); z = z₀ goes on towards the prior.
+//! - [`Stage::Series`]: h a time series (x_k, m_k)_{k<K}; z₀ ~ q(z₀ | c₀) from a backward GRU;
+//!   a posterior path through the observation times; adds Σ_k m_k log p(x_k | z_{t_k}) +
+//!   log dP_w/dQ_u − log q(z₀ | h); z = z₀ goes on towards the prior ([`super::series`]).
 //!
 //! Inference runs stages data → prior; generation runs them prior → data.
 
 use super::kernels::{Flow, GaussianKernel, SdeSegment};
 use super::log_standard_normal;
+use super::series::SeriesStage;
 use crate::noise::Noise;
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -41,6 +45,7 @@ pub enum Stage {
     Gaussian(GaussianStage),
     Flow(Flow),
     Sde(SdeStage),
+    Series(SeriesStage),
 }
 
 /// Stages in order from the data (index 0) to the prior.
@@ -90,6 +95,10 @@ impl Chain {
                     }
                     (z0, part)
                 }
+                Stage::Series(s) => {
+                    let p = s.log_weight_part(h, noise, term == PathTerm::Exact);
+                    (p.z0, p.part)
+                }
             };
             lw = lw + part;
             h = z;
@@ -103,6 +112,7 @@ impl Chain {
             Stage::Gaussian(g) => g.encoder.mean_dim(),
             Stage::Flow(_) => d,
             Stage::Sde(s) => s.encoder.mean_dim(),
+            Stage::Series(s) => s.initial.mean_dim(),
         })
     }
 
@@ -120,6 +130,13 @@ impl Chain {
                 Stage::Sde(s) => {
                     let end = s.segment.prior_path(h, noise);
                     draw(&s.decoder, end, noise)
+                }
+                Stage::Series(s) => {
+                    // Rows in the data layout: (x_k, m_k = 1) at every observation time.
+                    let path = s.prior(h, false, noise);
+                    let ones = Tensor::<2>::ones([n, 1], &path.at_observations[0].device());
+                    let slots = path.at_observations.into_iter().map(|z| Tensor::cat(vec![draw(&s.decoder, z, noise), ones.clone()], 1)).collect();
+                    Tensor::cat(slots, 1)
                 }
             };
         }

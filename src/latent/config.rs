@@ -2,10 +2,10 @@
 //!
 //! ```toml
 //! name = "vae_digits"
-//! [data]                # kind = "digits" | "moons" | "ring"
+//! [data]                # kind = "digits" | "moons" | "ring" | "lorenz" | "ou" | "series"
 //! kind = "digits"
 //! file = "data/digits.csv.gz"   # digits only; relative to the working directory or the problem file
-//! [model]               # kind = "vae" | "markov_vae" | "sde_vae" | "flow" | "mixture"
+//! [model]               # kind = "vae" | "markov_vae" | "sde_vae" | "flow" | "mixture" | "latent_sde"
 //! kind = "vae"
 //! latent = 8
 //! [train]
@@ -25,6 +25,19 @@ pub enum DataKind {
     Digits,
     Moons,
     Ring,
+    /// Time series: the stochastic Lorenz attractor (generated).
+    Lorenz,
+    /// Time series: an Ornstein–Uhlenbeck process (generated).
+    Ou,
+    /// Time series from the user's CSV (`file`).
+    Series,
+}
+
+impl DataKind {
+    /// Time-series data (fitted by `latent_sde` models).
+    pub fn is_series(self) -> bool {
+        matches!(self, DataKind::Lorenz | DataKind::Ou | DataKind::Series)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +61,11 @@ pub struct DataConfig {
     /// Ring: dimension of the data (the ring lies in the first two coordinates).
     #[serde(default = "d_dims")]
     pub dims: usize,
+    /// Generated series: observation times, equally spaced on [0, duration].
+    #[serde(default = "d_observations")]
+    pub observations: usize,
+    #[serde(default = "d_duration")]
+    pub duration: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -58,6 +76,8 @@ pub enum ModelKind {
     SdeVae,
     Flow,
     Mixture,
+    /// A latent SDE fitted to time series (src/latent/series.rs).
+    LatentSde,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,8 +102,15 @@ pub struct ModelConfig {
     /// Mixture: components.
     #[serde(default = "d_components")]
     pub components: usize,
-    #[serde(default = "d_variance")]
-    pub decoder_variance: Variance,
+    /// Default: `network`; a latent SDE's affine decoder: `per_dim`.
+    #[serde(default)]
+    pub decoder_variance: Option<Variance>,
+    /// Latent SDE: width of the encoder's context c_t.
+    #[serde(default = "d_context")]
+    pub context: usize,
+    /// Latent SDE: largest Euler–Maruyama step between observation times.
+    #[serde(default = "d_dt")]
+    pub dt: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,10 +189,14 @@ impl FitProblem {
         let train: TrainConfig = toml::Table::try_into(f.train).map_err(|e| bad("table `train`", friendly(e.message())))?;
         let eval: EvalConfig = toml::Table::try_into(f.eval).map_err(|e| bad("table `eval`", friendly(e.message())))?;
         crate::problem::check_name(&f.name).map_err(|m| bad("key `name`", m))?;
-        if f.data.kind == DataKind::Digits && f.data.file.is_none() {
-            return Err(bad("data.file", "digits data needs a file".into()));
+        if matches!(f.data.kind, DataKind::Digits | DataKind::Series) && f.data.file.is_none() {
+            return Err(bad("data.file", format!("{:?} data needs a file", f.data.kind).to_lowercase()));
         }
-        let flow_data = f.data.kind != DataKind::Digits;
+        let series = f.data.kind.is_series();
+        let flow_data = matches!(f.data.kind, DataKind::Moons | DataKind::Ring);
+        if series != (f.model.kind == ModelKind::LatentSde) {
+            return Err(bad("model.kind", if series { "time-series data needs kind = \"latent_sde\"".into() } else { "latent_sde models need time-series data (lorenz, ou or series)".into() }));
+        }
         if f.model.kind == ModelKind::Flow && f.data.kind == DataKind::Ring && f.data.dims != 2 {
             return Err(bad("data.dims", "flows here are 2-D: use dims = 2".into()));
         }
@@ -173,7 +204,7 @@ impl FitProblem {
             ModelKind::Flow | ModelKind::Mixture if !flow_data => {
                 return Err(bad("model.kind", format!("{:?} models need 2-D data (moons or ring)", f.model.kind)));
             }
-            ModelKind::Vae | ModelKind::MarkovVae | ModelKind::SdeVae if flow_data => {
+            ModelKind::Vae | ModelKind::MarkovVae | ModelKind::SdeVae if f.data.kind != DataKind::Digits => {
                 return Err(bad("model.kind", format!("{:?} models need digits data", f.model.kind)));
             }
             _ => {}
@@ -194,6 +225,10 @@ impl FitProblem {
             ModelKind::MarkovVae | ModelKind::SdeVae => counts.push(("model.steps", m.steps, 1)),
             ModelKind::Mixture => counts.push(("model.components", m.components, 1)),
             ModelKind::Vae => {}
+            ModelKind::LatentSde => counts.push(("model.context", m.context, 1)),
+        }
+        if matches!(f.data.kind, DataKind::Lorenz | DataKind::Ou) {
+            counts.extend([("data.train", f.data.train, 1), ("data.test", f.data.test, 2), ("data.observations", f.data.observations, 2)]);
         }
         if flow_data {
             // Training draws batches from `train` points; validation uses test/2 of them.
@@ -214,6 +249,12 @@ impl FitProblem {
         let mut reals = vec![("train.lr", train.lr, false), ("train.lr_decay", train.lr_decay, false)];
         if m.kind == ModelKind::SdeVae {
             reals.push(("model.horizon", m.horizon, false));
+        }
+        if m.kind == ModelKind::LatentSde {
+            reals.push(("model.dt", m.dt, false));
+        }
+        if matches!(f.data.kind, DataKind::Lorenz | DataKind::Ou) {
+            reals.extend([("data.duration", f.data.duration, false), ("data.noise", f.data.noise, true)]);
         }
         if flow_data {
             reals.push(("data.noise", f.data.noise, true));
@@ -238,12 +279,20 @@ impl FitProblem {
     pub fn memory_estimate(&self) -> Vec<(&'static str, f64)> {
         let m = &self.model;
         let (hidden, layers) = (m.hidden as f64, m.layers as f64 + 1.0);
-        let dim = if self.data.kind == DataKind::Digits { 64.0 } else { self.data.dims as f64 };
+        let dim = match self.data.kind {
+            DataKind::Digits => 64.0,
+            DataKind::Lorenz => 3.0,
+            DataKind::Ou => 1.0,
+            // A user's file is capped at 64 MiB; its own size bounds the data.
+            DataKind::Series => 8.0,
+            DataKind::Moons | DataKind::Ring => self.data.dims as f64,
+        };
         let stages = match m.kind {
             ModelKind::Flow => m.flow_layers as f64,
             ModelKind::MarkovVae | ModelKind::SdeVae => m.steps as f64,
             ModelKind::Mixture => m.components as f64,
             ModelKind::Vae => 1.0,
+            ModelKind::LatentSde => 1.0,
         };
         let width = hidden * layers * stages * 2.0 + dim + m.latent as f64;
         let mut terms = vec![
@@ -253,7 +302,19 @@ impl FitProblem {
             ("eval.iwae_k", 8.0 * 2.0 * 40.0 * self.eval.iwae_k as f64 * (4.0 * hidden + dim + m.latent as f64)),
             ("train.iterations", 64.0 * self.train.iterations as f64),
         ];
-        if self.data.kind != DataKind::Digits {
+        if m.kind == ModelKind::LatentSde {
+            // Every Euler step keeps its activations for the reverse pass; IWAE(K) holds one
+            // chunk of 40 series × K paths at a time.
+            let steps = self.data.observations as f64 + self.data.duration / m.dt;
+            let per_path = steps * (6.0 * hidden + 4.0 * m.latent as f64 + m.context as f64) + self.data.observations as f64 * (4.0 * hidden + m.context as f64);
+            terms.push(("train.batch", 8.0 * 2.0 * self.train.batch as f64 * per_path));
+            terms.push(("eval.iwae_k", 8.0 * 40.0 * self.eval.iwae_k as f64 * per_path / 4.0));
+        }
+        if matches!(self.data.kind, DataKind::Lorenz | DataKind::Ou) {
+            let width = self.data.observations as f64 * (dim + 1.0);
+            terms.push(("data.train", 8.0 * 2.0 * self.data.train as f64 * width));
+            terms.push(("data.test", 8.0 * 2.0 * 2.0 * self.data.test as f64 * width));
+        } else if self.data.kind != DataKind::Digits && self.data.kind != DataKind::Series {
             terms.push(("data.train", 8.0 * 4.0 * self.data.train as f64 * dim));
             terms.push(("data.test", 8.0 * 4.0 * 2.0 * self.data.test as f64 * dim));
         }
@@ -293,7 +354,10 @@ fn d_steps() -> usize { 3 }
 fn d_horizon() -> f64 { 1.0 }
 fn d_flow_layers() -> usize { 8 }
 fn d_components() -> usize { 8 }
-fn d_variance() -> Variance { Variance::Network }
+fn d_context() -> usize { 16 }
+fn d_dt() -> f64 { 0.01 }
+fn d_observations() -> usize { 51 }
+fn d_duration() -> f64 { 1.0 }
 fn d_seed() -> u64 { 1 }
 fn d_iterations() -> usize { 3000 }
 fn d_batch() -> usize { 100 }

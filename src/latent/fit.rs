@@ -11,6 +11,9 @@ use super::data::{self, DIGIT_LEVELS, Dataset};
 use super::kernels::{FlowConfig, GaussianKernel, GaussianKernelConfig, SdeSegmentConfig, Variance};
 use super::mixture::{Estimator, Mixture, MixtureConfig, categorical, gradient_moments};
 use super::ppca::Ppca;
+use super::series::{Gru, SeriesLayout, SeriesStage};
+use super::series_data;
+use crate::nn::{Init, linear};
 use super::values;
 use crate::error::{Error, Result};
 use crate::noise::Noise;
@@ -83,6 +86,13 @@ pub struct FitSummary {
     pub methods: Vec<MixtureMethod>,
     /// Mixture: total variance ratio REINFORCE / NVIL of the encoder gradient.
     pub variance_ratio_reinforce_over_nvil: Option<f64>,
+    /// Time series: test ELBO per observed time point (mean over test series) and its standard
+    /// error, and the mean number of observed time points per series.
+    pub test_elbo_per_observation: Option<f64>,
+    pub test_elbo_per_observation_stderr: Option<f64>,
+    pub observations_per_series: Option<f64>,
+    /// Training wall time per iteration (resumed runs: of this process's part).
+    pub seconds_per_iteration: Option<f64>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub wall_seconds: f64,
@@ -96,6 +106,8 @@ pub struct Splits {
     pub test: Dataset,
     /// Digits: training rows are raw pixel values, dequantised afresh for every batch.
     pub dequantise_train: bool,
+    /// Time series: the observation times and dimension of every row.
+    pub layout: Option<SeriesLayout>,
 }
 
 pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
@@ -112,7 +124,7 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
             }
             let all = data::load_digits(&file)?;
             let (train, valid, test) = data::split_digits(&all);
-            Splits { train, validation: data::dequantise_fixed(&valid), test: data::dequantise_fixed(&test), dequantise_train: true }
+            Splits { train, validation: data::dequantise_fixed(&valid), test: data::dequantise_fixed(&test), dequantise_train: true, layout: None }
         }
         DataKind::Moons | DataKind::Ring => {
             // Fixed data seeds: the same points whatever the run's seed.
@@ -120,19 +132,49 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
                 let mut noise = Noise::new(seed);
                 if d.kind == DataKind::Moons { data::two_moons(n, d.noise, &mut noise) } else { data::ring(n, d.modes, d.radius, d.noise, d.dims, &mut noise) }
             };
-            Splits { train: make(d.train, 11), validation: make(d.test / 2, 12), test: make(d.test, 13), dequantise_train: false }
+            Splits { train: make(d.train, 11), validation: make(d.test / 2, 12), test: make(d.test, 13), dequantise_train: false, layout: None }
+        }
+        DataKind::Lorenz | DataKind::Ou => {
+            // Fixed data seeds; Lorenz is standardised by the training paths' moments.
+            let times = series_data::uniform_times(d.observations, d.duration);
+            let make = |n: usize, seed: u64| {
+                let mut noise = Noise::new(seed);
+                if d.kind == DataKind::Lorenz { series_data::lorenz(n, &times, &mut noise) } else { series_data::ou(n, &times, &mut noise) }
+            };
+            let mut sets = [make(d.train, 21), make(d.test / 2, 22), make(d.test, 23)];
+            if d.kind == DataKind::Lorenz {
+                let moments = sets[0].moments();
+                sets.iter_mut().for_each(|s| s.standardise(&moments));
+            }
+            for (s, seed) in sets.iter_mut().zip([24, 25, 26]) {
+                s.observe_with_noise(d.noise, &mut Noise::new(seed));
+            }
+            let [train, validation, test] = sets;
+            Splits { layout: Some(train.layout.clone()), train: train.dataset(), validation: validation.dataset(), test: test.dataset(), dequantise_train: false }
+        }
+        DataKind::Series => {
+            let file = problem.data_file().expect("checked when parsing");
+            if !file.exists() {
+                return Err(Error::Problem {
+                    path: problem.path.clone(),
+                    location: "key `data.file`".into(),
+                    message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
+                });
+            }
+            let (train, validation, test) = series_data::load_csv(&file)?.split();
+            Splits { layout: Some(train.layout.clone()), train: train.dataset(), validation: validation.dataset(), test: test.dataset(), dequantise_train: false }
         }
     })
 }
 
 /// The chain a problem describes, for `data_dim`-dimensional data.
-pub fn build_chain(problem: &FitProblem, data_dim: usize, noise: &mut Noise, device: &Device) -> Chain {
+pub fn build_chain(problem: &FitProblem, data_dim: usize, layout: Option<&SeriesLayout>, noise: &mut Noise, device: &Device) -> Chain {
     let m = &problem.model;
     let kernel = |d_in, d_out, variance, noise: &mut Noise| {
         GaussianKernelConfig { d_in, d_out, hidden: m.hidden, layers: m.layers, variance, log_var_init: 0.0 }.init(noise, device)
     };
     let decoder = |d_in, noise: &mut Noise| {
-        GaussianKernelConfig { d_in, d_out: data_dim, hidden: m.hidden, layers: m.layers, variance: m.decoder_variance, log_var_init: -3.0 }.init(noise, device)
+        GaussianKernelConfig { d_in, d_out: data_dim, hidden: m.hidden, layers: m.layers, variance: m.decoder_variance.unwrap_or(Variance::Network), log_var_init: -3.0 }.init(noise, device)
     };
     let gaussian = |encoder: GaussianKernel, decoder: GaussianKernel| Stage::Gaussian(GaussianStage { encoder, decoder });
     let stages = match m.kind {
@@ -150,6 +192,17 @@ pub fn build_chain(problem: &FitProblem, data_dim: usize, noise: &mut Noise, dev
             vec![Stage::Sde(SdeStage { encoder, segment, decoder: decoder(m.latent, noise) })]
         }
         ModelKind::Flow => vec![Stage::Flow(FlowConfig { dim: data_dim, layers: m.flow_layers, hidden: m.hidden }.init(noise, device))],
+        ModelKind::LatentSde => {
+            let layout = layout.expect("latent_sde problems have series data");
+            let (h, c, l, d) = (m.hidden, m.context, m.latent, layout.dim);
+            let gru = Gru { input: linear(d + 1, 3 * h, true, Init::Uniform, noise, device), hidden: linear(h, 3 * h, true, Init::Uniform, noise, device) };
+            let context = linear(h, c, true, Init::Uniform, noise, device);
+            let initial = GaussianKernelConfig { d_in: c, d_out: l, hidden: 0, layers: 0, variance: Variance::Network, log_var_init: 0.0 }.init(noise, device);
+            // Time enters the drifts as (t − t_0)/(t_{K−1} − t_0): the segment's own horizon is 1.
+            let segment = SdeSegmentConfig { dim: l, context: c, hidden: h, steps: 1, horizon: 1.0 }.init(noise, device);
+            let decoder = GaussianKernelConfig { d_in: l, d_out: d, hidden: 0, layers: 0, variance: m.decoder_variance.unwrap_or(Variance::PerDim), log_var_init: -2.0 }.init(noise, device);
+            vec![Stage::Series(SeriesStage { gru, context, initial, segment, decoder, times: layout.times.clone(), dim: d, dt: m.dt })]
+        }
         ModelKind::Mixture => unreachable!("mixtures are not chains"),
     };
     Chain { stages }
@@ -218,13 +271,13 @@ fn streams(seed: u64) -> (Noise, Noise) {
 /// The chain of `problem` and a fresh optimiser before iteration 0.
 pub fn start_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &Device) -> ChainTraining {
     let mut noise = streams(seed).1;
-    let chain = build_chain(problem, splits.train.dim, &mut noise, &autodiff(device));
+    let chain = build_chain(problem, splits.train.dim, splits.layout.as_ref(), &mut noise, &autodiff(device));
     ChainTraining { chain, optim: AdamConfig::new().init(), noise, iteration: 0, bad_steps: 0, rows: Vec::new() }
 }
 
 /// A freshly initialised chain of `problem` (the template a checkpoint is loaded into).
 pub fn chain_template(problem: &FitProblem, splits: &Splits, device: &Device) -> Chain {
-    build_chain(problem, splits.train.dim, &mut Noise::new(0), &autodiff(device))
+    build_chain(problem, splits.train.dim, splits.layout.as_ref(), &mut Noise::new(0), &autodiff(device))
 }
 
 /// Trains a chain; returns it and the curve.
@@ -423,6 +476,15 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     let deterministic = chain.stages.iter().all(|s| matches!(s, Stage::Flow(_)));
     let iwaes = if deterministic { elbos.clone() } else { iwae_per_example(&chain, &test, k, 40, &mut noise) };
     let (test_elbo, test_iwae) = (mean_and_stderr(&elbos).0, mean_and_stderr(&iwaes).0);
+    // Time series: ELBO per observed time point of each test series, then its mean and error.
+    let per_observation = match &chain.stages[0] {
+        Stage::Series(stage) => {
+            let counts = values(stage.observed(&test));
+            let per: Vec<f64> = elbos.iter().zip(&counts).map(|(e, n)| e / n.max(1.0)).collect();
+            Some((mean_and_stderr(&per), counts.iter().sum::<f64>() / counts.len() as f64))
+        }
+        _ => None,
+    };
     let digits = problem.data.kind == DataKind::Digits;
     let ppca_test_loglik = digits.then(|| Ppca::fit(&data::dequantise_fixed(&splits.train), problem.model.latent).mean_log_likelihood(&splits.test));
     // The σ → 0 check on the first GAUSSIAN_LIMIT_POINTS test points (IWAE(K) is K flow passes).
@@ -455,6 +517,10 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         true_test_loglik: None,
         methods: Vec::new(),
         variance_ratio_reinforce_over_nvil: None,
+        test_elbo_per_observation: per_observation.map(|p| p.0.0),
+        test_elbo_per_observation_stderr: per_observation.map(|p| p.0.1),
+        observations_per_series: per_observation.map(|p| p.1),
+        seconds_per_iteration: Some(train_seconds / rows.len().max(1) as f64),
         train_seconds,
         eval_seconds,
         wall_seconds: 0.0,
@@ -470,7 +536,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     .into_iter()
     .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
     .collect();
-    let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, &mut noise, device);
+    let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, per_observation.map(|p| p.0), &mut noise, device);
     let mut files = write_curves(&out, "training.csv", &rows)?;
     files.push(write_h5(&out, &problem, seed, &rows, Some(&record))?);
     files.push(super::plot::curves(&out, &rows)?);
@@ -497,7 +563,7 @@ fn write_curves(out: &Path, file_name: &str, rows: &[CurveRow]) -> Result<Vec<Pa
 
 /// Generated samples (digits: 100 decoder means of p(x | z); 2-D data: 2000 draws) and the test
 /// points in latent space (encoder means of the first stage; a flow: z = f(x)).
-fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, noise: &mut Noise, device: &Device) -> FitRecord {
+fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, elbo_per_observation: Option<(f64, f64)>, noise: &mut Noise, device: &Device) -> FitRecord {
     let dim = splits.test.dim;
     let test = splits.test.all(device);
     let matrix = |t: Tensor<2>| {
@@ -505,14 +571,25 @@ fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, nois
         Matrix { rows, cols, values: values(t) }
     };
     let digits = splits.dequantise_train;
-    let n = if digits { 100 } else { 2000 };
+    let n = if digits { 100 } else if splits.layout.is_some() { 256 } else { 2000 };
     let samples = matrix(chain.sample(n, dim, digits, noise, device));
-    let samples_description = if digits { "decoder means E[x | z] of p(x | z), z from the generative chain; pixels on the dequantised [0, 1] scale" } else { "draws x ~ p(x) from the generative chain (flow: x = f⁻¹(z), z ~ N(0, I))" };
-    let (latent, latent_description) = match &chain.stages[0] {
-        Stage::Gaussian(GaussianStage { encoder, .. }) | Stage::Sde(SdeStage { encoder, .. }) => (matrix(encoder.forward(test).0), "encoder means μ_q(x) of the test points (first stage)"),
-        Stage::Flow(f) => (matrix(f.forward(test).0), "z = f(x) of the test points"),
+    let samples_description = if digits {
+        "decoder means E[x | z] of p(x | z), z from the generative chain; pixels on the dequantised [0, 1] scale"
+    } else if splits.layout.is_some() {
+        "series x ~ p(x) from the prior SDE and the decoder, in the data layout (x_k, m_k = 1) per observation time"
+    } else {
+        "draws x ~ p(x) from the generative chain (flow: x = f⁻¹(z), z ~ N(0, I))"
     };
-    FitRecord { evaluation, samples, samples_description: samples_description.into(), latent, latent_description: latent_description.into(), labels: splits.test.labels.clone() }
+    let (latent, latent_description) = match &chain.stages[0] {
+        Stage::Gaussian(GaussianStage { encoder, .. }) | Stage::Sde(SdeStage { encoder, .. }) => (matrix(encoder.forward(test.clone()).0), "encoder means μ_q(x) of the test points (first stage)"),
+        Stage::Flow(f) => (matrix(f.forward(test.clone()).0), "z = f(x) of the test points"),
+        Stage::Series(s) => (matrix(s.initial.forward(s.contexts(&test)[0].clone()).0), "means of q(z_0 | x) of the test series"),
+    };
+    let series = match &chain.stages[0] {
+        Stage::Series(s) => Some(s.record(&test, 8, 16, 64, elbo_per_observation.unwrap_or((f64::NAN, f64::NAN)), noise)),
+        _ => None,
+    };
+    FitRecord { evaluation, samples, samples_description: samples_description.into(), latent, latent_description: latent_description.into(), labels: splits.test.labels.clone(), series }
 }
 
 /// run.h5 with the crate's layout: root attributes and /training (loss = −train ELBO,
@@ -699,6 +776,10 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         true_test_loglik: true_ll,
         variance_ratio_reinforce_over_nvil: Some(methods[1].gradient_variance / methods[2].gradient_variance),
         methods,
+        test_elbo_per_observation: None,
+        test_elbo_per_observation_stderr: None,
+        observations_per_series: None,
+        seconds_per_iteration: None,
         train_seconds,
         eval_seconds,
         wall_seconds: 0.0,
@@ -729,6 +810,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         latent: Matrix { rows: rows_q, cols: components, values: values(posterior) },
         latent_description: "E_q[one-hot c] = q(c | x) of the test points, model trained by exact enumeration".into(),
         labels: splits.test.labels.clone(),
+        series: None,
     };
     files.push(write_h5(out, problem, seed, &rows, Some(&record))?);
     summary.wall_seconds = wall.elapsed().as_secs_f64();

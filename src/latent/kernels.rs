@@ -303,13 +303,13 @@ impl SdeSegment {
     }
 
     /// w(t, z).
-    fn prior_drift(&self, t: f64, z: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn prior_drift(&self, t: f64, z: Tensor<2>) -> Tensor<2> {
         let s = time_column(t, self.horizon(), z.dims()[0], &z.device());
         mlp(&self.prior, Tensor::cat(vec![z, s], 1))
     }
 
     /// g(t, z, c).
-    fn correction(&self, t: f64, z: Tensor<2>, context: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn correction(&self, t: f64, z: Tensor<2>, context: Tensor<2>) -> Tensor<2> {
         let s = time_column(t, self.horizon(), z.dims()[0], &z.device());
         mlp(&self.correction, Tensor::cat(vec![z, s, context], 1))
     }

@@ -40,6 +40,8 @@ pub mod mixture;
 pub mod plot;
 pub mod ppca;
 pub mod record;
+pub mod series;
+pub mod series_data;
 
 use burn::tensor::Tensor;
 

@@ -1,9 +1,12 @@
 //! Plots of a fit run (PNG, bundled font): `samples.png` (a 10×10 grid of generated digits, or
 //! generated points over the test data in 2-D), `latent.png` (test data in latent space: the
 //! encoder means' first two coordinates coloured by label, or z = f(x) of a flow) and
-//! `curves.png` (training and validation ELBO). They read results and start no training.
+//! `curves.png` (training and validation ELBO). Time series instead get `posterior.png` (test
+//! series with posterior sample paths, one panel per series and coordinate) and `prior.png`
+//! (prior sample paths; for D ≥ 3 also the (x₁, x₃) plane of data and prior samples, the view
+//! of the Lorenz attractor). They read results and start no training.
 
-use super::record::FitRecord;
+use super::record::{FitRecord, SeriesRecord};
 use super::config::{DataKind, FitProblem};
 use super::fit::{CurveRow, Splits};
 use super::mixture::Mixture;
@@ -122,6 +125,9 @@ pub fn curves(dir: &Path, rows: &[CurveRow]) -> Result<PathBuf> {
 /// samples.png and latent.png of a chain, from its record (generated samples, latent means).
 pub fn chain_plots(dir: &Path, record: &FitRecord, splits: &Splits, problem: &FitProblem) -> Result<Vec<PathBuf>> {
     let latent = &record.latent;
+    if let Some(series) = &record.series {
+        return series_plots(dir, series);
+    }
     if problem.data.kind == DataKind::Digits {
         let first_two: Vec<f64> = latent.values.chunks(latent.cols).flat_map(|z| z[..2.min(latent.cols)].to_vec()).collect();
         Ok(vec![
@@ -152,4 +158,84 @@ pub fn mixture_plots(dir: &Path, model: &Mixture, splits: &Splits, device: &Devi
         save_png(dir, "latent", (800, 800), |a| labelled(a, "Test points coloured by argmax q(c | x) (NVIL-trained)", data, &labels))?,
         save_png(dir, "samples", (800, 800), |a| scatter(a, "Test data (grey) and component means (red), first two coordinates", &[(data, RGBColor(150, 150, 150)), (&means, RGBColor(200, 0, 0))]))?,
     ])
+}
+
+const POSTERIOR_BLUE: RGBColor = RGBColor(40, 70, 200);
+const PRIOR_GREEN: RGBColor = RGBColor(20, 130, 60);
+
+/// One time panel: `lines` (each `[M + 1]` values on `grid`) and observation dots.
+fn time_panel(area: &Area, caption: &str, grid: &[f64], lines: &[Vec<f64>], colour: RGBColor, dots: &[(f64, f64)]) -> std::result::Result<(), String> {
+    let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+    let yr = finite_range(lines.iter().flatten().copied().chain(dots.iter().map(|d| d.1))).unwrap_or((-1.0, 1.0));
+    let pad = 0.05 * (yr.1 - yr.0).max(1e-6);
+    let (t0, t1) = (grid[0], grid[grid.len() - 1]);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FAMILY, 15))
+        .margin(6)
+        .x_label_area_size(25)
+        .y_label_area_size(40)
+        .build_cartesian_2d(t0..t1, yr.0 - pad..yr.1 + pad)
+        .map_err(e)?;
+    chart.configure_mesh().disable_mesh().label_style((FAMILY, 11)).draw().map_err(e)?;
+    for line in lines {
+        chart.draw_series(LineSeries::new(grid.iter().copied().zip(line.iter().copied()).filter(|p| p.1.is_finite()), colour.mix(0.35))).map_err(e)?;
+    }
+    chart.draw_series(dots.iter().filter(|d| d.1.is_finite()).map(|&d| Circle::new(d, 2, BLACK.filled()))).map_err(e)?;
+    Ok(())
+}
+
+/// posterior.png and prior.png of a time-series fit.
+pub fn series_plots(dir: &Path, r: &SeriesRecord) -> Result<Vec<PathBuf>> {
+    let (d, m, k) = (r.dim, r.grid_times.len(), r.times.len());
+    let (series, paths) = r.posterior_shape;
+    let shown = series.min(3);
+    let cols = d.min(3);
+    // posterior_paths[s][p][n][i]
+    let posterior_line = |s: usize, p: usize, i: usize| (0..m).map(|n| r.posterior_paths[((s * paths + p) * m + n) * d + i]).collect::<Vec<f64>>();
+    let prior_line = |p: usize, i: usize| (0..m).map(|n| r.prior_paths[(p * m + n) * d + i]).collect::<Vec<f64>>();
+    let observed = |s: usize, i: usize| (0..k).map(|j| (r.times[j], r.test_observations[(s * k + j) * d + i])).collect::<Vec<(f64, f64)>>();
+    let posterior = save_png(dir, "posterior", (360 * cols as u32, 260 * shown.max(1) as u32), |area| {
+        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        area.fill(&WHITE).map_err(e)?;
+        let panels = area.split_evenly((shown.max(1), cols));
+        for s in 0..shown {
+            for i in 0..cols {
+                let lines: Vec<Vec<f64>> = (0..paths).map(|p| posterior_line(s, p, i)).collect();
+                time_panel(&panels[s * cols + i], &format!("test series {s}, x{}: data (dots), {paths} posterior paths", i + 1), &r.grid_times, &lines, POSTERIOR_BLUE, &observed(s, i))?;
+            }
+        }
+        area.present().map_err(e)
+    })?;
+    let plane = d >= 3;
+    let width = 360 * (cols + usize::from(plane)) as u32;
+    let prior = save_png(dir, "prior", (width, 300), |area| {
+        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        area.fill(&WHITE).map_err(e)?;
+        let panels = area.split_evenly((1, cols + usize::from(plane)));
+        let count = r.prior_count.min(16);
+        for i in 0..cols {
+            let lines: Vec<Vec<f64>> = (0..count).map(|p| prior_line(p, i)).collect();
+            time_panel(&panels[i], &format!("x{}: {count} prior sample paths", i + 1), &r.grid_times, &lines, PRIOR_GREEN, &[])?;
+        }
+        if plane {
+            let data: Vec<(f64, f64)> = (0..r.test_series).flat_map(|s| (0..k).map(move |j| (s, j))).map(|(s, j)| (r.test_observations[(s * k + j) * d], r.test_observations[(s * k + j) * d + 2])).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+            let samples: Vec<Vec<(f64, f64)>> = (0..r.prior_count).map(|p| (0..m).map(|n| (r.prior_paths[(p * m + n) * d], r.prior_paths[(p * m + n) * d + 2])).collect()).collect();
+            let xr = finite_range(data.iter().map(|p| p.0).chain(samples.iter().flatten().map(|p| p.0))).unwrap_or((-1.0, 1.0));
+            let yr = finite_range(data.iter().map(|p| p.1).chain(samples.iter().flatten().map(|p| p.1))).unwrap_or((-1.0, 1.0));
+            let mut chart = ChartBuilder::on(&panels[cols])
+                .caption("(x1, x3): test data (grey), prior paths (green)", (FAMILY, 15))
+                .margin(6)
+                .x_label_area_size(25)
+                .y_label_area_size(40)
+                .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+                .map_err(e)?;
+            chart.configure_mesh().disable_mesh().label_style((FAMILY, 11)).draw().map_err(e)?;
+            chart.draw_series(data.iter().map(|&p| Circle::new(p, 1, RGBColor(150, 150, 150).filled()))).map_err(e)?;
+            for line in samples.iter().take(16) {
+                chart.draw_series(LineSeries::new(line.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()), PRIOR_GREEN.mix(0.5))).map_err(e)?;
+            }
+        }
+        area.present().map_err(e)
+    })?;
+    Ok(vec![posterior, prior])
 }

@@ -16,6 +16,14 @@
 //!                             (a flow: z = f(x); a mixture: E_q[one-hot c] = q(c | x))
 //!                             (attrs: description)
 //! /latent/label               [test] int64: the test points' labels, where the data has them
+//! /series                     time series only (attrs: test_elbo_per_observation and its error)
+//! /series/times               [K] float64: observation times t_k
+//! /series/grid_times          [M + 1] float64: the Euler–Maruyama grid (observation times and
+//!                             the sub-steps between them)
+//! /series/test_observations   [S, K, D] float64: the test series, NaN where not observed
+//! /series/posterior_paths     [S', P, M + 1, D] float64: decoder means W z_t + b along P
+//!                             posterior sample paths of each of the first S' test series
+//! /series/prior_paths         [N, M + 1, D] float64: decoder means along prior sample paths
 //! ```
 //!
 //! The errors are standard errors of the mean over the (independent) test examples:
@@ -52,6 +60,40 @@ pub struct FitRecord {
     pub latent_description: String,
     /// Labels of the test points (empty where the data has none).
     pub labels: Vec<u8>,
+    pub series: Option<SeriesRecord>,
+}
+
+/// A time-series fit's arrays (see the module docs for their shapes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRecord {
+    pub times: Vec<f64>,
+    pub grid_times: Vec<f64>,
+    pub dim: usize,
+    pub test_observations: Vec<f64>,
+    pub test_series: usize,
+    pub posterior_paths: Vec<f64>,
+    /// (series, paths per series).
+    pub posterior_shape: (usize, usize),
+    pub prior_paths: Vec<f64>,
+    pub prior_count: usize,
+    pub test_elbo_per_observation: (f64, f64),
+}
+
+impl SeriesRecord {
+    pub fn add_to(&self, b: &mut FileBuilder) {
+        let (k, m, d) = (self.times.len() as u64, self.grid_times.len() as u64, self.dim as u64);
+        let mut g = b.create_group("series");
+        g.set_attr("test_elbo_per_observation", AttrValue::F64(self.test_elbo_per_observation.0));
+        g.set_attr("test_elbo_per_observation_error", AttrValue::F64(self.test_elbo_per_observation.1));
+        g.set_attr("units", AttrValue::String("nats per observed time point".into()));
+        g.create_dataset("times").with_f64_data(&self.times);
+        g.create_dataset("grid_times").with_f64_data(&self.grid_times);
+        g.create_dataset("test_observations").with_f64_data(&self.test_observations).with_shape(&[self.test_series as u64, k, d]);
+        let (s, p) = self.posterior_shape;
+        g.create_dataset("posterior_paths").with_f64_data(&self.posterior_paths).with_shape(&[s as u64, p as u64, m, d]);
+        g.create_dataset("prior_paths").with_f64_data(&self.prior_paths).with_shape(&[self.prior_count as u64, m, d]);
+        b.add_group(g.finish());
+    }
 }
 
 /// Units of every log-likelihood in a fit run.
@@ -92,5 +134,8 @@ impl FitRecord {
             g.create_dataset("label").with_i64_data(&labels);
         }
         b.add_group(g.finish());
+        if let Some(series) = &self.series {
+            series.add_to(b);
+        }
     }
 }

@@ -119,3 +119,28 @@ pub fn integrate_in_time(
     }
     (x, v)
 }
+
+/// The time loop on a non-uniform grid t_0 < t_1 < … < t_M (irregular observation times): step
+/// n goes from t_n to t_{n+1} with h_n = t_{n+1} − t_n, the drift held at t_n. Before step n it
+/// asks `normals(k)` for the step's k = `normals_per_step()` standard-normal arrays and hands
+/// (n, X_n, normals) to `visit`. The drift is evaluated only where a step needs it (no
+/// evaluation at X_M, unlike [`integrate_in_time`], whose callers reuse v(X_N)). Returns X_M.
+pub fn integrate_on_grid(
+    drift: &dyn Fn(f64, Tensor<3>) -> Tensor<3>,
+    integrator: &dyn Integrator,
+    x0: Tensor<3>,
+    grid: &[f64],
+    normals: &mut dyn FnMut(usize) -> Vec<Tensor<3>>,
+    visit: &mut dyn FnMut(usize, &Tensor<3>, &[Tensor<3>]),
+) -> Tensor<3> {
+    let mut x = x0;
+    for n in 0..grid.len().saturating_sub(1) {
+        let (t, h) = (grid[n], grid[n + 1] - grid[n]);
+        let step_normals = normals(integrator.normals_per_step());
+        let v = drift(t, x.clone());
+        let next = integrator.step(&|y| drift(t, y), x.clone(), v, h, &step_normals);
+        visit(n, &x, &step_normals);
+        x = next;
+    }
+    x
+}

@@ -108,6 +108,9 @@ s("drift_cusps_on_harmonic", "drift.cusps", [("drift", "cusps = true")])
 s("drift_cusps_string", "drift.cusps", [("drift", 'cusps = "yes"')])
 s("drift_skip_init_nan", "drift.skip_init", [("drift", "skip_init = nan")])
 s("drift_skip_init_inf", "drift.skip_init", [("drift", "skip_init = -inf")])
+s("drift_density_not_jastrow", "drift.density", [("drift", 'kind = "gradient"'), ("drift", "density = 2")])
+s("drift_density_nine", "drift.density", raw=trap(['[drift]', 'kind = "jastrow"', 'density = 9']))
+s("drift_density_negative", "drift", raw=trap(['[drift]', 'kind = "jastrow"', 'density = -1']))
 s("drift_skip_init_positive_gradient", "drift.skip_init", [("drift", 'kind = "gradient"'), ("drift", "skip_init = 1.0")])
 s("drift_unknown_key", "drift", [("drift", "dropout = 0.1")])
 # [sde]
@@ -323,6 +326,28 @@ digits("digits_not_utf8", "not_utf8.csv", "line 5: not UTF-8")
 digits("digits_gzip_garbage", "garbage.csv.gz", "gzip")
 digits("digits_empty", "empty.csv", "line 1: 0 data rows")
 
+SERIES = 'name = "s"\n[data]\nkind = "lorenz"\ntrain = 8\ntest = 4\nobservations = 5\n[model]\nkind = "latent_sde"\nlatent = 2\nhidden = 4\ncontext = 2\n[train]\niterations = 2\nbatch = 4\n[eval]\niwae_k = 2\n'
+f("lorenz_with_vae", "model.kind", raw=SERIES.replace('kind = "latent_sde"', 'kind = "vae"'))
+f("latent_sde_on_moons", "model.kind", [('kind = "flow"', 'kind = "latent_sde"')])
+f("latent_sde_dt_zero", "model.dt", raw=SERIES.replace("context = 2", "context = 2\ndt = 0.0"))
+f("latent_sde_dt_nan", "model.dt", raw=SERIES.replace("context = 2", "context = 2\ndt = nan"))
+f("latent_sde_context_zero", "model.context", raw=SERIES.replace("context = 2", "context = 0"))
+f("lorenz_observations_one", "data.observations", raw=SERIES.replace("observations = 5", "observations = 1"))
+f("lorenz_duration_nan", "data.duration", raw=SERIES.replace("observations = 5", "observations = 5\nduration = nan"))
+f("ou_train_zero", "data.train", raw=SERIES.replace('kind = "lorenz"', 'kind = "ou"').replace("train = 8", "train = 0"))
+f("lorenz_batch_huge", "train.batch", raw=SERIES.replace("batch = 4", "batch = 100000000000"))
+f("series_without_file", "data.file", raw=SERIES.replace('kind = "lorenz"', 'kind = "series"'))
+SERIES_FILE = SERIES.replace('kind = "lorenz"', 'kind = "series"\nfile = "../data/DATA"')
+def series(name, data, expect):
+    F[name] = (data + ": " + expect if not expect.startswith("data.file") else expect, SERIES_FILE.replace("DATA", data))
+series("series_file_missing", "no_such_series.csv", "data.file")
+series("series_ragged", "series_ragged.csv", "line 4: 3 fields")
+series("series_word", "series_word.csv", "line 3: value `abc`")
+series("series_time_back", "series_time_back.csv", "line 4: series 0: time 0.1 does not increase")
+series("series_header", "series_header.csv", "line 1: header")
+series("series_few", "series_few.csv", "whole file: 2 series")
+series("series_inf", "series_inf.csv", "line 2: value inf")
+
 
 def digit_row(label="3", pixel="0"):
     return ",".join([pixel] * 63 + ["16", label])
@@ -355,6 +380,14 @@ def write_fit():
     with open(os.path.join(d, "garbage.csv.gz"), "wb") as fh:
         fh.write(b"this is not gzip at all\n" * 10)
     open(os.path.join(d, "empty.csv"), "w").close()
+    head = "series,t,x1,x2"
+    good = [f"{i},{t},0.5,1.5" for i in range(6) for t in (0, 0.1, 0.2)]
+    w("series_ragged.csv", [head] + good[:2] + ["2,0.2,1"] + good[2:])
+    w("series_word.csv", [head, good[0], "0,0.1,abc,1"] + good[2:])
+    w("series_time_back.csv", [head, "0,0,1,1", "0,0.2,1,1", "0,0.1,1,1"] + good[3:])
+    w("series_header.csv", ["id,time,x"] + good)
+    w("series_few.csv", [head] + good[:6])
+    w("series_inf.csv", [head, "0,0,inf,1"] + good[1:])
 
 
 if __name__ == "__main__":
