@@ -59,8 +59,13 @@ pub fn iwae_per_example(chain: &Chain, x: &Tensor<2>, k: usize, batch: usize, no
     })
 }
 
-/// A one-sample ELBO (exact path term) of every row of `x`, in batches.
+/// A one-sample ELBO (exact path term) of every row of `x`, in batches. A diffusion chain
+/// instead sums all T of its Rao–Blackwellised terms, one ε each (same expectation, far less
+/// spread than one whole backward path; src/latent/diffusion.rs).
 pub fn elbo_per_example(chain: &Chain, x: &Tensor<2>, batch: usize, noise: &mut Noise) -> Vec<f64> {
+    if let [Stage::Diffusion(d)] = chain.stages.as_slice() {
+        return per_batch(x, batch, |xb| values(d.elbo_all_terms(xb, noise).detach()));
+    }
     per_batch(x, batch, |xb| values(chain.log_weight(xb, noise, PathTerm::Exact).log_weight.detach()))
 }
 

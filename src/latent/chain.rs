@@ -14,11 +14,15 @@
 //! - [`Stage::Series`]: h a time series (x_k, m_k)_{k<K}; z₀ ~ q(z₀ | c₀) from a backward GRU;
 //!   a posterior path through the observation times; adds Σ_k m_k log p(x_k | z_{t_k}) +
 //!   log dP_w/dQ_u − log q(z₀ | h); z = z₀ goes on towards the prior ([`super::series`]).
+//! - [`Stage::Diffusion`]: T fixed noising kernels q(y_t | y_{t−1}) and learned denoising ones
+//!   p_θ(y_{t−1} | y_t); adds their log-ratio along the path (or its Rao–Blackwellised
+//!   expectation); z = y_T goes on to the prior ([`super::diffusion`]).
 //!
 //! Inference runs stages data → prior; generation runs them prior → data.
 
 use super::kernels::{Flow, GaussianKernel, SdeSegment};
 use super::log_standard_normal;
+use super::diffusion::DiffusionStage;
 use super::series::SeriesStage;
 use crate::noise::Noise;
 use burn::module::Module;
@@ -46,6 +50,7 @@ pub enum Stage {
     Flow(Flow),
     Sde(SdeStage),
     Series(SeriesStage),
+    Diffusion(DiffusionStage),
 }
 
 /// Stages in order from the data (index 0) to the prior.
@@ -99,6 +104,7 @@ impl Chain {
                     let p = s.log_weight_part(h, noise, term == PathTerm::Exact);
                     (p.z0, p.part)
                 }
+                Stage::Diffusion(s) => s.log_weight_part(h, noise, term == PathTerm::Exact),
             };
             lw = lw + part;
             h = z;
@@ -113,6 +119,7 @@ impl Chain {
             Stage::Flow(_) => d,
             Stage::Sde(s) => s.encoder.mean_dim(),
             Stage::Series(s) => s.initial.mean_dim(),
+            Stage::Diffusion(_) => d,
         })
     }
 
@@ -138,6 +145,7 @@ impl Chain {
                     let slots = path.at_observations.into_iter().map(|z| Tensor::cat(vec![draw(&s.decoder, z, noise), ones.clone()], 1)).collect();
                     Tensor::cat(slots, 1)
                 }
+                Stage::Diffusion(s) => s.sample_from(h, mean_last && i == 0, noise),
             };
         }
         h

@@ -78,6 +78,8 @@ pub enum ModelKind {
     Mixture,
     /// A latent SDE fitted to time series (src/latent/series.rs).
     LatentSde,
+    /// A denoising diffusion model: fixed noising, learned denoising (src/latent/diffusion.rs).
+    Diffusion,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,9 @@ pub struct ModelConfig {
     /// Default: `network`; a latent SDE's affine decoder: `per_dim`.
     #[serde(default)]
     pub decoder_variance: Option<Variance>,
+    /// Diffusion: noise-schedule terms t drawn per example in a training step.
+    #[serde(default = "d_train_terms")]
+    pub train_terms: usize,
     /// Latent SDE: width of the encoder's context c_t.
     #[serde(default = "d_context")]
     pub context: usize,
@@ -223,6 +228,7 @@ impl FitProblem {
         match m.kind {
             ModelKind::Flow => counts.push(("model.flow_layers", m.flow_layers, 1)),
             ModelKind::MarkovVae | ModelKind::SdeVae => counts.push(("model.steps", m.steps, 1)),
+            ModelKind::Diffusion => counts.extend([("model.steps", m.steps, 1), ("model.train_terms", m.train_terms, 1)]),
             ModelKind::Mixture => counts.push(("model.components", m.components, 1)),
             ModelKind::Vae => {}
             ModelKind::LatentSde => counts.push(("model.context", m.context, 1)),
@@ -292,7 +298,7 @@ impl FitProblem {
             ModelKind::MarkovVae | ModelKind::SdeVae => m.steps as f64,
             ModelKind::Mixture => m.components as f64,
             ModelKind::Vae => 1.0,
-            ModelKind::LatentSde => 1.0,
+            ModelKind::LatentSde | ModelKind::Diffusion => 1.0,
         };
         let width = hidden * layers * stages * 2.0 + dim + m.latent as f64;
         let mut terms = vec![
@@ -355,6 +361,7 @@ fn d_horizon() -> f64 { 1.0 }
 fn d_flow_layers() -> usize { 8 }
 fn d_components() -> usize { 8 }
 fn d_context() -> usize { 16 }
+fn d_train_terms() -> usize { 1 }
 fn d_dt() -> f64 { 0.01 }
 fn d_observations() -> usize { 51 }
 fn d_duration() -> f64 { 1.0 }

@@ -13,6 +13,7 @@ use super::mixture::{Estimator, Mixture, MixtureConfig, categorical, gradient_mo
 use super::ppca::Ppca;
 use super::series::{Gru, SeriesLayout, SeriesStage};
 use super::series_data;
+use super::diffusion::DiffusionConfig;
 use crate::nn::{Init, linear};
 use super::values;
 use crate::error::{Error, Result};
@@ -202,6 +203,12 @@ pub fn build_chain(problem: &FitProblem, data_dim: usize, layout: Option<&Series
             let segment = SdeSegmentConfig { dim: l, context: c, hidden: h, steps: 1, horizon: 1.0 }.init(noise, device);
             let decoder = GaussianKernelConfig { d_in: l, d_out: d, hidden: 0, layers: 0, variance: m.decoder_variance.unwrap_or(Variance::PerDim), log_var_init: -2.0 }.init(noise, device);
             vec![Stage::Series(SeriesStage { gru, context, initial, segment, decoder, times: layout.times.clone(), dim: d, dt: m.dt })]
+        }
+        ModelKind::Diffusion => {
+            // Pixels in [0, 1] are modelled as y = 2x − 1 ∈ [−1, 1] (Ho et al. 2020); 2-D data as is.
+            let (shift, scale) = if problem.data.kind == DataKind::Digits { (0.5, 0.5) } else { (0.0, 1.0) };
+            let config = DiffusionConfig { dim: data_dim, steps: m.steps, hidden: m.hidden, layers: m.layers, shift, scale, train_terms: m.train_terms };
+            vec![Stage::Diffusion(config.init(noise, device))]
         }
         ModelKind::Mixture => unreachable!("mixtures are not chains"),
     };
@@ -498,6 +505,8 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         data: problem.data.kind,
         likelihood: if digits {
             "Gaussian p(x|z) on uniformly dequantised pixels x = (v + u)/17, u ~ U[0,1); nats per example".into()
+        } else if problem.model.kind == ModelKind::Diffusion {
+            "ELBO of the denoising chain (T Gaussian steps, fixed cosine noising); test_elbo sums all T Rao–Blackwellised terms, test_iwae uses whole backward paths".into()
         } else if problem.model.kind == ModelKind::Flow {
             "exact flow density; test_elbo and test_iwae equal the exact log-likelihood (deterministic chain)".into()
         } else {
@@ -538,6 +547,14 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     .collect();
     let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, per_observation.map(|p| p.0), &mut noise, device);
     let mut files = write_curves(&out, "training.csv", &rows)?;
+    if let Some(layout) = &splits.layout {
+        // The series as fitted (generated ones standardised and noisy), for peers and analysis.
+        for (name, set) in [("series_train.csv", &splits.train), ("series_test.csv", &splits.test)] {
+            let path = out.join(name);
+            crate::io::write_atomic(&path, series_data::to_csv(&series_data::from_dataset(set, layout)).as_bytes())?;
+            files.push(path);
+        }
+    }
     files.push(write_h5(&out, &problem, seed, &rows, Some(&record))?);
     files.push(super::plot::curves(&out, &rows)?);
     files.extend(super::plot::chain_plots(&out, &record, &splits, &problem)?);
@@ -584,6 +601,7 @@ fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, elbo
         Stage::Gaussian(GaussianStage { encoder, .. }) | Stage::Sde(SdeStage { encoder, .. }) => (matrix(encoder.forward(test.clone()).0), "encoder means μ_q(x) of the test points (first stage)"),
         Stage::Flow(f) => (matrix(f.forward(test.clone()).0), "z = f(x) of the test points"),
         Stage::Series(s) => (matrix(s.initial.forward(s.contexts(&test)[0].clone()).0), "means of q(z_0 | x) of the test series"),
+        Stage::Diffusion(d) => (matrix(d.to_model(test.clone())), "the test points on the model scale y_0 = (x − shift)/scale (a diffusion's latent path starts there)"),
     };
     let series = match &chain.stages[0] {
         Stage::Series(s) => Some(s.record(&test, 8, 16, 64, elbo_per_observation.unwrap_or((f64::NAN, f64::NAN)), noise)),

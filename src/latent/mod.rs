@@ -13,7 +13,10 @@
 //!   normalizing flow, log-weight = log p(z(x)) + log|det ∂z/∂x|;
 //! - T Gaussian stages: the Markov-chain (hierarchical) VAE;
 //! - an SDE stage: the continuous-time limit, a latent SDE whose pathwise KL for unit diffusion
-//!   is E ∫ ½|u − w|² dt (Girsanov; Tzen & Raginsky 2019, Li et al. 2020).
+//!   is E ∫ ½|u − w|² dt (Girsanov; Tzen & Raginsky 2019, Li et al. 2020);
+//! - a series stage: a latent SDE observed along a time series ([`series`], [`series_data`]);
+//! - a diffusion stage: T Gaussian stages whose backward kernels are fixed (a noising
+//!   schedule) and whose forward kernels are learned, a denoising diffusion model ([`diffusion`]).
 //!
 //! Map:
 //! - [`kernels`]: Gaussian kernels, affine coupling layers, the SDE segment.
@@ -34,6 +37,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod diffusion;
 pub mod fit;
 pub mod kernels;
 pub mod mixture;

@@ -138,9 +138,9 @@ pub fn chain_plots(dir: &Path, record: &FitRecord, splits: &Splits, problem: &Fi
         let data = &splits.test.values;
         Ok(vec![
             save_png(dir, "samples", (800, 800), |a| {
-                scatter(a, "Test data (grey) and flow samples (blue)", &[(data, RGBColor(150, 150, 150)), (&record.samples.values, RGBColor(40, 70, 200))])
+                scatter(a, "Test data (grey) and model samples (blue)", &[(data, RGBColor(150, 150, 150)), (&record.samples.values, RGBColor(40, 70, 200))])
             })?,
-            save_png(dir, "latent", (800, 800), |a| scatter(a, "Test data mapped to the latent space z = f(x)", &[(&latent.values, RGBColor(40, 70, 200))]))?,
+            save_png(dir, "latent", (800, 800), |a| scatter(a, if problem.model.kind == super::config::ModelKind::Diffusion { "Test data on the model scale y_0" } else { "Test data mapped to the latent space z = f(x)" }, &[(&latent.values, RGBColor(40, 70, 200))]))?,
         ])
     }
 }

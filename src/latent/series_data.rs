@@ -241,6 +241,23 @@ pub fn to_csv(set: &SeriesSet) -> String {
     s
 }
 
+/// The rows of a [`SeriesSet::dataset`] back as a set (NaN where m_k = 0).
+pub fn from_dataset(ds: &Dataset, layout: &SeriesLayout) -> SeriesSet {
+    let d = layout.dim;
+    let values = (0..ds.rows)
+        .map(|r| {
+            ds.row(r)
+                .chunks(d + 1)
+                .flat_map(|slot| {
+                    let observed = slot[d] > 0.5;
+                    slot[..d].iter().map(move |&v| if observed { v } else { f64::NAN })
+                })
+                .collect()
+        })
+        .collect();
+    SeriesSet { layout: layout.clone(), values }
+}
+
 fn clip(s: &str) -> String {
     if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.to_string() }
 }
@@ -261,6 +278,7 @@ mod tests {
         assert_eq!(&ds.row(1)[..6], &[0.0, 0.0, 0.0, 5.0, 6.0, 1.0]);
         let again = parse_csv(Path::new("y.csv"), &to_csv(&set)).unwrap();
         assert_eq!(again.dataset(), ds);
+        assert_eq!(from_dataset(&ds, &set.layout).dataset(), ds);
     }
 
     #[test]
