@@ -44,7 +44,9 @@ fn ou_latent_sde_learns_and_writes_series_outputs() {
     assert!((per - s["test_elbo"].as_f64().unwrap() / 21.0).abs() < 1e-9, "{per}");
     assert!(s["test_elbo_per_observation_stderr"].as_f64().unwrap() > 0.0);
     assert!(s["seconds_per_iteration"].as_f64().unwrap() > 0.0);
-    for f in ["posterior.png", "prior.png", "curves.png", "run.h5", "checkpoint.bin"] {
+    let test_csv = pathspace::latent::series_data::load_csv(&out.join("series_test.csv")).unwrap();
+    assert_eq!((test_csv.values.len(), test_csv.layout.times.len(), test_csv.layout.dim), (16, 21, 1));
+    for f in ["posterior.png", "prior.png", "curves.png", "run.h5", "checkpoint.bin", "series_train.csv"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
 

@@ -337,6 +337,9 @@ f("lorenz_duration_nan", "data.duration", raw=SERIES.replace("observations = 5",
 f("ou_train_zero", "data.train", raw=SERIES.replace('kind = "lorenz"', 'kind = "ou"').replace("train = 8", "train = 0"))
 f("lorenz_batch_huge", "train.batch", raw=SERIES.replace("batch = 4", "batch = 100000000000"))
 f("series_without_file", "data.file", raw=SERIES.replace('kind = "lorenz"', 'kind = "series"'))
+f("diffusion_steps_zero", "model.steps", [('kind = "flow"', 'kind = "diffusion"\nsteps = 0')])
+f("diffusion_train_terms_zero", "model.train_terms", [('kind = "flow"', 'kind = "diffusion"\ntrain_terms = 0')])
+f("diffusion_on_lorenz", "model.kind", raw=SERIES.replace('kind = "latent_sde"', 'kind = "diffusion"'))
 SERIES_FILE = SERIES.replace('kind = "lorenz"', 'kind = "series"\nfile = "../data/DATA"')
 def series(name, data, expect):
     F[name] = (data + ": " + expect if not expect.startswith("data.file") else expect, SERIES_FILE.replace("DATA", data))
