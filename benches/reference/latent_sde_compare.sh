@@ -7,7 +7,8 @@
 #
 # pathspace writes the series it fitted (standardised, with observation noise) to
 # series_train.csv / series_test.csv in its run directory; torchsde reads those files, so both
-# fit the same numbers. Prints one JSON line per run and a summary table.
+# fit the same numbers. Prints one JSON line per run and a summary table. SKIP_TORCHSDE=1 runs
+# pathspace only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/tmp/latent_sde_compare}
@@ -30,6 +31,7 @@ print(json.dumps({"implementation": "pathspace", "seed": int(sys.argv[2]),
 PY
 done
 for seed in $SEEDS; do
+    [ -n "${SKIP_TORCHSDE:-}" ] && break
     "$PY" benches/reference/latent_sde.py --train "$OUT/pathspace_1/series_train.csv" --test "$OUT/pathspace_1/series_test.csv" \
         --latent "$(key latent)" --context "$(key context)" --hidden "$(key hidden)" --dt "$(key dt)" \
         --lr "$(key lr)" --iterations "$(key iterations)" --batch "$(key batch)" --seed "$seed" --threads 2 \

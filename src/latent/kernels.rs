@@ -268,7 +268,7 @@ pub struct SdeSegment {
 
 fn mlp(layers: &[Linear], x: Tensor<2>) -> Tensor<2> {
     let last = layers.len() - 1;
-    layers.iter().enumerate().fold(x, |h, (i, l)| if i < last { l.forward(h).tanh() } else { l.forward(h) })
+    layers.iter().enumerate().fold(x, |h, (i, l)| if i < last { super::tanh(l.forward(h)) } else { l.forward(h) })
 }
 
 /// What a posterior path leaves: its end z_τ and log dP_w/dQ_u along it, `[B]`.

@@ -72,6 +72,13 @@ pub fn log_sum_exp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     (x - m.clone()).exp().sum_dim(dim).log() + m
 }
 
+/// tanh x = 2 σ(2x) − 1, the same function through the backend's sigmoid, whose per-element
+/// exp is several times cheaper on the CPU backend than its tanh (libm tanhf → expm1f; measured
+/// with `perf` on the latent-SDE fit). Absolute error ~1e-7 in f32 near 0.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::sigmoid(x * 2.0) * 2.0 - 1.0
+}
+
 /// The values of a tensor as f64.
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().try_into_vec_as::<f64>().expect("float tensor")

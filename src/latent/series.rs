@@ -85,7 +85,7 @@ impl Gru {
         let part = |t: &Tensor<2>, k: usize| t.clone().narrow(1, k * size, size);
         let r = sigmoid(part(&gi, 0) + part(&gh, 0));
         let u = sigmoid(part(&gi, 1) + part(&gh, 1));
-        let n = (part(&gi, 2) + r * part(&gh, 2)).tanh();
+        let n = super::tanh(part(&gi, 2) + r * part(&gh, 2));
         n.clone() + u * (h - n)
     }
 }
