@@ -107,6 +107,10 @@ pub struct ModelConfig {
     /// Default: `network`; a latent SDE's affine decoder: `per_dim`.
     #[serde(default)]
     pub decoder_variance: Option<Variance>,
+    /// Diffusion: the continuous-time form (src/latent/diffusion.rs, `CONTINUOUS`); `steps`
+    /// then sets only the sampler's steps.
+    #[serde(default)]
+    pub continuous: bool,
     /// Diffusion: noise-schedule terms t drawn per example in a training step.
     #[serde(default = "d_train_terms")]
     pub train_terms: usize,
@@ -258,6 +262,9 @@ impl FitProblem {
         }
         if m.kind == ModelKind::LatentSde {
             reals.push(("model.dt", m.dt, false));
+        }
+        if m.continuous && m.kind != ModelKind::Diffusion {
+            return Err(bad("key `model.continuous`", "continuous time is a diffusion option (kind = \"diffusion\")".into()));
         }
         if matches!(f.data.kind, DataKind::Lorenz | DataKind::Ou) {
             reals.extend([("data.duration", f.data.duration, false), ("data.noise", f.data.noise, true)]);

@@ -207,7 +207,7 @@ pub fn build_chain(problem: &FitProblem, data_dim: usize, layout: Option<&Series
         ModelKind::Diffusion => {
             // Pixels in [0, 1] are modelled as y = 2x − 1 ∈ [−1, 1] (Ho et al. 2020); 2-D data as is.
             let (shift, scale) = if problem.data.kind == DataKind::Digits { (0.5, 0.5) } else { (0.0, 1.0) };
-            let config = DiffusionConfig { dim: data_dim, steps: m.steps, hidden: m.hidden, layers: m.layers, shift, scale, train_terms: m.train_terms };
+            let config = DiffusionConfig { dim: data_dim, steps: m.steps, hidden: m.hidden, layers: m.layers, shift, scale, train_terms: m.train_terms, continuous: m.continuous };
             vec![Stage::Diffusion(config.init(noise, device))]
         }
         ModelKind::Mixture => unreachable!("mixtures are not chains"),
@@ -481,7 +481,15 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     // A deterministic chain has one possible latent per x: every importance weight is the same
     // and IWAE(K) equals the exact log-likelihood, so it is not resampled.
     let deterministic = chain.stages.iter().all(|s| matches!(s, Stage::Flow(_)));
-    let iwaes = if deterministic { elbos.clone() } else { iwae_per_example(&chain, &test, k, 40, &mut noise) };
+    // A continuous-time diffusion has no exact path log-ratio: no IWAE (NaN, null in JSON).
+    let continuous = matches!(chain.stages.as_slice(), [Stage::Diffusion(d)] if d.continuous);
+    let iwaes = if deterministic {
+        elbos.clone()
+    } else if continuous {
+        vec![f64::NAN; elbos.len()]
+    } else {
+        iwae_per_example(&chain, &test, k, 40, &mut noise)
+    };
     let (test_elbo, test_iwae) = (mean_and_stderr(&elbos).0, mean_and_stderr(&iwaes).0);
     // Time series: ELBO per observed time point of each test series, then its mean and error.
     let per_observation = match &chain.stages[0] {

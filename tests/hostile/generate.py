@@ -339,6 +339,7 @@ f("lorenz_batch_huge", "train.batch", raw=SERIES.replace("batch = 4", "batch = 1
 f("series_without_file", "data.file", raw=SERIES.replace('kind = "lorenz"', 'kind = "series"'))
 f("diffusion_steps_zero", "model.steps", [('kind = "flow"', 'kind = "diffusion"\nsteps = 0')])
 f("diffusion_train_terms_zero", "model.train_terms", [('kind = "flow"', 'kind = "diffusion"\ntrain_terms = 0')])
+f("continuous_on_flow", "model.continuous", [('kind = "flow"', 'kind = "flow"\ncontinuous = true')])
 f("diffusion_on_lorenz", "model.kind", raw=SERIES.replace('kind = "latent_sde"', 'kind = "diffusion"'))
 SERIES_FILE = SERIES.replace('kind = "lorenz"', 'kind = "series"\nfile = "../data/DATA"')
 def series(name, data, expect):
