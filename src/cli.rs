@@ -226,7 +226,8 @@ pub fn run() -> Result<()> {
             interrupt::set_phase(Phase::Other);
             crate::signals::finished(&dir);
             let iwae = if s.test_iwae.is_finite() { format!("IWAE(K = {}) {:.3}", s.iwae_k, s.test_iwae) } else { "no IWAE (continuous time)".to_string() };
-            println!("{}  (test ELBO {:.3}, {iwae} nats per example; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
+            let per = s.test_elbo_per_observation.map(|v| format!("; per observed time point {v:.3}")).unwrap_or_default();
+            println!("{}  (test ELBO {:.3}, {iwae} nats per example{per}; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
             if let Some(p) = s.ppca_test_loglik {
                 println!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
             }

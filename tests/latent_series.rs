@@ -32,7 +32,10 @@ fn ou_latent_sde_learns_and_writes_series_outputs() {
     let p = dir.path().join("ou.toml");
     std::fs::write(&p, OU).unwrap();
     let out = dir.path().join("run");
-    ok(fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let o = fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    ok(o);
+    assert!(stdout.contains("per observed time point"), "{stdout}");
     let curve = validation_curve(&out);
     assert_eq!(curve.len(), 4);
     // 21 observations per series: the ELBO per series rises by far more than its noise.
