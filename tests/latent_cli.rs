@@ -1,12 +1,11 @@
 //! `pathspace fit`: bad data files and problem files give one clear line; a tiny run writes
 //! summary.json with the promised keys.
 
+mod common;
+
+use common::{fit, summary_json};
 use std::path::Path;
 use std::process::Command;
-
-fn fit(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pathspace")).arg("fit").args(args).output().expect("run pathspace")
-}
 
 fn problem(dir: &Path, data: &Path, extra: &str) -> std::path::PathBuf {
     let p = dir.join("p.toml");
@@ -94,10 +93,6 @@ fn same_seed_gives_the_same_numbers() {
 fn curve_without_seconds(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("training.csv")).unwrap();
     csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
-}
-
-fn summary_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 #[test]

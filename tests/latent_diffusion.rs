@@ -2,22 +2,11 @@
 //! validation ELBO, writes samples and the bounds, and a resumed run equals the uninterrupted
 //! one (the fixed schedule is rebuilt from the problem file, the networks from the checkpoint).
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn fit(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pathspace")).arg("fit").args(args).output().expect("run pathspace")
-}
-
-fn ok(o: std::process::Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
+use common::{assert_resume_matches, fit, fit_ok as ok, summary_json, validation_elbos};
 
 const MOONS: &str = "name = \"dm\"\n[data]\nkind = \"moons\"\ntrain = 500\ntest = 100\n[model]\nkind = \"diffusion\"\nsteps = 10\nhidden = 32\nlayers = 2\ntrain_terms = 2\n[train]\niterations = 150\nbatch = 64\nlr = 3e-3\nvalidate_every = 50\ncheckpoint_every = 1000\n[eval]\niwae_k = 4\n";
-
-fn summary_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
 
 #[test]
 fn diffusion_on_moons_learns_and_writes_its_outputs() {
@@ -26,8 +15,7 @@ fn diffusion_on_moons_learns_and_writes_its_outputs() {
     std::fs::write(&p, MOONS).unwrap();
     let out = dir.path().join("run");
     ok(fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap()]));
-    let csv = std::fs::read_to_string(out.join("training.csv")).unwrap();
-    let valid: Vec<f64> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(2).filter(|v| !v.is_empty()).map(|v| v.parse().unwrap())).collect();
+    let valid = validation_elbos(&out);
     assert_eq!(valid.len(), 3);
     assert!(valid[2] > valid[0] + 0.3, "validation ELBO does not rise: {valid:?}");
     let s = summary_json(&out);
@@ -61,10 +49,10 @@ fn continuous_time_diffusion_learns_and_reports_no_iwae() {
     std::fs::write(&p, MOONS.replace("train_terms = 2", "train_terms = 2\ncontinuous = true").replace("iterations = 150", "iterations = 450").replace("validate_every = 50", "validate_every = 150")).unwrap();
     let out = dir.path().join("run");
     let o = fit(&[p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("no IWAE (continuous time)"));
-    let csv = std::fs::read_to_string(out.join("training.csv")).unwrap();
-    let valid: Vec<f64> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(2).filter(|v| !v.is_empty()).map(|v| v.parse().unwrap())).collect();
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    ok(o);
+    assert!(stdout.contains("no IWAE (continuous time)"));
+    let valid = validation_elbos(&out);
     // Every validation reuses the same points and noise draws, so the differences are paired:
     // a steady rise of 0.1 nats is far outside their noise.
     assert!(valid[1] > valid[0] && valid[2] > valid[1] && valid[2] > valid[0] + 0.1, "validation ELBO does not rise: {valid:?}");
@@ -79,13 +67,5 @@ fn resumed_diffusion_fit_equals_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("dm.toml");
     std::fs::write(&p, MOONS.replace("iterations = 150", "iterations = 12").replace("checkpoint_every = 1000", "checkpoint_every = 4")).unwrap();
-    let p = p.to_str().unwrap();
-    let (full, part) = (dir.path().join("full"), dir.path().join("part"));
-    ok(fit(&[p, "--out", full.to_str().unwrap()]));
-    ok(fit(&[p, "--out", part.to_str().unwrap(), "--iterations", "6"]));
-    ok(fit(&[p, "--resume", part.to_str().unwrap()]));
-    let (a, b) = (summary_json(&full), summary_json(&part));
-    for key in ["test_elbo", "test_iwae"] {
-        assert_eq!(a[key].as_f64().unwrap().to_bits(), b[key].as_f64().unwrap().to_bits(), "{key}: {} vs {}", a[key], b[key]);
-    }
+    assert_resume_matches(dir.path(), &p, 6, &["test_elbo", "test_iwae"]);
 }

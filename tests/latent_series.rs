@@ -4,27 +4,12 @@
 //! run equals the uninterrupted one; a user's CSV with irregular times and missing values fits,
 //! and the missing values are not counted as observations.
 
-use std::path::Path;
+mod common;
+
+use common::{assert_resume_matches, fit, fit_ok as ok, summary_json, validation_elbos};
 use std::process::Command;
 
-fn fit(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pathspace")).arg("fit").args(args).output().expect("run pathspace")
-}
-
-fn ok(o: std::process::Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
 const OU: &str = "name = \"ou\"\n[data]\nkind = \"ou\"\ntrain = 64\ntest = 16\nobservations = 21\nduration = 1.0\nnoise = 0.05\n[model]\nkind = \"latent_sde\"\nlatent = 2\ncontext = 4\nhidden = 16\ndt = 0.02\n[train]\niterations = 80\nbatch = 32\nlr = 1e-2\nvalidate_every = 20\ncheckpoint_every = 1000\n[eval]\niwae_k = 4\n";
-
-fn summary_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn validation_curve(dir: &Path) -> Vec<f64> {
-    let csv = std::fs::read_to_string(dir.join("training.csv")).unwrap();
-    csv.lines().skip(1).filter_map(|l| l.split(',').nth(2).filter(|v| !v.is_empty()).map(|v| v.parse().unwrap())).collect()
-}
 
 #[test]
 fn ou_latent_sde_learns_and_writes_series_outputs() {
@@ -36,7 +21,7 @@ fn ou_latent_sde_learns_and_writes_series_outputs() {
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
     ok(o);
     assert!(stdout.contains("per observed time point"), "{stdout}");
-    let curve = validation_curve(&out);
+    let curve = validation_elbos(&out);
     assert_eq!(curve.len(), 4);
     // 21 observations per series: the ELBO per series rises by far more than its noise.
     assert!(curve[3] > curve[0] + 5.0, "validation ELBO does not rise: {curve:?}");
@@ -95,15 +80,7 @@ fn resumed_series_fit_equals_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("ou.toml");
     std::fs::write(&p, OU.replace("iterations = 80", "iterations = 12").replace("checkpoint_every = 1000", "checkpoint_every = 4")).unwrap();
-    let p = p.to_str().unwrap();
-    let (full, part) = (dir.path().join("full"), dir.path().join("part"));
-    ok(fit(&[p, "--out", full.to_str().unwrap()]));
-    ok(fit(&[p, "--out", part.to_str().unwrap(), "--iterations", "6"]));
-    ok(fit(&[p, "--resume", part.to_str().unwrap()]));
-    let (a, b) = (summary_json(&full), summary_json(&part));
-    for key in ["test_elbo", "test_iwae", "test_elbo_per_observation"] {
-        assert_eq!(a[key].as_f64().unwrap().to_bits(), b[key].as_f64().unwrap().to_bits(), "{key}: {} vs {}", a[key], b[key]);
-    }
+    assert_resume_matches(dir.path(), &p, 6, &["test_elbo", "test_iwae", "test_elbo_per_observation"]);
 }
 
 #[test]

@@ -111,18 +111,24 @@ pub struct Splits {
     pub layout: Option<SeriesLayout>,
 }
 
+/// The problem's `[data] file`, which must exist (digits and series problems have one).
+fn existing_data_file(problem: &FitProblem) -> Result<PathBuf> {
+    let file = problem.data_file().expect("checked when parsing");
+    if !file.exists() {
+        return Err(Error::Problem {
+            path: problem.path.clone(),
+            location: "key `data.file`".into(),
+            message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
+        });
+    }
+    Ok(file)
+}
+
 pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
     let d = &problem.data;
     Ok(match d.kind {
         DataKind::Digits => {
-            let file = problem.data_file().expect("checked when parsing");
-            if !file.exists() {
-                return Err(Error::Problem {
-                    path: problem.path.clone(),
-                    location: "key `data.file`".into(),
-                    message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
-                });
-            }
+            let file = existing_data_file(problem)?;
             let all = data::load_digits(&file)?;
             let (train, valid, test) = data::split_digits(&all);
             Splits { train, validation: data::dequantise_fixed(&valid), test: data::dequantise_fixed(&test), dequantise_train: true, layout: None }
@@ -154,14 +160,7 @@ pub fn load_splits(problem: &FitProblem) -> Result<Splits> {
             Splits { layout: Some(train.layout.clone()), train: train.dataset(), validation: validation.dataset(), test: test.dataset(), dequantise_train: false }
         }
         DataKind::Series => {
-            let file = problem.data_file().expect("checked when parsing");
-            if !file.exists() {
-                return Err(Error::Problem {
-                    path: problem.path.clone(),
-                    location: "key `data.file`".into(),
-                    message: format!("no file {} (looked in the working directory, beside the problem file and one folder up)", file.display()),
-                });
-            }
+            let file = existing_data_file(problem)?;
             let (train, validation, test) = series_data::load_csv(&file)?.split();
             Splits { layout: Some(train.layout.clone()), train: train.dataset(), validation: validation.dataset(), test: test.dataset(), dequantise_train: false }
         }

@@ -213,9 +213,9 @@ pub fn series_plots(dir: &Path, r: &SeriesRecord) -> Result<Vec<PathBuf>> {
         area.fill(&WHITE).map_err(e)?;
         let panels = area.split_evenly((1, cols + usize::from(plane)));
         let count = r.prior_count.min(16);
-        for i in 0..cols {
+        for (i, panel) in panels.iter().take(cols).enumerate() {
             let lines: Vec<Vec<f64>> = (0..count).map(|p| prior_line(p, i)).collect();
-            time_panel(&panels[i], &format!("x{}: {count} prior sample paths", i + 1), &r.grid_times, &lines, PRIOR_GREEN, &[])?;
+            time_panel(panel, &format!("x{}: {count} prior sample paths", i + 1), &r.grid_times, &lines, PRIOR_GREEN, &[])?;
         }
         if plane {
             let data: Vec<(f64, f64)> = (0..r.test_series).flat_map(|s| (0..k).map(move |j| (s, j))).map(|(s, j)| (r.test_observations[(s * k + j) * d], r.test_observations[(s * k + j) * d + 2])).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();

@@ -279,10 +279,6 @@ impl SeriesStage {
     }
 }
 
-/// log N(x; μ, σ²) of scalar rows, for tests and closed forms.
-pub fn log_normal_scalar(x: f64, mean: f64, var: f64) -> f64 {
-    -0.5 * (super::LN_2PI + var.ln() + (x - mean) * (x - mean) / var)
-}
 
 impl SeriesStage {
     /// run.h5's /series: the test series, `paths` posterior sample paths of each of the first
@@ -379,6 +375,11 @@ mod tests {
         values(lw)
     }
 
+    /// log N(x; μ, σ²) of a scalar.
+    fn log_normal_scalar(x: f64, mean: f64, var: f64) -> f64 {
+        -0.5 * (crate::latent::LN_2PI + var.ln() + (x - mean) * (x - mean) / var)
+    }
+
     fn mean_and_error(v: &[f64]) -> (f64, f64) {
         crate::latent::bounds::mean_and_stderr(v)
     }
@@ -434,7 +435,7 @@ mod tests {
         for n in 0..count {
             if let Some(k) = observation(n) {
                 let s = C * C * p + R;
-                log_p += -0.5 * (crate::latent::LN_2PI + s.ln() + (XS[k] - C * m - E).powi(2) / s);
+                log_p += log_normal_scalar(XS[k], C * m + E, s);
                 let gain = p * C / s;
                 m += gain * (XS[k] - C * m - E);
                 p *= 1.0 - gain * C;
