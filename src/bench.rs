@@ -12,6 +12,7 @@
 
 pub mod dmc;
 pub mod flops;
+pub mod mpi;
 
 use crate::device::Precision;
 use crate::error::{Error, Result};
@@ -178,6 +179,6 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: 
         precision: if fused_run { precision } else if device.settings().float_dtype == burn::tensor::FloatDType::F64 { Precision::F64 } else { Precision::F32 },
         checkpoint_segment: fused_run.then_some(segment),
         cache_bytes: fused_run.then(|| fused_engine.cache_bytes()),
-        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        threads: crate::fused::threads(),
     })
 }

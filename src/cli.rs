@@ -20,6 +20,7 @@ use pathspace::train::{Control, TrainState, TrainingRow};
 use std::path::{Path, PathBuf};
 use pathspace::interrupt::{self, Phase};
 use pathspace::io::lock::RunLock;
+use pathspace::parallel::Comm;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -171,11 +172,14 @@ fn choose_device(precision: Precision) -> Result<Device> {
     Ok(device)
 }
 
-pub fn run() -> Result<()> {
+/// Runs the command line. `comm`: the ranks of an MPI run (the `mpi` feature under `mpirun`),
+/// or [`pathspace::parallel::Single`]; `solve` spreads its walkers over them.
+pub fn run(comm: &dyn Comm) -> Result<()> {
     let cli = Cli::parse();
     crate::signals::install()?;
     match cli.command {
-        Command::Solve { file, seed, out, iterations, f64, resume, strict } => solve_command(&file, seed, out, iterations, f64, resume, strict),
+        Command::Solve { file, seed, out, iterations, f64, resume, strict } => solve_command(&file, seed, out, iterations, f64, resume, strict, comm),
+        Command::Bench { name, json, walkers, repeats, .. } if name == "mpi" => mpi_bench_command(json, walkers, repeats, comm),
         Command::Bench { name, json, plot, walkers, .. } if name == "integrators" => integrators_command(json, plot, walkers),
         Command::Bench { name, json, walkers, quick, problem, train_iterations, generations, .. } if name == "dmc" => {
             use pathspace::bench::dmc::{DmcBenchConfig, run};
@@ -303,7 +307,26 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     Ok(())
 }
 
-fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>, strict: bool) -> Result<()> {
+/// `bench mpi`: weak scaling of training and DMC over the ranks of this run (rank 0 prints).
+fn mpi_bench_command(json: bool, walkers: Option<usize>, repeats: usize, comm: &dyn Comm) -> Result<()> {
+    use pathspace::bench::mpi::{MpiBenchConfig, run};
+    let mut config = MpiBenchConfig::standard();
+    config.walkers_per_rank = walkers.unwrap_or(config.walkers_per_rank);
+    config.repeats = repeats.max(1);
+    let result = run(&config, &choose_device(Precision::F32)?, comm)?;
+    if comm.is_root() {
+        if json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            print!("{}", result.table());
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>, strict: bool, comm: &dyn Comm) -> Result<()> {
+    let root = comm.is_root();
     let problem = Problem::load(file)?;
     // A damaged checkpoint is reported before anything in the run directory is touched.
     let checkpoint = match &resume {
@@ -320,7 +343,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let attributes = pathspace::io::run_attributes(&problem, seed);
     let checkpoint_path = Checkpoint::path_in(&out);
 
-    let bar = ProgressBar::new(total as u64);
+    let bar = if root { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} it  E = {msg}  [{elapsed_precise} < {eta_precise}]").expect("valid template"),
     );
@@ -330,33 +353,55 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::noise::Noise| {
         bar.set_position(row.iteration as u64 + 1);
         bar.set_message(format!("{:.5}", row.energy));
-        let stopping = interrupt::requested().is_some();
+        // Over several ranks, a stop request or a write failure on any rank stops all of them
+        // at the same iteration (every rank sees the same decision).
+        let stopping = comm.any(interrupt::requested().is_some());
         let due = state.iteration.is_multiple_of(every) || state.iteration >= total || state.plateau.is_some() || stopping;
         let written = (|| {
-            if due {
-                Checkpoint::capture(&problem.text, seed, state, noise)?.write(&checkpoint_path)?;
+            if due && let Some(c) = Checkpoint::capture_on(comm, &problem.text, seed, state, noise)? {
+                c.write(&checkpoint_path)?;
             }
-            if due || last_progress.elapsed() > Duration::from_secs(2) {
+            if root && (due || last_progress.elapsed() > Duration::from_secs(2)) {
                 last_progress = Instant::now();
                 pathspace::io::write_progress(&out, &attributes, &state.rows)?;
             }
             Ok::<(), pathspace::Error>(())
         })();
+        let failed = comm.any(written.is_err());
         if let Err(e) = written {
             write_error = Some(e);
+        }
+        if failed {
             return Control::Stop;
         }
         if stopping { Control::Stop } else { Control::Continue }
     };
-    let _lock = RunLock::acquire(&out)?;
-    crate::signals::set_run(out.clone(), format!("pathspace solve {} --resume {}", file.display(), out.display()));
+    // Rank 0 alone owns the run directory; a failure to take it stops every rank.
+    let lock = if root { Some(RunLock::acquire(&out)) } else { None };
+    if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
+        return match lock {
+            Some(Err(e)) => Err(e.into()),
+            _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", out.display())),
+        };
+    }
+    let _lock = lock;
+    if root {
+        crate::signals::set_run(out.clone(), format!("pathspace solve {} --resume {}", file.display(), out.display()));
+    }
     interrupt::set_phase(Phase::Training);
     let overrides = Overrides { seed: Some(seed), iterations };
     let resume_from = checkpoint.as_ref().map(|(c, p)| (p.as_path(), c));
-    let outcome = solve_with(&problem, &device, &overrides, resume_from, &mut observe);
+    let outcome = solve_with(&problem, &device, &overrides, resume_from, &mut observe, comm);
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing progress to {}", out.display()));
+    }
+    if !root {
+        // The other ranks' work ends with the collectives; rank 0 writes and judges.
+        return match outcome.with_context(|| file.display().to_string())? {
+            Outcome::Finished(_) => Ok(()),
+            Outcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
+        };
     }
     let mut output = match outcome.with_context(|| file.display().to_string())? {
         Outcome::Finished(output) => output,
@@ -465,6 +510,9 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
     let line = |k: &str, v: String| println!("  {k:<24} {v}");
     println!("{}", s.name);
     line("energy (dt)", format!("{:.6} ± {:.6} Ha   (dt = {}, {})", s.energy, s.energy_error, s.dt, s.integrator));
+    if s.ranks > 1 {
+        line("ranks", format!("{} (MPI; walkers spread over them, {:.2} s in collectives on rank 0)", s.ranks, s.communication_seconds));
+    }
     if let (Some(e), Some(err), Some(b)) = (s.energy_extrapolated, s.energy_extrapolated_error, s.timestep_bias) {
         line("energy (dt → 0)", format!("{e:.6} ± {err:.6} Ha   (time-step bias {b:+.6})"));
     }

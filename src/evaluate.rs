@@ -12,7 +12,8 @@
 //! combined by Richardson extrapolation with the integrator's weak order.
 
 use crate::estimate::trust::{TimestepCheck, timestep_check};
-use crate::estimate::{Blocking, Estimate, Extrapolation, Guide, Walk, WalkSettings, blocking, control_variate, richardson, walk};
+use crate::estimate::{Blocking, Estimate, Extrapolation, Guide, Walk, WalkSettings, blocking, control_variate, richardson, walk_on};
+use crate::parallel::{Comm, Single, share};
 use crate::integrators::Integrator;
 use crate::noise::Noise;
 use crate::objective::PathFunctional;
@@ -134,10 +135,34 @@ pub fn energy_at_step(
     steps: usize,
     noise: &mut Noise,
 ) -> (EnergyAtStep, Tensor<3>) {
-    let w = walkers.dims()[0];
+    energy_at_step_on(simulator, walkers, dt, burn_in, steps, noise, &Single)
+}
+
+/// [`energy_at_step`] with the walkers spread over the ranks of `comm` (this rank's walkers and
+/// noise passed): the per-walker time averages a and b of all ranks are gathered (rank order)
+/// before the batch means, and the per-step walker averages are combined as Σ_r W_r ā_r / W
+/// before blocking. The result is the same on every rank; the returned walkers are this rank's.
+pub fn energy_at_step_on(
+    simulator: &mut dyn PathSimulator,
+    walkers: Tensor<3>,
+    dt: f64,
+    burn_in: usize,
+    steps: usize,
+    noise: &mut Noise,
+    comm: &dyn Comm,
+) -> (EnergyAtStep, Tensor<3>) {
+    let local = walkers.dims()[0];
     let walkers = simulator.advance(walkers, burn_in, dt, noise);
-    let measured = simulator.measure(walkers, steps, dt, noise);
+    let mut measured = simulator.measure(walkers, steps, dt, noise);
     let t = steps as f64 * dt;
+    let w = comm.sum1(local as f64) as usize;
+    if comm.size() > 1 {
+        let share = local as f64 / w as f64;
+        let weighted: Vec<f64> = measured.series.iter().map(|m| share * m).collect();
+        measured.series = comm.sum(&weighted);
+        measured.running = comm.concat(&measured.running);
+        measured.martingale = comm.concat(&measured.martingale);
+    }
     let a: Vec<f64> = measured.running.iter().map(|s| s / steps as f64).collect();
     let b: Vec<f64> = measured.martingale.iter().map(|s| s / t).collect();
     let (energy, c) = control_variate(&a, &b);
@@ -164,17 +189,30 @@ pub fn evaluate(
     settings: &EvalSettings,
     noise: &mut Noise,
 ) -> Evaluation {
-    let (at_dt, walkers) = energy_at_step(simulator, walkers, settings.dt, settings.burn_in, settings.steps, noise);
+    evaluate_on(simulator, weak_order, walkers, settings, noise, &Single)
+}
+
+/// [`evaluate`] over the ranks of `comm` ([`energy_at_step_on`]).
+pub fn evaluate_on(
+    simulator: &mut dyn PathSimulator,
+    weak_order: u32,
+    walkers: Tensor<3>,
+    settings: &EvalSettings,
+    noise: &mut Noise,
+    comm: &dyn Comm,
+) -> Evaluation {
+    let (at_dt, walkers) = energy_at_step_on(simulator, walkers, settings.dt, settings.burn_in, settings.steps, noise, comm);
     if !settings.extrapolate {
         return Evaluation { at_dt, at_half_dt: None, extrapolated: None, walkers: Some(walkers) };
     }
-    let (at_half, walkers) = energy_at_step(
+    let (at_half, walkers) = energy_at_step_on(
         simulator,
         walkers,
         settings.dt / 2.0,
         2 * settings.burn_in,
         2 * settings.steps,
         noise,
+        comm,
     );
     let extrapolated = richardson(at_dt.energy, at_half.energy, weak_order);
     Evaluation { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), walkers: Some(walkers) }
@@ -239,8 +277,16 @@ pub fn cycle_walkers(walkers: &[f64], len: usize) -> Vec<f64> {
 
 /// Runs the local-energy walk and DMC from `walkers` (walkers × dim, stationary for the drift).
 pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSettings, noise: &mut Noise) -> GuidedEnergies {
+    guided_energies_on(guide, walkers, settings, noise, &Single)
+}
+
+/// [`guided_energies`] over the ranks of `comm`: `walkers` and `noise` are this rank's, and the
+/// walker counts of `settings` are totals over all ranks (each rank starts with its [`share`]).
+pub fn guided_energies_on(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSettings, noise: &mut Noise, comm: &dyn Comm) -> GuidedEnergies {
     let dim = guide.dim();
-    let local_energy = settings.local.as_ref().map(|(s, count)| walk(guide, cycle_walkers(walkers, count * dim), s, noise));
+    let walk = |guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise| walk_on(guide, walkers, settings, noise, comm);
+    let mine = |count: usize| share(count, comm.size(), comm.rank()).1;
+    let local_energy = settings.local.as_ref().map(|(s, count)| walk(guide, cycle_walkers(walkers, mine(*count) * dim), s, noise));
     let dmc = settings.dmc.as_ref().map(|(coarse, count)| {
         let mut coarse = coarse.clone();
         let mut fine = coarse.clone();
@@ -261,13 +307,13 @@ pub fn guided_energies(guide: &dyn Guide, walkers: &[f64], settings: &GuidedSett
             fine.max_seconds = fine.max_seconds.map(|s| 2.0 * s / 3.0);
         }
         crate::interrupt::set_phase(crate::interrupt::Phase::Dmc);
-        let at_dt = walk(guide, cycle_walkers(walkers, count * dim), &coarse, noise);
+        let at_dt = walk(guide, cycle_walkers(walkers, mine(*count) * dim), &coarse, noise);
         // A population that exploded or died out leaves nothing to continue from (an error
         // for the caller, `Walk::population_failed`).
         if !settings.dmc_extrapolate || at_dt.population_failed() {
             return DmcResult { at_dt, at_half_dt: None, extrapolated: None, timestep: None, order: DMC_ORDER };
         }
-        let at_half = walk(guide, cycle_walkers(&at_dt.walkers, count * dim), &fine, noise);
+        let at_half = walk(guide, cycle_walkers(&at_dt.walkers, mine(*count) * dim), &fine, noise);
         let extrapolated = richardson(at_dt.energy, at_half.energy, DMC_ORDER);
         let timestep = Some(timestep_check(&at_dt, &at_half, &extrapolated));
         DmcResult { at_dt, at_half_dt: Some(at_half), extrapolated: Some(extrapolated), timestep, order: DMC_ORDER }

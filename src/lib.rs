@@ -43,6 +43,7 @@ pub mod latent;
 pub mod nn;
 pub mod noise;
 pub mod objective;
+pub mod parallel;
 pub mod physics;
 pub mod plot;
 pub mod problem;

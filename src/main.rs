@@ -3,9 +3,26 @@
 mod cli;
 mod signals;
 
+use pathspace::parallel::{Comm, Single};
+
 fn main() {
-    if let Err(e) = cli::run() {
-        eprintln!("error: {e:#}");
+    // Built with the `mpi` feature, the process joins the MPI world (a world of one when not
+    // started by mpirun); otherwise it is a single rank.
+    #[cfg(feature = "mpi")]
+    let universe = pathspace::parallel::mpi::initialize();
+    #[cfg(feature = "mpi")]
+    let comm: &dyn Comm = match &universe {
+        Some((_, world)) => world,
+        None => &Single,
+    };
+    #[cfg(not(feature = "mpi"))]
+    let comm: &dyn Comm = &Single;
+    if let Err(e) = cli::run(comm) {
+        if comm.size() > 1 {
+            eprintln!("error (rank {}): {e:#}", comm.rank());
+        } else {
+            eprintln!("error: {e:#}");
+        }
         std::process::exit(1);
     }
 }

@@ -30,6 +30,11 @@ impl Noise {
         Self { rng: child }
     }
 
+    /// Jumps the generator by 2^192 draws (the per-rank streams of [`crate::parallel::rank_noise`]).
+    pub fn long_jump(&mut self) {
+        self.rng.long_jump();
+    }
+
     /// `n` standard-normal draws as f64.
     pub fn standard_normals(&mut self, n: usize) -> Vec<f64> {
         (0..n).map(|_| StandardNormal.sample(&mut self.rng)).collect()

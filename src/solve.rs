@@ -4,14 +4,15 @@
 
 use crate::error::{Error, Result};
 use crate::estimate::{Estimate, Walk, WalkSettings, trust};
-use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate, guided_energies};
+use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate_on, guided_energies_on};
+use crate::parallel::{Comm, Single, rank_noise, share};
 use crate::fused::{FusedEngine, FusedSimulator};
 use crate::io::checkpoint::Checkpoint;
 use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_paths};
 use crate::nn::{DriftNet, JastrowConfig, MlpConfig, PairNetConfig, Potential};
 use crate::noise::Noise;
 use crate::problem::{DriftKind, EngineChoice, Estimator, Problem};
-use crate::train::{AutodiffEngine, Control, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
+use crate::train::{AutodiffEngine, Control, Distributed, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
@@ -69,6 +70,10 @@ pub struct Summary {
     /// E[ℓ_T]/T in the Stratonovich form ∫v∘dX + ∫E_L dt over the local-energy walk
     /// (`crate::estimate::walkers`): the variational energy of the same drift, at the walk's dt.
     pub variational_stratonovich: Option<Estimate>,
+    /// Processes the walkers were spread over ([`crate::parallel`]; 1 without MPI).
+    pub ranks: usize,
+    /// Wall seconds rank 0 spent in collectives (communication and waiting for other ranks).
+    pub communication_seconds: f64,
     /// Files written for this run (filled in by the writer).
     pub files: Vec<String>,
 }
@@ -229,6 +234,12 @@ pub fn guided_settings(problem: &Problem) -> GuidedSettings {
 
 /// Runs the guided estimators of `problem` with the drift `net` from `walkers` (stationary).
 pub fn run_guided(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, device: &Device, noise: &mut Noise) -> Result<GuidedEnergies> {
+    run_guided_on(problem, net, walkers, device, noise, &Single)
+}
+
+/// [`run_guided`] over the ranks of `comm` (`walkers` and `noise` this rank's; the problem's
+/// walker counts are totals).
+pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, device: &Device, noise: &mut Noise, comm: &dyn Comm) -> Result<GuidedEnergies> {
     let settings = guided_settings(problem);
     if settings.local.is_none() && settings.dmc.is_none() {
         return Ok(GuidedEnergies::default());
@@ -240,7 +251,7 @@ pub fn run_guided(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, device
     }
     let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
     let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
-    Ok(guided_energies(&guide, &values, &settings, noise))
+    Ok(guided_energies_on(&guide, &values, &settings, noise, comm))
 }
 
 /// What `pathspace dmc FILE --from DIR` produced.
@@ -382,7 +393,7 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
         on_row(row);
         Control::Continue
     };
-    match solve_with(problem, device, overrides, None, &mut observe)? {
+    match solve_with(problem, device, overrides, None, &mut observe, &Single)? {
         Outcome::Finished(output) => Ok(*output),
         Outcome::Stopped { iteration } => Err(Error::Other(format!("training stopped at iteration {iteration}"))),
     }
@@ -391,26 +402,43 @@ pub fn solve(problem: &Problem, device: &Device, overrides: &Overrides, on_row: 
 /// [`solve`], optionally continuing from a checkpoint (read from the file `resume.0`), with an
 /// observer that sees every applied iteration's row, state and noise stream (to checkpoint them)
 /// and may stop training.
+///
+/// Over the ranks of `comm` ([`crate::parallel`]) every rank runs this with its own noise
+/// streams ([`rank_noise`]) and its [`share`] of every walker count (`[train]`, `[eval]` and
+/// `[dmc] walkers` are totals); the network is initialised from rank 0's stream on every rank,
+/// gradients and estimates are combined over the ranks, and the returned summary is the same
+/// on every rank (timings aside). A checkpoint to resume from must hold as many ranks' walkers
+/// and streams as `comm` has ranks. With [`Single`] this is the plain run.
 pub fn solve_with(
     problem: &Problem,
     device: &Device,
     overrides: &Overrides,
     resume: Option<(&Path, &Checkpoint)>,
     observe: &mut dyn FnMut(&TrainingRow, &TrainState, &Noise) -> Control,
+    comm: &dyn Comm,
 ) -> Result<Outcome> {
     let start = Instant::now();
     let seed = overrides.seed.unwrap_or(problem.train.seed);
     let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
-    let mut root = Noise::new(seed);
+    let (rank, ranks) = (comm.rank(), comm.size());
+    let mut root = rank_noise(seed, rank);
     let mut init_noise = root.split();
     let mut train_noise = root.split();
     let mut eval_noise = root.split();
     let mut sample_noise = root.split();
 
     let train_device = device.clone().autodiff();
-    let net = build_net(problem, &mut init_noise, &train_device);
+    let mut net = build_net(problem, &mut init_noise, &train_device);
+    if rank > 0 {
+        // The same initial network on every rank: rank 0's (its walkers stay this rank's own).
+        net = build_net(problem, &mut rank_noise(seed, 0).split(), &train_device);
+    }
+    let train_walkers = share(problem.train.walkers, ranks, rank).1;
+    if train_walkers == 0 {
+        return Err(Error::Other(format!("[train] walkers = {} is fewer than the {ranks} ranks of this run", problem.train.walkers)));
+    }
     let state = match resume {
-        None => TrainState::new(net, initial_walkers(problem, problem.train.walkers, &mut init_noise, &train_device)),
+        None => TrainState::new(net, initial_walkers(problem, train_walkers, &mut init_noise, &train_device)),
         Some((path, checkpoint)) => {
             let mismatch = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
             if checkpoint.problem_text != problem.text {
@@ -419,7 +447,7 @@ pub fn solve_with(
             if checkpoint.seed != seed {
                 return Err(mismatch("seed", format!("written with seed {}, this run uses seed {seed}", checkpoint.seed)));
             }
-            let (state, noise) = checkpoint.into_state(path, net, &train_device)?;
+            let (state, noise) = checkpoint.into_state_of_rank(path, net, &train_device, rank, ranks)?;
             train_noise = noise;
             state
         }
@@ -433,6 +461,9 @@ pub fn solve_with(
     } else {
         Box::new(AutodiffEngine { system, integrator, dt, steps, boundary })
     };
+    if ranks > 1 {
+        engine = Box::new(Distributed { inner: engine, comm, total_walkers: problem.train.walkers });
+    }
     let t = &problem.train;
     let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone() };
     let (trained, control) = train_from(engine.as_mut(), state, &schedule, &mut train_noise, observe)?;
@@ -447,7 +478,7 @@ pub fn solve_with(
     let eval_net = trained.net.valid();
     let drift = full_drift(&eval_net, &problem.system);
     let potential = |x: Tensor<3>| problem.system.potential(x);
-    let walkers = resize_walkers(trained.walkers.clone(), problem.eval.walkers, device);
+    let walkers = resize_walkers(trained.walkers.clone(), share(problem.eval.walkers, ranks, rank).1, device);
     let settings = EvalSettings {
         dt: problem.eval.dt,
         steps: problem.eval.steps,
@@ -460,11 +491,11 @@ pub fn solve_with(
         Box::new(BurnSimulator { drift: &drift, potential: &potential, integrator: problem.sde.integrator })
     };
     let weak_order = problem.sde.integrator.weak_order;
-    let evaluation = evaluate(simulator.as_mut(), weak_order, walkers, &settings, &mut eval_noise);
+    let evaluation = evaluate_on(simulator.as_mut(), weak_order, walkers, &settings, &mut eval_noise, comm);
     drop(simulator);
     let guided_start = Instant::now();
     let guided = match &evaluation.walkers {
-        Some(w) => run_guided(problem, &eval_net, w, device, &mut root.split())?,
+        Some(w) => run_guided_on(problem, &eval_net, w, device, &mut root.split(), comm)?,
         None => GuidedEnergies::default(),
     };
     let guided_seconds = guided_start.elapsed().as_secs_f64();
@@ -518,6 +549,8 @@ pub fn solve_with(
         evaluation,
         guided,
         guided_seconds,
+        ranks,
+        communication_seconds: comm.seconds(),
         files: Vec::new(),
     };
     Ok(Outcome::Finished(Box::new(SolveOutput { summary, rows: trained.rows, net: trained.net, paths, slice })))

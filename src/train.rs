@@ -28,7 +28,8 @@ use crate::sde::simulate;
 use crate::estimate::{Slope, fit_slope};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use crate::parallel::Comm;
+use burn::tensor::{Tensor, TensorData};
 use std::time::Instant;
 
 /// One row of training.csv.
@@ -93,6 +94,103 @@ impl PathEngine for AutodiffEngine<'_> {
     fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
         Some(crate::fused::local_energies(net, self.system, x))
     }
+}
+
+/// One rank's share of a walker-parallel training step ([`crate::parallel`]): the inner engine
+/// computes loss, energy and gradients over this rank's W_r walkers; they are combined as
+/// Σ_r (W_r/W)·(·)_r, in rank order, so every rank holds the gradient of the mean loss over all
+/// W walkers and applies the same Adam step. A rank whose walkers are not finite makes the
+/// global loss NaN, so all ranks take the same recovery. With one rank the inner step is
+/// returned untouched.
+pub struct Distributed<'a> {
+    pub inner: Box<dyn PathEngine + 'a>,
+    pub comm: &'a dyn Comm,
+    /// W, all ranks' walkers together.
+    pub total_walkers: usize,
+}
+
+impl PathEngine for Distributed<'_> {
+    fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
+        let local = walkers.dims()[0];
+        let mut step = self.inner.step(net, walkers, noise);
+        if self.comm.size() == 1 {
+            return step;
+        }
+        let finite = step.walkers.clone().is_finite().all().into_scalar::<bool>();
+        let share = local as f64 / self.total_walkers as f64;
+        let (flat, layout) = flatten_gradients(net, &step.grads);
+        let mut buffer = vec![share * step.loss, share * step.energy, f64::from(u8::from(!finite))];
+        buffer.extend(flat.iter().map(|g| share * g));
+        let total = self.comm.sum(&buffer);
+        step.loss = if total[2] > 0.0 { f64::NAN } else { total[0] };
+        step.energy = total[1];
+        step.grads = unflatten_gradients(net, &total[3..], &layout);
+        step
+    }
+
+    /// Every rank's E_L at its own walkers, concatenated in rank order.
+    fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
+        let e = self.inner.local_energies(net, x)?;
+        Some(self.comm.concat(&e))
+    }
+}
+
+/// Where each float parameter's gradient sits in a flat buffer: (offset, shape, the gradient's
+/// device where it has one).
+type GradLayout = Vec<(usize, Vec<usize>, Option<burn::tensor::Device>)>;
+
+/// The gradients of `net`'s float parameters in visiting order, as one f64 buffer (a parameter
+/// without a gradient contributes zeros and is marked absent).
+pub fn flatten_gradients(net: &DriftNet, grads: &GradientsParams) -> (Vec<f64>, GradLayout) {
+    struct Flatten<'a> {
+        grads: &'a GradientsParams,
+        flat: Vec<f64>,
+        layout: GradLayout,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let shape = param.val().dims().to_vec();
+            let offset = self.flat.len();
+            match self.grads.get::<D>(param.id) {
+                Some(g) => {
+                    let device = g.device();
+                    self.flat.extend(g.into_data().try_into_vec_as::<f64>().expect("float gradient"));
+                    self.layout.push((offset, shape, Some(device)));
+                }
+                None => {
+                    self.flat.extend(std::iter::repeat_n(0.0, shape.iter().product()));
+                    self.layout.push((offset, shape, None));
+                }
+            }
+        }
+    }
+    let mut v = Flatten { grads, flat: Vec::new(), layout: Vec::new() };
+    net.visit(&mut v);
+    (v.flat, v.layout)
+}
+
+/// The inverse of [`flatten_gradients`]: `flat` as gradients of `net`'s parameters (on their
+/// gradients' devices), for every parameter that had a gradient.
+pub fn unflatten_gradients(net: &DriftNet, flat: &[f64], layout: &GradLayout) -> GradientsParams {
+    struct Unflatten<'a> {
+        flat: &'a [f64],
+        layout: std::slice::Iter<'a, (usize, Vec<usize>, Option<burn::tensor::Device>)>,
+        grads: GradientsParams,
+    }
+    impl ModuleVisitor for Unflatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (offset, shape, device) = self.layout.next().expect("layout of the same network");
+            if let Some(device) = device {
+                let n: usize = shape.iter().product();
+                let dims: [usize; D] = shape.clone().try_into().expect("rank of the parameter");
+                let values = self.flat[*offset..offset + n].to_vec();
+                self.grads.register(param.id, Tensor::<D>::from_data(TensorData::new(values, dims), device));
+            }
+        }
+    }
+    let mut v = Unflatten { flat, layout: layout.iter(), grads: GradientsParams::new() };
+    net.visit(&mut v);
+    v.grads
 }
 
 /// Optimiser settings.

@@ -180,7 +180,7 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         problem: config.problem.display().to_string(),
         network: shape,
         pass_flops: pass,
-        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        threads: crate::fused::threads(),
         config: config.clone(),
         dmc_walkers: count,
         dmc_precision: crate::device::Precision::F64,

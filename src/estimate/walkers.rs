@@ -76,6 +76,7 @@
 
 use super::{Blocking, Estimate, blocking};
 use crate::noise::Noise;
+use crate::parallel::{Comm, Single, balance_counted};
 use std::time::Instant;
 
 /// Most copies one walker may make in one generation (a guard against a rare huge weight; how
@@ -218,6 +219,8 @@ pub struct Walk {
     pub capped: usize,
     /// Measured generation-walkers whose weight's local energy was cut off at E_R ± 2/√dt.
     pub clipped: usize,
+    /// Walkers sent to another rank to balance the populations (0 on one rank).
+    pub exchanged: usize,
     /// `killed`, `capped` and `clipped` over `measured_walker_steps`.
     pub killed_fraction: f64,
     pub capped_fraction: f64,
@@ -266,10 +269,23 @@ const CHECK_EVERY: usize = 256;
 
 /// Runs burn-in and measurement from `walkers` (walkers × dim).
 pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise) -> Walk {
+    walk_on(guide, walkers, settings, noise, &Single)
+}
+
+/// [`walk`] of one population spread over the ranks of `comm` ([`crate::parallel`]): `walkers`
+/// and `noise` are this rank's. The population, the weights' sums, the mixed estimator, the
+/// variance of E_L, the Metropolis sums and every count are global (summed in rank order), so
+/// E_R, the stopping decisions and the whole returned [`Walk`] are the same on every rank, except
+/// `walkers` (this rank's final share). With branching, walkers are rebalanced over the ranks
+/// every generation ([`crate::parallel::balance`]). Collectives per generation: two gathers of a
+/// few numbers and one exchange of walkers (plus one gather with Metropolis moves).
+pub fn walk_on(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise, comm: &dyn Comm) -> Walk {
     let start = Instant::now();
     let dim = guide.dim();
     let dt = settings.dt;
-    let target = walkers.len() / dim;
+    let target = comm.sum1((walkers.len() / dim) as f64) as usize;
+    // The population over all ranks before this generation's move.
+    let mut global_n = target;
     let mut x = walkers;
     let metropolis = settings.metropolis && settings.branching;
     // Metropolis moves carry v, E_L and the exact part of the current walkers; the unbranched
@@ -286,7 +302,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     };
     // Running sums of p|ΔX|² and |ΔX|² (effective time step) and of p.
     let (mut accepted_r2, mut proposed_r2, mut accept_sum, mut proposals) = (0.0, 0.0, 0.0, 0usize);
-    let mut reference = e_local.iter().sum::<f64>() / target as f64;
+    let mut reference = comm.sum1(e_local.iter().sum::<f64>()) / target as f64;
     let mut average = reference;
     let mut ell: Vec<f64> = Vec::new();
     let mut previous: Option<(f64, Vec<f64>)> = None;
@@ -316,6 +332,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         killed: 0,
         capped: 0,
         clipped: 0,
+        exchanged: 0,
         killed_fraction: 0.0,
         capped_fraction: 0.0,
         clipped_fraction: 0.0,
@@ -352,7 +369,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 None
             } else if target_reached(&blocking(&out.series), settings) {
                 Some("target_error")
-            } else if settings.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
+            } else if settings.max_seconds.is_some_and(|s| comm.max(start.elapsed().as_secs_f64()) >= s) {
                 Some("max_seconds")
             } else {
                 None
@@ -363,17 +380,18 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             }
         }
         let n = x.len() / dim;
-        if n > POPULATION_LIMIT * target {
+        if global_n > POPULATION_LIMIT * target {
             out.stopped_by = "population exploded".into();
             break;
         }
         // One move: new positions, E_L there, (drift there), and the E_L average of the weight.
         let (next, e_next, v_next, exact_next, e_weight, tau) = if metropolis {
             let m = metropolis_move(guide, &x, &v_local, &e_local, exact_local.as_ref(), dt, noise);
-            accepted_r2 += m.accepted_r2;
-            proposed_r2 += m.proposed_r2;
-            accept_sum += m.acceptance_sum;
-            proposals += n;
+            let sums = comm.sum(&[m.accepted_r2, m.proposed_r2, m.acceptance_sum]);
+            accepted_r2 += sums[0];
+            proposed_r2 += sums[1];
+            accept_sum += sums[2];
+            proposals += global_n;
             let tau = if proposed_r2 > 0.0 { dt * accepted_r2 / proposed_r2 } else { dt };
             (m.next, m.e_next, m.v_next, m.exact_next, m.e_weight, tau)
         } else {
@@ -385,8 +403,7 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 (t.e, t.v, t.non_gradient)
             };
             if measuring && !settings.branching {
-                let integrand = integrand.unwrap_or_else(|| step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect());
-                non_gradient.push(finite_mean(&integrand));
+                let integrand: Vec<f64> = integrand.unwrap_or_else(|| step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect());
                 // ½(v_n + v_{n+1})·ΔX/Δt + ½(E_n + E_{n+1}) per walker.
                 let terms: Vec<f64> = (0..n)
                     .map(|i| {
@@ -398,7 +415,10 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                         circulation / dt + 0.5 * (e_local[i] + e_next[i])
                     })
                     .collect();
-                stratonovich.push(finite_mean(&terms));
+                let (g, s) = (finite_sum(&integrand), finite_sum(&terms));
+                let sums = comm.sum(&[g.0, g.1, s.0, s.1]);
+                non_gradient.push(sums[0] / sums[1].max(1.0));
+                stratonovich.push(sums[2] / sums[3].max(1.0));
             }
             if measuring && !settings.branching && !reweight_steps.is_empty() {
                 if ell.is_empty() {
@@ -411,18 +431,19 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                     if measured + 1 < k {
                         break;
                     }
-                    let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &ell, t - t0));
-                    out.reweighted.push(Reweighted { time: t, energy: reweighted(&ell, t), increment });
-                    previous = Some((t, ell.clone()));
+                    let all = comm.concat(&ell);
+                    let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &all, t - t0));
+                    out.reweighted.push(Reweighted { time: t, energy: reweighted(&all, t), increment });
+                    previous = Some((t, all));
                     reweight_steps.remove(0);
                 }
             }
             let e_weight = e_local.iter().zip(&e_next).map(|(a, b)| 0.5 * (a + b)).collect();
             (step.next, e_next, v_next, None, e_weight, dt)
         };
-        out.walker_steps += n;
+        out.walker_steps += global_n;
         if measuring {
-            out.measured_walker_steps += n;
+            out.measured_walker_steps += global_n;
         }
         // Weights (1 without branching); walkers with a non-finite E_L are removed.
         let weights: Vec<f64> = (0..n)
@@ -445,17 +466,22 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
         if measuring {
             out.killed += weights.iter().filter(|w| **w == 0.0).count();
         }
-        let total: f64 = weights.iter().sum();
+        let local_total: f64 = weights.iter().sum();
+        let weighted = weights.iter().zip(&e_next).filter(|(w, _)| **w > 0.0).map(|(w, e)| w * e).sum::<f64>();
+        let finite: Vec<f64> = e_next.iter().copied().filter(|e| e.is_finite()).collect();
+        let sums = comm.sum(&[local_total, weighted, finite.iter().sum::<f64>(), finite.len() as f64]);
+        let total = sums[0];
         if settings.branching {
             control_log.push(-tau * (reference - first_estimate));
         }
-        let energy = weights.iter().zip(&e_next).filter(|(w, _)| **w > 0.0).map(|(w, e)| w * e).sum::<f64>() / total;
+        let energy = sums[1] / total;
+        // The mean of the finite E_L over all ranks; Σ(E_L − mean)² is summed with the
+        // population below.
+        let mean = sums[2] / sums[3];
+        let squares = if measuring { finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() } else { 0.0 };
         if measuring {
-            let finite: Vec<f64> = e_next.iter().copied().filter(|e| e.is_finite()).collect();
-            let mean = finite.iter().sum::<f64>() / finite.len() as f64;
-            variance_sum += finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / finite.len() as f64;
             out.series.push(energy);
-            out.population.push(n);
+            out.population.push(global_n);
             total_weights.push(total);
         }
         // Branching (or only removing dead walkers).
@@ -472,11 +498,19 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
                 c.min(MAX_COPIES)
             })
             .collect();
-        let population: usize = copies.iter().sum();
-        let mut kept = Vec::with_capacity(population * dim);
-        let mut kept_drift = Vec::with_capacity(if carry_drift { population * dim } else { 0 });
-        let mut next_local = Vec::with_capacity(population);
-        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(population), Vec::with_capacity(population * dim)));
+        let local_population: usize = copies.iter().sum();
+        let gathered = comm.all_gather(&[squares, local_population as f64]);
+        let counts: Vec<usize> = gathered.iter().map(|g| g[1] as usize).collect();
+        let population: usize = counts.iter().sum();
+        if measuring {
+            let squares = gathered.iter().skip(1).fold(gathered[0][0], |acc, g| acc + g[0]);
+            variance_sum += squares / sums[3];
+        }
+        let population_local = local_population;
+        let mut kept = Vec::with_capacity(population_local * dim);
+        let mut kept_drift = Vec::with_capacity(if carry_drift { population_local * dim } else { 0 });
+        let mut next_local = Vec::with_capacity(population_local);
+        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(population_local), Vec::with_capacity(population_local * dim)));
         for (i, &c) in copies.iter().enumerate() {
             for _ in 0..c {
                 kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);
@@ -494,10 +528,32 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
             out.stopped_by = "population died out".into();
             break;
         }
+        if settings.branching && comm.size() > 1 {
+            // The arrays carried per walker move together; their widths (0 for an array not
+            // carried) are the same on every rank.
+            let (s, g) = kept_exact.unwrap_or_default();
+            let exact_width = if exact_next.is_some() { 1 } else { 0 };
+            let rows = vec![
+                (kept, dim),
+                (kept_drift, if carry_drift { dim } else { 0 }),
+                (next_local, 1),
+                (s, exact_width),
+                (g, exact_width * dim),
+            ];
+            let (mut moved, sent) = balance_counted(comm, &counts, rows);
+            out.exchanged += sent;
+            let g = moved.pop().unwrap_or_default();
+            let s = moved.pop().unwrap_or_default();
+            kept_exact = exact_next.as_ref().map(|_| (s, g));
+            next_local = moved.pop().unwrap_or_default();
+            kept_drift = moved.pop().unwrap_or_default();
+            kept = moved.pop().unwrap_or_default();
+        }
         x = kept;
         v_local = kept_drift;
         e_local = next_local;
         exact_local = kept_exact;
+        global_n = population;
         if measuring {
             out.population_min = out.population_min.min(population);
             out.population_max = out.population_max.max(population);
@@ -513,6 +569,9 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
     if proposals > 0 {
         out.acceptance = accept_sum / proposals as f64;
     }
+    let counts = comm.sum(&[out.killed as f64, out.capped as f64, out.clipped as f64, clipped_excess, out.exchanged as f64]);
+    (out.killed, out.capped, out.clipped, clipped_excess, out.exchanged) =
+        (counts[0] as usize, counts[1] as usize, counts[2] as usize, counts[3], counts[4] as usize);
     out.generations = out.series.len();
     out.blocking = blocking(&out.series);
     out.energy_uncorrected = out.blocking.estimate();
@@ -575,10 +634,10 @@ fn corrected_energy(series: &[f64], weights: &[f64], control_log: &[f64], first:
     Estimate { value, error: blocking(&linear).error }
 }
 
-/// The mean of the finite values (0 when there are none).
-fn finite_mean(values: &[f64]) -> f64 {
+/// The sum and the number of the finite values.
+fn finite_sum(values: &[f64]) -> (f64, f64) {
     let (sum, count) = values.iter().filter(|g| g.is_finite()).fold((0.0, 0usize), |(s, c), g| (s + g, c + 1));
-    sum / count.max(1) as f64
+    (sum, count as f64)
 }
 
 /// The result of one Metropolis move of every walker.

@@ -282,12 +282,23 @@ fn register_potential(p: &PotentialParams, g: &PotentialGrad, out: &mut Gradient
     }
 }
 
-/// Runs `work(state, block)` for every block on up to `available_parallelism` threads, thread t
+/// Threads of the fused engine: the environment variable `PATHSPACE_THREADS` where set to a
+/// positive number (one per core of a rank under MPI), else `available_parallelism`. Results do
+/// not depend on it.
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let default = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        std::env::var("PATHSPACE_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(default)
+    })
+}
+
+/// Runs `work(state, block)` for every block on up to [`threads`] threads, thread t
 /// using `states[t]` (grown as needed); results in block order. Threads take the next block as
 /// they finish one (a core slowed by other jobs takes fewer); every block is computed on its
 /// own, so the results do not depend on which thread ran it.
 fn parallel_blocks<S: Send + Default, T: Send>(blocks: usize, states: &mut Vec<S>, work: &(dyn Fn(&mut S, usize) -> T + Sync)) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(blocks).max(1);
+    let threads = threads().min(blocks).max(1);
     if states.len() < threads {
         states.resize_with(threads, S::default);
     }

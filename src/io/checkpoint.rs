@@ -52,6 +52,36 @@ pub struct Checkpoint {
     /// The convergence monitor's points (E_L variances need the networks of their iterations,
     /// so a resumed run reads them rather than recomputing them).
     pub monitor: Vec<MonitorPoint>,
+    /// A run over several ranks ([`crate::parallel`]): ranks 1, 2, … in order (rank 0's walkers
+    /// and stream are the fields above). Empty for a one-process run.
+    pub shards: Vec<Shard>,
+}
+
+/// What a rank other than 0 adds to a checkpoint: its walkers (now and at the rollback target)
+/// and its training noise stream. The network and optimiser are the same on every rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shard {
+    pub noise: String,
+    /// Walkers only (empty model and optimiser records).
+    pub current: Snapshot,
+    pub previous: Option<Snapshot>,
+}
+
+const SHARD_MAGIC: &[u8] = b"PATHSPACE-SHARD-1\n";
+
+impl Shard {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Encoder::new(SHARD_MAGIC);
+        w.shard(self);
+        w.seal()
+    }
+
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let mut r = Decoder::open(path, bytes, SHARD_MAGIC, "pathspace checkpoint shard")?;
+        let shard = r.shard("shards")?;
+        r.finish()?;
+        Ok(shard)
+    }
 }
 
 pub(crate) fn record_error(path: &Path, field: &str, e: impl std::fmt::Display) -> Error {
@@ -123,7 +153,57 @@ impl Checkpoint {
             current,
             previous,
             monitor: state.monitor.clone(),
+            shards: Vec::new(),
         })
+    }
+
+    /// [`Self::capture`] on every rank of `comm` (collective): rank 0 gets the checkpoint with
+    /// every other rank's walkers and stream as [`Shard`]s; the other ranks get `None`.
+    pub fn capture_on(comm: &dyn crate::parallel::Comm, problem_text: &str, seed: u64, state: &TrainState, noise: &Noise) -> Result<Option<Self>> {
+        let mut checkpoint = Self::capture(problem_text, seed, state, noise)?;
+        if comm.size() == 1 {
+            return Ok(Some(checkpoint));
+        }
+        let walkers_only = |s: &Snapshot| Snapshot { model: Vec::new(), optim: Vec::new(), ..s.clone() };
+        let mine = Shard {
+            noise: checkpoint.noise.clone(),
+            current: walkers_only(&checkpoint.current),
+            previous: checkpoint.previous.as_ref().map(walkers_only),
+        };
+        let all = comm.all_gather_bytes(&mine.to_bytes());
+        if !comm.is_root() {
+            return Ok(None);
+        }
+        let here = Path::new("(gathered shard)");
+        checkpoint.shards = all[1..].iter().map(|b| Shard::from_bytes(here, b)).collect::<Result<_>>()?;
+        Ok(Some(checkpoint))
+    }
+
+    /// Ranks whose walkers the checkpoint holds.
+    pub fn ranks(&self) -> usize {
+        1 + self.shards.len()
+    }
+
+    /// [`Self::into_state`] for rank `rank` of a run over `ranks` ranks, which must be the rank
+    /// count the checkpoint was written with (an error naming the file and `ranks` otherwise).
+    pub fn into_state_of_rank(&self, path: &Path, template: DriftNet, device: &Device, rank: usize, ranks: usize) -> Result<(TrainState, Noise)> {
+        if ranks != self.ranks() {
+            return Err(record_error(path, "ranks", format!("written by a run over {} rank(s), resumed over {ranks}; resume with the same rank count", self.ranks())));
+        }
+        if rank == 0 {
+            return self.into_state(path, template, device);
+        }
+        let shard = &self.shards[rank - 1];
+        let mut own = self.clone();
+        own.noise = shard.noise.clone();
+        own.current = Snapshot { walker_shape: shard.current.walker_shape, walkers: shard.current.walkers.clone(), ..self.current.clone() };
+        own.previous = match (&self.previous, &shard.previous) {
+            (Some(p), Some(s)) => Some(Snapshot { walker_shape: s.walker_shape, walkers: s.walkers.clone(), ..p.clone() }),
+            (None, None) => None,
+            _ => return Err(record_error(path, "shards", format!("rank {rank}'s rollback walkers do not match rank 0's"))),
+        };
+        own.shards.clear();
+        own.into_state(path, template, device)
     }
 
     /// The training state and noise stream, with networks loaded into clones of `template`
@@ -181,6 +261,13 @@ impl Checkpoint {
             // NaN bits stand for "no variance".
             w.f64(m.local_energy_variance.unwrap_or(f64::NAN));
         }
+        // Written only for several ranks, so one-process files are as before.
+        if !self.shards.is_empty() {
+            w.u64(self.shards.len() as u64);
+            for shard in &self.shards {
+                w.shard(shard);
+            }
+        }
         w.seal()
     }
 
@@ -227,8 +314,18 @@ impl Checkpoint {
                 monitor.push(MonitorPoint { iteration, energy, energy_error, local_energy_variance: (!variance.is_nan()).then_some(variance) });
             }
         }
+        let mut shards = Vec::new();
+        if r.remaining() > 0 {
+            let n = r.u64("shards")? as usize;
+            if n > r.remaining() / 24 {
+                return Err(bad("shards", "rank count larger than the file"));
+            }
+            for _ in 0..n {
+                shards.push(r.shard("shards")?);
+            }
+        }
         r.finish()?;
-        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous, monitor })
+        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous, monitor, shards })
     }
 
     /// Writes atomically to `path`.
@@ -278,6 +375,14 @@ impl Encoder {
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
         self.buf.extend_from_slice(b);
+    }
+    fn shard(&mut self, s: &Shard) {
+        self.bytes(s.noise.as_bytes());
+        self.snapshot(&s.current);
+        self.u64(s.previous.is_some() as u64);
+        if let Some(p) = &s.previous {
+            self.snapshot(p);
+        }
     }
     fn snapshot(&mut self, s: &Snapshot) {
         self.bytes(&s.model);
@@ -344,6 +449,16 @@ impl<'a> Decoder<'a> {
         let n = self.u64(field)? as usize;
         self.take(n, field)
     }
+    fn shard(&mut self, field: &str) -> Result<Shard> {
+        let noise = self.string(field)?;
+        let current = self.snapshot(field)?;
+        let previous = match self.u64(field)? {
+            0 => None,
+            1 => Some(self.snapshot(field)?),
+            _ => return Err(record_error(self.path, field, "invalid flag")),
+        };
+        Ok(Shard { noise, current, previous })
+    }
     fn snapshot(&mut self, field: &str) -> Result<Snapshot> {
         let model = self.bytes(field)?.to_vec();
         let optim = self.bytes(field)?.to_vec();
@@ -376,7 +491,34 @@ mod tests {
                 MonitorPoint { iteration: 100, energy: 1.5, energy_error: 0.01, local_energy_variance: Some(0.25) },
                 MonitorPoint { iteration: 200, energy: 1.4, energy_error: 0.02, local_energy_variance: None },
             ],
+            shards: Vec::new(),
         }
+    }
+
+    /// Two ranks: the second rank's walkers and stream survive the file, each rank restores its
+    /// own, and a resume over another rank count is refused naming the field.
+    #[test]
+    fn shards_round_trip_and_the_rank_count_must_match() {
+        let mut c = sample();
+        let walkers = Snapshot { model: Vec::new(), optim: Vec::new(), walker_shape: [1, 1, 2], walkers: vec![7.0, 8.0] };
+        c.shards.push(Shard { noise: serde_json::to_string(&Noise::new(10)).unwrap(), current: walkers.clone(), previous: Some(walkers) });
+        let p = Path::new("ck.bin");
+        let back = Checkpoint::from_bytes(p, &c.to_bytes()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.ranks(), 2);
+        // Without shards the file is exactly the one-process layout.
+        assert_eq!(Checkpoint::from_bytes(p, &sample().to_bytes()).unwrap().ranks(), 1);
+        let device = burn::tensor::Device::flex().autodiff();
+        let net = crate::nn::DriftNet::Mlp(crate::nn::MlpConfig { particles: 1, dims: 2, hidden: 2, layers: 1, skip_init: 0.0 }.init(&mut Noise::new(1), &device));
+        let real = Checkpoint::capture("x", 3, &TrainState::new(net.clone(), Tensor::from_data(TensorData::new(vec![0.5, -1.25], [1, 1, 2]), &device)), &Noise::new(9)).unwrap();
+        let mut two = real.clone();
+        two.shards.push(Shard { noise: serde_json::to_string(&Noise::new(10)).unwrap(), current: c.shards[0].current.clone(), previous: None });
+        let (state, _) = two.into_state_of_rank(p, net.clone(), &device, 1, 2).unwrap();
+        assert_eq!(state.walkers.into_data().try_into_vec_as::<f64>().unwrap(), vec![7.0, 8.0]);
+        let (state, _) = two.into_state_of_rank(p, net.clone(), &device, 0, 2).unwrap();
+        assert_eq!(state.walkers.into_data().try_into_vec_as::<f64>().unwrap(), vec![0.5, -1.25]);
+        let err = two.into_state_of_rank(p, net, &device, 0, 1).err().expect("rank count refused").to_string();
+        assert!(err.contains("ck.bin") && err.contains("ranks"), "{err}");
     }
 
     #[test]

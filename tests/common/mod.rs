@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod ranks;
+
 use burn::tensor::Device;
 use pathspace::problem::Problem;
 use pathspace::solve::{Overrides, SolveOutput, solve};
