@@ -62,6 +62,12 @@ pub struct MpiBenchResult {
     /// all parameters' gradients).
     pub train_communication_per_step: f64,
     pub parameters: usize,
+    /// The gradient sum alone (one all-gather of every rank's gradient buffer, summed in rank
+    /// order), timed after a barrier so that no waiting is included; mean of 50.
+    pub gradient_sum_seconds: f64,
+    /// One sum of 4 numbers over the ranks (the unit of DMC's per-generation gathers), timed
+    /// after a barrier; mean of 200.
+    pub small_sum_seconds: f64,
     pub dmc_walkers: usize,
     pub dmc_seconds: f64,
     pub dmc_walker_generations_per_second: f64,
@@ -116,6 +122,20 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let parameters = net.num_params();
+    // Pure collective costs: a barrier (an all-gather) first, then the timed collective.
+    let timed = |repeats: usize, len: usize| {
+        let buffer = vec![1.0; len];
+        let mut total = 0.0;
+        for _ in 0..repeats {
+            comm.any(false);
+            let t = Instant::now();
+            std::hint::black_box(comm.sum(&buffer));
+            total += t.elapsed().as_secs_f64();
+        }
+        comm.max(total / repeats as f64)
+    };
+    let gradient_sum_seconds = timed(50, parameters + 3);
+    let small_sum_seconds = timed(200, 4);
 
     let eval_net = net.valid();
     let guide = FusedSimulator::new(&eval_net, &problem.system, integrator);
@@ -154,6 +174,8 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
         train_walker_steps_per_second: (ranks * w * steps) as f64 / median,
         train_communication_per_step: communication / times.len() as f64,
         parameters,
+        gradient_sum_seconds,
+        small_sum_seconds,
         dmc_walkers: ranks * w,
         dmc_seconds,
         dmc_walker_generations_per_second: walk.walker_steps as f64 / dmc_seconds,
@@ -175,6 +197,12 @@ impl MpiBenchResult {
             self.train_walker_steps_per_second,
             1e3 * self.train_communication_per_step,
             self.parameters
+        );
+        s += &format!(
+            "  pure collectives: gradient sum ({} numbers) {:.1} µs, sum of 4 numbers {:.1} µs (after a barrier)\n",
+            self.parameters + 3,
+            1e6 * self.gradient_sum_seconds,
+            1e6 * self.small_sum_seconds
         );
         s += &format!(
             "  dmc       {:.4e} walker-generations/s ({} walkers), communication {:.3} ms/generation, {:.1} walkers exchanged/generation\n",

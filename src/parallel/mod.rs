@@ -220,7 +220,7 @@ pub fn balance_counted(comm: &dyn Comm, counts: &[usize], rows: Vec<(Vec<f64>, u
     let per_walker: usize = widths.iter().sum();
     let mut out: Vec<Vec<f64>> = widths.iter().map(|_| Vec::new()).collect();
     for piece in received {
-        let k = if per_walker == 0 { 0 } else { piece.len() / per_walker };
+        let k = piece.len().checked_div(per_walker).unwrap_or(0);
         let mut at = 0;
         for (o, w) in out.iter_mut().zip(&widths) {
             o.extend_from_slice(&piece[at..at + k * w]);
