@@ -252,9 +252,20 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let path = Checkpoint::path_in(&from);
             let checkpoint = Checkpoint::read(&path)?;
             pathspace::solve::check_same_system(&problem, &path, &checkpoint)?;
-            let _lock = RunLock::acquire(&from)?;
+            // Rank 0 alone takes the run directory and writes dmc.json.
+            let lock = if comm.is_root() { Some(RunLock::acquire(&from)) } else { None };
+            if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
+                return match lock {
+                    Some(Err(e)) => Err(e.into()),
+                    _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", from.display())),
+                };
+            }
+            let _lock = lock;
             let device = choose_device(Precision::F64)?;
-            let out = pathspace::solve::dmc_from_checkpoint(&problem, &path, &checkpoint, &device, seed)?;
+            let out = pathspace::solve::dmc_from_checkpoint_on(&problem, &path, &checkpoint, &device, seed, comm)?;
+            if !comm.is_root() {
+                return Ok(());
+            }
             interrupt::set_phase(Phase::Writing);
             let json = serde_json::to_string_pretty(&out).context("serialising dmc.json")?;
             let written = from.join("dmc.json");

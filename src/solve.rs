@@ -265,6 +265,8 @@ pub struct DmcOutput {
     pub headline: Headline,
     pub guided: GuidedEnergies,
     pub seconds: f64,
+    /// Processes the walkers were spread over.
+    pub ranks: usize,
 }
 
 /// `pathspace dmc FILE --from DIR`: the problem's `[system]` and `[drift]` must be the ones the
@@ -287,17 +289,28 @@ pub fn check_same_system(problem: &Problem, path: &Path, checkpoint: &Checkpoint
 /// Runs the guided estimators (DMC always) with the drift stored in `checkpoint` (read from
 /// `path`, a run of the same system and network). The walkers start from the checkpoint's.
 pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoint, device: &Device, seed: Option<u64>) -> Result<DmcOutput> {
+    dmc_from_checkpoint_on(problem, path, checkpoint, device, seed, &Single)
+}
+
+/// [`dmc_from_checkpoint`] over the ranks of `comm`: each rank starts from its own walkers when
+/// the checkpoint was written over as many ranks, else from rank 0's (its own stream
+/// decorrelates the copies in the burn-in); rank r's stream is [`rank_noise`] of the DMC seed.
+pub fn dmc_from_checkpoint_on(problem: &Problem, path: &Path, checkpoint: &Checkpoint, device: &Device, seed: Option<u64>, comm: &dyn Comm) -> Result<DmcOutput> {
     let start = Instant::now();
     let train_device = device.clone().autodiff();
     let template = build_net(problem, &mut Noise::new(0), &train_device);
-    let (state, _) = checkpoint.into_state(path, template, &train_device)?;
+    let (state, _) = if checkpoint.ranks() == comm.size() {
+        checkpoint.into_state_of_rank(path, template, &train_device, comm.rank(), comm.size())?
+    } else {
+        checkpoint.into_state(path, template, &train_device)?
+    };
     let mut problem = problem.clone();
     if !problem.eval.estimators.contains(&Estimator::Dmc) {
         problem.eval.estimators.push(Estimator::Dmc);
     }
     // A stream of its own, apart from the training run's (0x646d63 = "dmc").
-    let mut noise = Noise::new(seed.unwrap_or(problem.train.seed) ^ 0x646d63);
-    let guided = run_guided(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise)?;
+    let mut noise = rank_noise(seed.unwrap_or(problem.train.seed) ^ 0x646d63, comm.rank());
+    let guided = run_guided_on(&problem, &state.net.valid(), &state.walkers.inner(), device, &mut noise, comm)?;
     let dmc = guided.dmc.as_ref().expect("DMC was requested");
     let mut headline = Headline::from_dmc(dmc, problem.reference, problem.system.particles(), guided.local_energy.as_ref());
     headline.check_physical(&problem.system);
@@ -309,6 +322,7 @@ pub fn dmc_from_checkpoint(problem: &Problem, path: &Path, checkpoint: &Checkpoi
         headline,
         guided,
         seconds: start.elapsed().as_secs_f64(),
+        ranks: comm.size(),
     })
 }
 

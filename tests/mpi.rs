@@ -26,6 +26,17 @@ fn main() {
     assert_eq!(comm.size(), 2, "run under mpirun -n 2");
     let say = |what: &str| println!("rank {}: {what} ok", comm.rank());
 
+    // The collectives themselves, with the empty buffers that OpenMPI would read as
+    // MPI_IN_PLACE if passed as Rust's empty slices, and a sum long enough to take the tree.
+    let r = comm.rank() as f64;
+    let gathered = comm.all_gather(if comm.rank() == 0 { &[1.0, 2.0][..] } else { &[][..] });
+    assert_eq!(gathered, vec![vec![1.0, 2.0], vec![]]);
+    let received = comm.exchange(vec![vec![r; comm.rank()], Vec::new()]);
+    assert_eq!(received, if comm.rank() == 0 { vec![vec![], vec![1.0]] } else { vec![vec![], vec![]] });
+    let long = comm.sum(&vec![r + 0.5; pathspace::parallel::GATHER_SUM_MAX + 10]);
+    assert!(long.iter().all(|v| *v == 2.0), "tree sum over MPI");
+    say("collectives (empty buffers, tree sum)");
+
     let iterations = problem().train.iterations;
     let mpi = solve_on(comm, None);
     assert_eq!(row_bits(&mpi), shard_rows(2, iterations), "MPI training vs the shards in one process");

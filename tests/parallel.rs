@@ -26,6 +26,11 @@ fn two_ranks_train_as_their_shards_combined_and_agree_on_everything() {
     assert_eq!(row_bits(&one), shard_rows(1, iterations));
     assert_eq!(one.summary.ranks, 1);
     assert_ne!(row_bits(&one), row_bits(&outs[0]), "two ranks draw other walkers than one");
+    // Three ranks hold 11, 11 and 10 walkers: the shares weight the sum (the tree of three
+    // ranks adds (s0 + s1) + s2, the shards' order).
+    let three = Threads::run(3, |comm: &dyn Comm| solve_on(comm, Some(4)));
+    assert_eq!(row_bits(&three[0]), shard_rows(3, 4));
+    assert_eq!(row_bits(&three[2]), row_bits(&three[0]));
 }
 
 /// Stopped after 5 iterations, checkpointed (every rank's walkers and stream in one file) and
@@ -37,6 +42,19 @@ fn two_rank_resume_is_bit_identical() {
     let resumed = Threads::run(2, |comm: &dyn Comm| stop_and_resume(comm, dir.path(), 5));
     assert_eq!(row_bits(&resumed[0]), row_bits(&full[0]));
     assert_eq!(resumed[0].summary.headline.energy.to_bits(), full[0].summary.headline.energy.to_bits());
+
+    // `dmc --from` on that two-rank checkpoint: over two ranks each starts from its own walkers
+    // and both report the same DMC; one process starts from rank 0's.
+    let path = pathspace::io::checkpoint::Checkpoint::path_in(dir.path());
+    let checkpoint = pathspace::io::checkpoint::Checkpoint::read(&path).unwrap();
+    let device = burn::tensor::Device::flex();
+    let from = |comm: &dyn Comm| pathspace::solve::dmc_from_checkpoint_on(&problem(), &path, &checkpoint, &device, None, comm).expect("dmc --from");
+    let two = Threads::run(2, from);
+    assert_eq!(two[0].ranks, 2);
+    assert_eq!(two[0].headline.energy.to_bits(), two[1].headline.energy.to_bits());
+    let one = from(&Single);
+    assert_eq!(one.ranks, 1);
+    assert!(one.headline.energy.is_finite() && two[0].headline.energy.is_finite());
 }
 
 /// DMC over 1, 2 and 3 ranks (3: unequal shares) with wrong guides for the oscillator

@@ -15,11 +15,12 @@
 //!   population spread over the ranks; after branching, walkers move between ranks so that each
 //!   holds ⌊P/R⌋ or ⌈P/R⌉ of the P walkers ([`balance`]).
 //!
-//! **Reduction order.** Every sum is formed the same way on every rank: each rank's
-//! contribution is gathered and the contributions are added in rank order, starting from rank
-//! 0's (never by MPI's own reduction tree). Results therefore do not depend on the MPI library's
-//! algorithms, are bit-identical for the same seed and rank count, and with one rank equal the
-//! plain single-process computation exactly (a sum of one term is that term).
+//! **Reduction order.** Every sum is formed the same way on every rank, in an order fixed by
+//! the rank count alone: short vectors are gathered and added in rank order starting from rank
+//! 0's, long ones (the gradient) go along a fixed binary tree ([`Comm::tree_sum`]); never by
+//! MPI's own reduction, whose order is the library's. Results therefore do not depend on the MPI
+//! library's algorithms, are bit-identical for the same seed and rank count, and with one rank
+//! equal the plain single-process computation exactly (a sum of one term is that term).
 //!
 //! Implementations: [`Single`] (one process: nothing to communicate), [`Threads`] (ranks as
 //! threads of one process, for tests and for checking the MPI path without MPI) and, with the
@@ -36,7 +37,8 @@ use std::cell::Cell;
 use std::time::Instant;
 
 /// What a run needs from the ranks it is spread over. Two collectives; everything else is built
-/// on them (see the module docs for the order of sums).
+/// on them (see the module docs for the order of sums). Inherent methods on `dyn Comm`: sums,
+/// gathers of f64 values, maxima, and the walker exchange.
 pub trait Comm {
     fn rank(&self) -> usize;
     fn size(&self) -> usize;
@@ -109,10 +111,16 @@ impl dyn Comm + '_ {
         self.all_gather(local).concat()
     }
 
-    /// The element-wise sum over ranks, added in rank order (all ranks pass the same length).
+    /// The element-wise sum over ranks (all ranks pass the same length), the same on every
+    /// rank: up to [`GATHER_SUM_MAX`] numbers added in rank order after one all-gather (one
+    /// latency), longer vectors (the gradient) by [`Self::tree_sum`] (data O(n log R) per rank
+    /// instead of O(n R)).
     pub fn sum(&self, local: &[f64]) -> Vec<f64> {
         if self.size() == 1 {
             return local.to_vec();
+        }
+        if local.len() > GATHER_SUM_MAX {
+            return self.tree_sum(local);
         }
         let parts = self.all_gather(local);
         let mut total = parts[0].clone();
@@ -123,6 +131,49 @@ impl dyn Comm + '_ {
             }
         }
         total
+    }
+
+    /// The element-wise sum over ranks along a fixed binary tree in rank order: in round
+    /// k = 0, 1, … rank r with r mod 2^{k+1} = 2^k sends its partial sum to rank r − 2^k, which
+    /// forms (its own) + (received); rank 0 ends with ((s_0 + s_1) + (s_2 + s_3)) + …, and the
+    /// result goes back down the same tree. 2⌈log₂ R⌉ exchanges, each moving one vector between
+    /// partners; the order depends only on R, so results are bit-identical run to run, and for
+    /// R = 2 equal the rank-order sum.
+    pub fn tree_sum(&self, local: &[f64]) -> Vec<f64> {
+        let (rank, size) = (self.rank(), self.size());
+        let mut acc = local.to_vec();
+        let mut rounds = 0;
+        while (1 << rounds) < size {
+            rounds += 1;
+        }
+        let message = |to: usize, values: &[f64]| {
+            let mut send = vec![Vec::new(); size];
+            send[to] = values.to_vec();
+            send
+        };
+        let mut reduced = true;
+        for k in 0..rounds {
+            let step = 1 << k;
+            let send = if reduced && rank % (2 * step) == step { message(rank - step, &acc) } else { vec![Vec::new(); size] };
+            let received = self.exchange(send);
+            if reduced && rank % (2 * step) == step {
+                reduced = false;
+            } else if reduced && rank + step < size {
+                for (a, b) in acc.iter_mut().zip(&received[rank + step]) {
+                    *a += b;
+                }
+            }
+        }
+        for k in (0..rounds).rev() {
+            let step = 1 << k;
+            let sends = rank % (2 * step) == 0 && rank + step < size;
+            let send = if sends { message(rank + step, &acc) } else { vec![Vec::new(); size] };
+            let received = self.exchange(send);
+            if rank % (2 * step) == step {
+                acc = received[rank - step].clone();
+            }
+        }
+        acc
     }
 
     /// Σ over ranks of one value.
@@ -153,6 +204,9 @@ impl dyn Comm + '_ {
         self.exchange_bytes(send.iter().map(|v| to_bytes(v)).collect()).iter().map(|b| from_bytes(b)).collect()
     }
 }
+
+/// Longest vector that [`Comm::sum`] adds after one all-gather; longer ones go along a tree.
+pub const GATHER_SUM_MAX: usize = 256;
 
 /// The walkers of rank `rank` out of `total` spread over `size` ranks: the first `total % size`
 /// ranks hold one more. Returns (offset, count) in the global walker order.
@@ -276,6 +330,27 @@ mod tests {
         }
         assert_eq!(all, (0..9).map(|i| 100.0 + i as f64).collect::<Vec<_>>());
         assert_eq!(results[0].1, 4);
+    }
+
+    /// Five ranks: the tree's order is ((s0 + s1) + (s2 + s3)) + s4 on every rank, which
+    /// differs in the last bit from the rank-order sum for these values.
+    #[test]
+    fn tree_sums_follow_the_fixed_tree() {
+        let values = [0.672, -0.134, 0.525, -0.996, -0.109];
+        let results = Threads::run(5, |comm| {
+            let local = vec![values[comm.rank()]; GATHER_SUM_MAX + 1];
+            (comm.tree_sum(&local[..1]), comm.sum(&local))
+        });
+        let tree = ((values[0] + values[1]) + (values[2] + values[3])) + values[4];
+        let sequential = values.iter().skip(1).fold(values[0], |a, b| a + b);
+        assert_ne!(tree.to_bits(), sequential.to_bits(), "values that tell the orders apart");
+        for (small, long) in &results {
+            assert_eq!(small, &vec![tree]);
+            assert!(long.iter().all(|v| v.to_bits() == tree.to_bits()));
+        }
+        let two = Threads::run(2, |comm| comm.tree_sum(&[values[comm.rank()]]));
+        assert_eq!(two[0], vec![values[0] + values[1]]);
+        assert_eq!(two[1], two[0]);
     }
 
     #[test]

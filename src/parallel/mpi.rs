@@ -34,6 +34,22 @@ fn displacements(counts: &[Count]) -> Vec<Count> {
     }).collect()
 }
 
+/// A buffer of `len` zero bytes whose pointer is a real allocation even for `len` = 0: an empty
+/// Rust slice points at address 1, which is OpenMPI's `MPI_IN_PLACE`, and an empty send or
+/// receive buffer would be taken for it (`MPI_ERR_ARG`, or an in-place gather).
+fn buffer(len: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(len.max(1));
+    b.resize(len, 0);
+    b
+}
+
+/// `bytes` copied into a [`buffer`].
+fn owned(bytes: &[u8]) -> Vec<u8> {
+    let mut b = buffer(0);
+    b.extend_from_slice(bytes);
+    b
+}
+
 fn split(buf: Vec<u8>, counts: &[Count]) -> Vec<Vec<u8>> {
     let mut at = 0;
     counts.iter().map(|&c| {
@@ -55,10 +71,11 @@ impl Comm for World {
             let mut counts = vec![0 as Count; self.size()];
             self.world.all_gather_into(&(local.len() as Count), &mut counts[..]);
             let displs = displacements(&counts);
-            let mut buf = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
+            let mut buf = buffer(counts.iter().map(|&c| c as usize).sum());
+            let local = owned(local);
             {
                 let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
-                self.world.all_gather_varcount_into(local, &mut partition);
+                self.world.all_gather_varcount_into(&local[..], &mut partition);
             }
             split(buf, &counts)
         })
@@ -69,10 +86,10 @@ impl Comm for World {
             let send_counts: Vec<Count> = send.iter().map(|m| m.len() as Count).collect();
             let mut recv_counts = vec![0 as Count; self.size()];
             self.world.all_to_all_into(&send_counts[..], &mut recv_counts[..]);
-            let flat: Vec<u8> = send.concat();
+            let flat = owned(&send.concat());
             let send_displs = displacements(&send_counts);
             let recv_displs = displacements(&recv_counts);
-            let mut buf = vec![0u8; recv_counts.iter().map(|&c| c as usize).sum()];
+            let mut buf = buffer(recv_counts.iter().map(|&c| c as usize).sum());
             {
                 let outgoing = Partition::new(&flat[..], &send_counts[..], &send_displs[..]);
                 let mut incoming = PartitionMut::new(&mut buf[..], &recv_counts[..], &recv_displs[..]);
