@@ -283,13 +283,17 @@ fn register_potential(p: &PotentialParams, g: &PotentialGrad, out: &mut Gradient
 }
 
 /// Threads of the fused engine: the environment variable `PATHSPACE_THREADS` where set to a
-/// positive number (one per core of a rank under MPI), else `available_parallelism`. Results do
-/// not depend on it.
+/// positive number; else, under an MPI launcher that says how many ranks share this node
+/// (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`, `PMI_LOCAL_SIZE`), the node's cores divided
+/// among them (at least 1), so that ranks do not oversubscribe the cores; else
+/// `available_parallelism`. Results do not depend on it.
 pub fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
-        let default = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        std::env::var("PATHSPACE_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(default)
+        let positive = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let local_ranks = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_LOCAL_SIZE"].iter().find_map(|n| positive(n));
+        positive("PATHSPACE_THREADS").unwrap_or_else(|| local_ranks.map_or(cores, |r| (cores / r).max(1)))
     })
 }
 
