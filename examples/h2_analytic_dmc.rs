@@ -99,19 +99,7 @@ fn main() {
     }
     let guide = Analytic { a, b };
     let start: Vec<f64> = noise.standard_normals(walkers * 6);
-    let settings = WalkSettings {
-        dt,
-        burn_in: (5.0 / dt) as usize,
-        steps,
-        branching: true,
-        metropolis: true,
-        feedback_time: 1.0,
-        target_error: None,
-        target_relative_error: None,
-        max_steps: steps,
-        max_seconds: None,
-        reweight_times: Vec::new(),
-    };
+    let settings = WalkSettings::dmc(dt, (5.0 / dt) as usize, steps, true, 1.0);
     let w = walk(&guide, start, &settings, &mut noise);
     println!(
         "a {a:.4} b {b} dt {dt}: E = {:.6} ± {:.6} (exact −1.1744759, diff {:+.3} mHa), var {:.4}, acc {:.4}, pop {}..{}, clipped {}, {:.0} s",

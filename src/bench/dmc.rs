@@ -136,19 +136,7 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
     let count = config.walkers.unwrap_or(problem.dmc.walkers);
     let stages = problem.sde.integrator.alpha.len();
     let mut noise = Noise::new(problem.train.seed ^ 0x62656e6368);
-    let settings = |metropolis: bool, steps: usize| WalkSettings {
-        dt: problem.dmc.dt,
-        burn_in: 0,
-        steps,
-        branching: true,
-        metropolis,
-        feedback_time: problem.dmc.feedback_time,
-        target_error: None,
-        target_relative_error: None,
-        max_steps: steps,
-        max_seconds: None,
-        reweight_times: Vec::new(),
-    };
+    let settings = |metropolis: bool, steps: usize| WalkSettings::dmc(problem.dmc.dt, 0, steps, metropolis, problem.dmc.feedback_time);
     let mut x = cycle_walkers(&walkers, count * dim);
     if config.warmup_generations > 0 {
         x = walk(&guide, x, &settings(problem.dmc.metropolis, config.warmup_generations), &mut noise).walkers;

@@ -141,19 +141,7 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
     let guide = FusedSimulator::new(&eval_net, &problem.system, integrator);
     let dim = problem.system.particles() * problem.system.dims();
     let x: Vec<f64> = walkers.inner().into_data().try_into_vec_as::<f64>().map_err(|e| Error::Other(format!("{e:?}")))?;
-    let settings = |steps: usize| WalkSettings {
-        dt: problem.dmc.dt,
-        burn_in: 0,
-        steps,
-        branching: true,
-        metropolis: problem.dmc.metropolis,
-        feedback_time: problem.dmc.feedback_time,
-        target_error: None,
-        target_relative_error: None,
-        max_steps: steps,
-        max_seconds: None,
-        reweight_times: Vec::new(),
-    };
+    let settings = |steps: usize| WalkSettings::dmc(problem.dmc.dt, 0, steps, problem.dmc.metropolis, problem.dmc.feedback_time);
     let mut dmc_noise = mine.split();
     let mut x = cycle_walkers(&x, w * dim);
     if config.warmup_generations > 0 {

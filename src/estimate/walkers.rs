@@ -166,6 +166,26 @@ pub struct WalkSettings {
     pub reweight_times: Vec<f64>,
 }
 
+impl WalkSettings {
+    /// A DMC walk (branching) of exactly `steps` measured generations after `burn_in`: no
+    /// target error, no time limit, no reweighting (benchmarks, tests and examples).
+    pub fn dmc(dt: f64, burn_in: usize, steps: usize, metropolis: bool, feedback_time: f64) -> Self {
+        WalkSettings {
+            dt,
+            burn_in,
+            steps,
+            branching: true,
+            metropolis,
+            feedback_time,
+            target_error: None,
+            target_relative_error: None,
+            max_steps: steps,
+            max_seconds: None,
+            reweight_times: Vec::new(),
+        }
+    }
+}
+
 /// The reweighted estimate at one path length.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Reweighted {

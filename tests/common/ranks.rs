@@ -238,19 +238,7 @@ pub fn dmc(comm: &dyn Comm, guide: &dyn Guide, walkers: usize, dt: f64, steps: u
     let (_, count) = share(walkers, comm.size(), comm.rank());
     let mut noise = rank_noise(seed, comm.rank());
     let start: Vec<f64> = noise.standard_normals(count * dim);
-    let settings = WalkSettings {
-        dt,
-        burn_in: 200,
-        steps,
-        branching: true,
-        metropolis,
-        feedback_time: 1.0,
-        target_error: None,
-        target_relative_error: None,
-        max_steps: steps,
-        max_seconds: None,
-        reweight_times: Vec::new(),
-    };
+    let settings = WalkSettings::dmc(dt, 200, steps, metropolis, 1.0);
     walk_on(guide, start, &settings, &mut noise, comm)
 }
 
