@@ -253,14 +253,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let checkpoint = Checkpoint::read(&path)?;
             pathspace::solve::check_same_system(&problem, &path, &checkpoint)?;
             // Rank 0 alone takes the run directory and writes dmc.json.
-            let lock = if comm.is_root() { Some(RunLock::acquire(&from)) } else { None };
-            if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
-                return match lock {
-                    Some(Err(e)) => Err(e.into()),
-                    _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", from.display())),
-                };
-            }
-            let _lock = lock;
+            let _lock = lock_on_root(comm, &from)?;
             let device = choose_device(Precision::F64)?;
             let out = pathspace::solve::dmc_from_checkpoint_on(&problem, &path, &checkpoint, &device, seed, comm)?;
             if !comm.is_root() {
@@ -316,6 +309,19 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
         }
     }
     Ok(())
+}
+
+/// The run directory's lock, taken by rank 0 alone (the only rank that writes there); a failure
+/// to take it is an error on every rank (collective), so no rank goes on without it.
+fn lock_on_root(comm: &dyn Comm, dir: &Path) -> Result<Option<RunLock>> {
+    let lock = if comm.is_root() { Some(RunLock::acquire(dir)) } else { None };
+    if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
+        return match lock {
+            Some(Err(e)) => Err(e.into()),
+            _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", dir.display())),
+        };
+    }
+    Ok(lock.map(|l| l.expect("checked above")))
 }
 
 /// `bench mpi`: weak scaling of training and DMC over the ranks of this run (rank 0 prints).
@@ -387,15 +393,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         }
         if stopping { Control::Stop } else { Control::Continue }
     };
-    // Rank 0 alone owns the run directory; a failure to take it stops every rank.
-    let lock = if root { Some(RunLock::acquire(&out)) } else { None };
-    if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
-        return match lock {
-            Some(Err(e)) => Err(e.into()),
-            _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", out.display())),
-        };
-    }
-    let _lock = lock;
+    let _lock = lock_on_root(comm, &out)?;
     if root {
         crate::signals::set_run(out.clone(), format!("pathspace solve {} --resume {}", file.display(), out.display()));
     }

@@ -526,11 +526,10 @@ pub fn walk_on(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, no
             let squares = gathered.iter().skip(1).fold(gathered[0][0], |acc, g| acc + g[0]);
             variance_sum += squares / sums[3];
         }
-        let population_local = local_population;
-        let mut kept = Vec::with_capacity(population_local * dim);
-        let mut kept_drift = Vec::with_capacity(if carry_drift { population_local * dim } else { 0 });
-        let mut next_local = Vec::with_capacity(population_local);
-        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(population_local), Vec::with_capacity(population_local * dim)));
+        let mut kept = Vec::with_capacity(local_population * dim);
+        let mut kept_drift = Vec::with_capacity(if carry_drift { local_population * dim } else { 0 });
+        let mut next_local = Vec::with_capacity(local_population);
+        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(local_population), Vec::with_capacity(local_population * dim)));
         for (i, &c) in copies.iter().enumerate() {
             for _ in 0..c {
                 kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);

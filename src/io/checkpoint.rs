@@ -249,10 +249,7 @@ impl Checkpoint {
         }
         w.bytes(self.noise.as_bytes());
         w.snapshot(&self.current);
-        w.u64(self.previous.is_some() as u64);
-        if let Some(p) = &self.previous {
-            w.snapshot(p);
-        }
+        w.optional_snapshot(self.previous.as_ref());
         w.u64(self.monitor.len() as u64);
         for m in &self.monitor {
             w.u64(m.iteration as u64);
@@ -297,11 +294,7 @@ impl Checkpoint {
         }
         let noise = r.string("noise")?;
         let current = r.snapshot("current")?;
-        let previous = match r.u64("previous")? {
-            0 => None,
-            1 => Some(r.snapshot("previous")?),
-            _ => return Err(bad("previous", "invalid flag")),
-        };
+        let previous = r.optional_snapshot("previous")?;
         let mut monitor = Vec::new();
         if r.remaining() > 0 {
             let n = r.u64("monitor")? as usize;
@@ -379,9 +372,13 @@ impl Encoder {
     fn shard(&mut self, s: &Shard) {
         self.bytes(s.noise.as_bytes());
         self.snapshot(&s.current);
-        self.u64(s.previous.is_some() as u64);
-        if let Some(p) = &s.previous {
-            self.snapshot(p);
+        self.optional_snapshot(s.previous.as_ref());
+    }
+    /// A presence flag (0 or 1), then the snapshot if present.
+    fn optional_snapshot(&mut self, s: Option<&Snapshot>) {
+        self.u64(s.is_some() as u64);
+        if let Some(s) = s {
+            self.snapshot(s);
         }
     }
     fn snapshot(&mut self, s: &Snapshot) {
@@ -452,12 +449,16 @@ impl<'a> Decoder<'a> {
     fn shard(&mut self, field: &str) -> Result<Shard> {
         let noise = self.string(field)?;
         let current = self.snapshot(field)?;
-        let previous = match self.u64(field)? {
-            0 => None,
-            1 => Some(self.snapshot(field)?),
-            _ => return Err(record_error(self.path, field, "invalid flag")),
-        };
+        let previous = self.optional_snapshot(field)?;
         Ok(Shard { noise, current, previous })
+    }
+    /// What [`Encoder::optional_snapshot`] wrote.
+    fn optional_snapshot(&mut self, field: &str) -> Result<Option<Snapshot>> {
+        match self.u64(field)? {
+            0 => Ok(None),
+            1 => Ok(Some(self.snapshot(field)?)),
+            _ => Err(record_error(self.path, field, "invalid flag")),
+        }
     }
     fn snapshot(&mut self, field: &str) -> Result<Snapshot> {
         let model = self.bytes(field)?.to_vec();
