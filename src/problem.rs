@@ -196,7 +196,7 @@ pub struct SdeSpec {
 }
 
 /// `[train] engine`: what computes a training step (and the evaluation paths).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineChoice {
     /// The fused CPU engine where it runs (the CPU device), burn autodiff elsewhere.

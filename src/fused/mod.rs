@@ -10,6 +10,10 @@
 //! keyed by the parameter ids. See [`path`] for the equations of the forward and reverse passes
 //! and the step-level checkpointing.
 //!
+//! [`series`] is the same idea for `fit`: the training ELBO of a latent SDE on time series and
+//! its gradient (the GRU encoder, the posterior Euler path with both drift networks, the
+//! decoder), held equal in f64 to the chain's burn-autodiff ELBO.
+//!
 //! Hot loops are compiled for the baseline target, AVX2+FMA and AVX-512 and chosen at run time
 //! (no `target-cpu=native` needed). Results do not depend on the number of threads: every block
 //! is computed on its own and blocks are summed in order, in f64.
@@ -18,6 +22,7 @@ mod kernel;
 mod mlp;
 mod pair;
 mod params;
+pub(crate) mod series;
 mod path;
 mod physics;
 mod potential;

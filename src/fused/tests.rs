@@ -88,15 +88,15 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
     }
 }
 
-/// Every float parameter's id and values.
-struct Collect(Vec<(ParamId, Vec<usize>)>);
+/// Every float parameter's id and shape.
+pub(super) struct Collect(pub(super) Vec<(ParamId, Vec<usize>)>);
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.0.push((param.id, param.val().dims().to_vec()));
     }
 }
 
-fn grad_values(grads: &GradientsParams, id: ParamId, rank: usize) -> Vec<f64> {
+pub(super) fn grad_values(grads: &GradientsParams, id: ParamId, rank: usize) -> Vec<f64> {
     let data = match rank {
         1 => grads.get::<1>(id).map(|t| t.into_data()),
         2 => grads.get::<2>(id).map(|t| t.into_data()),
@@ -105,11 +105,12 @@ fn grad_values(grads: &GradientsParams, id: ParamId, rank: usize) -> Vec<f64> {
     data.expect("gradient registered").try_into_vec_as::<f64>().unwrap()
 }
 
-fn assert_close(what: &str, fused: &[f64], reference: &[f64], tol: f64) {
+/// |fused − reference| ≤ tol·max|reference| (+1e-13) componentwise.
+pub(super) fn assert_close(what: &str, fused: &[f64], reference: &[f64], tol: f64) {
     assert_eq!(fused.len(), reference.len(), "{what}: lengths");
     let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     for (k, (a, b)) in fused.iter().zip(reference).enumerate() {
-        assert!((a - b).abs() <= tol * scale + 1e-13, "{what}[{k}]: fused {a} vs autodiff {b} (scale {scale})");
+        assert!((a - b).abs() <= tol * scale + 1e-13, "{what}[{k}]: fused {a} vs reference {b} (scale {scale})");
     }
 }
 

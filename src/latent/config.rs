@@ -145,6 +145,10 @@ pub struct TrainConfig {
     /// Iterations between checkpoints (chains; also written at the end and on SIGINT/SIGTERM).
     #[serde(default = "d_checkpoint_every")]
     pub checkpoint_every: usize,
+    /// What computes a training step of a latent SDE on series: "auto" (the fused CPU engine
+    /// on the CPU, burn autodiff elsewhere), "fused" or "autodiff". Other models use autodiff.
+    #[serde(default = "d_engine")]
+    pub engine: crate::problem::EngineChoice,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,5 +384,6 @@ fn d_lr_decay() -> f64 { 1e9 }
 fn d_true() -> bool { true }
 fn d_validate_every() -> usize { 100 }
 fn d_checkpoint_every() -> usize { 1000 }
+fn d_engine() -> crate::problem::EngineChoice { crate::problem::EngineChoice::Auto }
 fn d_iwae_k() -> usize { 1000 }
 fn d_repeats() -> usize { 200 }

@@ -94,6 +94,8 @@ pub struct FitSummary {
     pub observations_per_series: Option<f64>,
     /// Training wall time per iteration (resumed runs: of this process's part).
     pub seconds_per_iteration: Option<f64>,
+    /// What computed the training steps: "fused" ([`crate::fused::series`]) or "autodiff".
+    pub engine: &'static str,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub wall_seconds: f64,
@@ -293,6 +295,12 @@ pub fn train_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &De
     Ok((state.chain.valid(), state.rows))
 }
 
+/// Whether training steps run on the fused CPU engine ([`crate::fused::series`]): latent SDEs on
+/// series, on the CPU, unless `[train] engine = "autodiff"`.
+pub fn uses_fused_engine(problem: &FitProblem, device: &Device) -> bool {
+    problem.model.kind == ModelKind::LatentSde && problem.train.engine != crate::problem::EngineChoice::Autodiff && crate::fused::supported(device)
+}
+
 /// Runs iterations `state.iteration..total` of Adam on −ELBO. After every iteration `observe`
 /// sees the state (to checkpoint it) and may stop training; returns the state and whether it
 /// was stopped. Validation every `validate_every` iterations and at `total`.
@@ -311,6 +319,8 @@ pub fn train_chain_from(
     let ad = autodiff(device);
     let validation_noise = streams(seed).0;
     let closed_form = t.closed_form_kl && problem.model.kind == ModelKind::Vae;
+    let fused = uses_fused_engine(problem, device);
+    let f64_kernels = device.settings().float_dtype == burn::tensor::FloatDType::F64;
     let validation = splits.validation.all(device);
     let bar = progress_bar(total, show);
     bar.set_position(state.iteration as u64);
@@ -320,11 +330,21 @@ pub fn train_chain_from(
         let it = state.iteration;
         state.iteration += 1;
         let lr = t.lr / (1.0 + it as f64 / t.lr_decay);
-        let x = training_batch(splits, t.batch, &mut state.noise, &ad);
-        let objective = elbo(&state.chain, x, &mut state.noise, closed_form).mean();
-        let value = objective.clone().into_scalar::<f64>();
-        if value.is_finite() {
-            let grads = GradientsParams::from_grads((-objective).backward(), &state.chain);
+        let (value, grads) = match (fused, state.chain.stages.as_slice()) {
+            (true, [Stage::Series(stage)]) => {
+                let x = training_batch(splits, t.batch, &mut state.noise, device);
+                let b = x.dims()[0];
+                let step = crate::fused::series::elbo_step(stage, &values(x), b, &mut state.noise, f64_kernels, device);
+                (step.log_weights.iter().sum::<f64>() / b as f64, Some(step.grads))
+            }
+            _ => {
+                let x = training_batch(splits, t.batch, &mut state.noise, &ad);
+                let objective = elbo(&state.chain, x, &mut state.noise, closed_form).mean();
+                let value = objective.clone().into_scalar::<f64>();
+                (value, value.is_finite().then(|| GradientsParams::from_grads((-objective).backward(), &state.chain)))
+            }
+        };
+        if let Some(grads) = grads.filter(|_| value.is_finite()) {
             state.chain = state.optim.step(lr, state.chain, grads);
             let validate = (it + 1) % t.validate_every.max(1) == 0 || it + 1 == total;
             let validation_elbo = if validate { mean_elbo(&state.chain.valid(), &validation, 500, &mut validation_noise.clone()) } else { f64::NAN };
@@ -537,6 +557,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         test_elbo_per_observation_stderr: per_observation.map(|p| p.0.1),
         observations_per_series: per_observation.map(|p| p.1),
         seconds_per_iteration: Some(train_seconds / rows.len().max(1) as f64),
+        engine: if uses_fused_engine(&problem, device) { "fused" } else { "autodiff" },
         train_seconds,
         eval_seconds,
         wall_seconds: 0.0,
@@ -805,6 +826,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         test_elbo_per_observation_stderr: None,
         observations_per_series: None,
         seconds_per_iteration: None,
+        engine: "autodiff",
         train_seconds,
         eval_seconds,
         wall_seconds: 0.0,
