@@ -162,11 +162,14 @@ enum ExportFormat {
     Csv,
 }
 
-/// The device of this binary: burn's CUDA backend with the `cuda` feature, otherwise Flex (CPU).
+/// The device of this binary: burn's CUDA backend with the `cuda` feature, else its wgpu backend
+/// (the default adapter: a GPU where there is one) with the `wgpu` feature, otherwise Flex (CPU).
 fn choose_device(precision: Precision) -> Result<Device> {
     #[cfg(feature = "cuda")]
     let mut device = Device::cuda(0);
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+    let mut device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
     let mut device = Device::flex();
     precision.configure(&mut device)?;
     Ok(device)

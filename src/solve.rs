@@ -432,6 +432,14 @@ pub fn solve_with(
     comm: &dyn Comm,
 ) -> Result<Outcome> {
     let start = Instant::now();
+    // Refused before training rather than after it: the guided estimators run on the CPU only.
+    let settings = guided_settings(problem);
+    if (settings.local.is_some() || settings.dmc.is_some()) && !crate::fused::supported(device) {
+        return Err(Error::Other(format!(
+            "{}: eval.estimators: local_energy, reweighted and dmc run on the CPU device only (the GPU path, issue 17, has training and the variational estimate); keep [\"variational\"] on this build",
+            problem.path.display()
+        )));
+    }
     let seed = overrides.seed.unwrap_or(problem.train.seed);
     let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
     let (rank, ranks) = (comm.rank(), comm.size());
