@@ -165,7 +165,7 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: 
     Ok(BenchResult {
         benchmark: setup.name,
         engine,
-        backend: format!("{} {:?}", if fused::supported(device) { "flex" } else { "cuda" }, device.settings().float_dtype).to_lowercase(),
+        backend: format!("{} {:?}", if fused::supported(device) { "flex" } else if cfg!(feature = "cuda") { "cuda" } else { "wgpu" }, device.settings().float_dtype).to_lowercase(),
         walkers: walker_count,
         steps,
         dt,

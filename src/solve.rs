@@ -244,14 +244,23 @@ pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, dev
     if settings.local.is_none() && settings.dmc.is_none() {
         return Ok(GuidedEnergies::default());
     }
-    if !crate::fused::supported(device) {
-        return Err(Error::Other(
-            "the local_energy, reweighted and dmc estimators need the CPU device (the drift's Jacobian trace is computed by the fused engine)".into(),
-        ));
-    }
+    check_guided_device(problem, &settings, device)?;
     let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
     let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
     Ok(guided_energies_on(&guide, &values, &settings, noise, comm))
+}
+
+/// The guided estimators (local energy, reweighting, DMC) use the fused engine's exact
+/// Laplacian (the drift's Jacobian trace), so they run on the CPU device only: otherwise an error
+/// naming the file and `eval.estimators`.
+fn check_guided_device(problem: &Problem, settings: &GuidedSettings, device: &Device) -> Result<()> {
+    if (settings.local.is_some() || settings.dmc.is_some()) && !crate::fused::supported(device) {
+        return Err(Error::Other(format!(
+            "{}: eval.estimators: local_energy, reweighted and dmc run on the CPU device only (the GPU path, issue 17, has training and the variational estimate); keep [\"variational\"] on this build",
+            problem.path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// What `pathspace dmc FILE --from DIR` produced.
@@ -432,14 +441,8 @@ pub fn solve_with(
     comm: &dyn Comm,
 ) -> Result<Outcome> {
     let start = Instant::now();
-    // Refused before training rather than after it: the guided estimators run on the CPU only.
-    let settings = guided_settings(problem);
-    if (settings.local.is_some() || settings.dmc.is_some()) && !crate::fused::supported(device) {
-        return Err(Error::Other(format!(
-            "{}: eval.estimators: local_energy, reweighted and dmc run on the CPU device only (the GPU path, issue 17, has training and the variational estimate); keep [\"variational\"] on this build",
-            problem.path.display()
-        )));
-    }
+    // Refused before training rather than after it.
+    check_guided_device(problem, &guided_settings(problem), device)?;
     let seed = overrides.seed.unwrap_or(problem.train.seed);
     let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
     let (rank, ranks) = (comm.rank(), comm.size());

@@ -81,11 +81,7 @@ fn autodiff_training_step_on_the_gpu_equals_the_cpu() {
 
 #[test]
 fn oscillator_solve_on_the_gpu_is_exact_within_its_error_bar() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/harmonic.toml")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("gpu_harmonic.toml");
-    std::fs::write(&file, &text).unwrap();
-    let mut p = Problem::load(&file).unwrap();
+    let mut p = problem("problems/harmonic.toml");
     // Small sizes: lavapipe runs the kernels on the CPU. The gradient drift starts at the
     // exact v = −x (restoring skip −1, output layer zero); training must keep it there.
     p.train.iterations = 40;
@@ -106,9 +102,9 @@ fn oscillator_solve_on_the_gpu_is_exact_within_its_error_bar() {
 #[test]
 fn guided_estimators_off_the_cpu_are_refused_before_training() {
     let p = problem("problems/h2.toml");
-    let start = std::time::Instant::now();
-    let error = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| {}).err().expect("refused");
+    let mut rows = 0;
+    let error = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| rows += 1).err().expect("refused");
     let message = error.to_string();
     assert!(message.contains("h2.toml") && message.contains("eval.estimators"), "{message}");
-    assert!(start.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", start.elapsed());
+    assert_eq!(rows, 0, "refused only after {rows} training iterations");
 }
