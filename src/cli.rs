@@ -42,7 +42,7 @@ enum Command {
         /// Output directory (default runs/<name>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Override [train] iterations.
+        /// Stop after this many training iterations in all (default: [train] iterations plus [vmc] iterations).
         #[arg(long)]
         iterations: Option<usize>,
         /// Compute in double precision.
@@ -359,7 +359,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
     let out = resume.or(out).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
     let seed = seed.unwrap_or(problem.train.seed);
-    let total = iterations.unwrap_or(problem.train.iterations);
+    let total = iterations.unwrap_or(problem.train.iterations + problem.vmc.iterations);
     let attributes = pathspace::io::run_attributes(&problem, seed);
     let checkpoint_path = Checkpoint::path_in(&out);
 

@@ -17,6 +17,7 @@
 //!           stop_on_plateau = false  min_iterations = 0    # end training on a measured plateau
 //! [eval]    walkers = 1024  steps = 1024  burn_in = 512  extrapolate = true
 //! [output]  path_walkers = 64  path_steps = 256  path_every = 4  checkpoint_every = 100
+//! [vmc]     iterations = 0  lr = 1e-3  moves = 5  dt = 0.05  clip = 5   # energy minimisation after [train]
 //! ```
 //!
 //! Every key but `system` has a default. Unknown keys, wrong types and impossible values are
@@ -46,6 +47,19 @@ struct RawProblem {
     output: RawOutput,
     #[serde(default)]
     dmc: RawDmc,
+    #[serde(default)]
+    vmc: RawVmc,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVmc {
+    iterations: Option<usize>,
+    lr: Option<f64>,
+    lr_decay: Option<f64>,
+    moves: Option<usize>,
+    dt: Option<f64>,
+    clip: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +303,23 @@ pub struct DmcSpec {
     pub max_seconds: Option<f64>,
 }
 
+/// `[vmc]`: variational Monte Carlo energy minimisation after the path-space training
+/// ([`crate::objective::vmc`]); gradient drifts only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmcSpec {
+    /// Iterations of the stage (0: none), after `[train] iterations`.
+    pub iterations: usize,
+    pub lr: f64,
+    /// lr_k = lr / (1 + k/lr_decay), k counted from the stage's start.
+    pub lr_decay: f64,
+    /// Metropolis-adjusted Langevin moves of every training walker per iteration.
+    pub moves: usize,
+    /// Time step of the moves.
+    pub dt: f64,
+    /// E_L clipping window: median ± clip · mean absolute deviation.
+    pub clip: f64,
+}
+
 /// `[output]`: what a run records besides its numbers.
 #[derive(Debug, Clone)]
 pub struct OutputSpec {
@@ -316,6 +347,7 @@ pub struct Problem {
     pub eval: EvalSpec,
     pub output: OutputSpec,
     pub dmc: DmcSpec,
+    pub vmc: VmcSpec,
 }
 
 impl Problem {
@@ -499,6 +531,23 @@ impl Problem {
             path_every: ctx.positive("output", "path_every", o.path_every.unwrap_or(4))?,
             checkpoint_every: ctx.positive("output", "checkpoint_every", o.checkpoint_every.unwrap_or(100))?,
         };
+        let v = &raw.vmc;
+        let vmc_iterations = v.iterations.unwrap_or(0);
+        if vmc_iterations > 0 && !matches!(drift.kind, DriftKind::Gradient | DriftKind::Jastrow) {
+            return Err(ctx.invalid("vmc", "iterations", "variational Monte Carlo needs a gradient drift (drift.kind = \"jastrow\" or \"gradient\")"));
+        }
+        if vmc_iterations > 0 && train.monitor.stop_on_plateau {
+            return Err(ctx.invalid("vmc", "iterations", "cannot follow train.stop_on_plateau = true (the stage starts at train.iterations)"));
+        }
+        let default_move = time_scale(&system).0.min(0.05);
+        let vmc = VmcSpec {
+            iterations: vmc_iterations,
+            lr: ctx.positive_f("vmc", "lr", v.lr.unwrap_or(train.lr))?,
+            lr_decay: ctx.positive_f("vmc", "lr_decay", v.lr_decay.unwrap_or((vmc_iterations as f64 / 4.0).max(1.0)))?,
+            moves: ctx.positive("vmc", "moves", v.moves.unwrap_or(5))?,
+            dt: ctx.time_step("vmc", "dt", v.dt.unwrap_or(default_move), &system)?,
+            clip: ctx.positive_f("vmc", "clip", v.clip.unwrap_or(5.0))?,
+        };
         let problem = Problem {
             path: path.to_path_buf(),
             text: text.to_string(),
@@ -511,6 +560,7 @@ impl Problem {
             eval,
             output,
             dmc,
+            vmc,
         };
         ctx.fits_in_memory(&problem)?;
         Ok(problem)

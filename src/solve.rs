@@ -12,7 +12,8 @@ use crate::sample::{DriftSlice, PathSample, PathSampling, drift_slice, sample_pa
 use crate::nn::{DriftNet, JastrowConfig, MlpConfig, PairNetConfig, Potential};
 use crate::noise::Noise;
 use crate::problem::{DriftKind, EngineChoice, Estimator, Problem};
-use crate::train::{AutodiffEngine, Control, Distributed, PathEngine, Schedule, TrainState, TrainingRow, full_drift, train_from};
+use crate::objective::vmc::VmcEngine;
+use crate::train::{AutodiffEngine, Control, Distributed, PathEngine, Schedule, Stage, Staged, TrainState, TrainingRow, full_drift, train_from};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
@@ -444,7 +445,8 @@ pub fn solve_with(
     // Refused before training rather than after it.
     check_guided_device(problem, &guided_settings(problem), device)?;
     let seed = overrides.seed.unwrap_or(problem.train.seed);
-    let iterations = overrides.iterations.unwrap_or(problem.train.iterations);
+    // `--iterations` limits the iterations in all; the VMC stage starts at train.iterations.
+    let iterations = overrides.iterations.unwrap_or(problem.train.iterations + problem.vmc.iterations);
     let (rank, ranks) = (comm.rank(), comm.size());
     let mut root = rank_noise(seed, rank);
     let mut init_noise = root.split();
@@ -486,11 +488,18 @@ pub fn solve_with(
     } else {
         Box::new(AutodiffEngine { system, integrator, dt, steps, boundary })
     };
+    let v = &problem.vmc;
+    // The variational Monte Carlo stage follows the path-space KL ([`crate::objective::vmc`]).
+    let switch = problem.train.iterations;
+    let stage = (v.iterations > 0).then(|| Stage { start: switch, lr: v.lr, lr_decay: v.lr_decay });
+    if stage.is_some() {
+        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip }), switch));
+    }
     if ranks > 1 {
         engine = Box::new(Distributed { inner: engine, comm, total_walkers: problem.train.walkers });
     }
     let t = &problem.train;
-    let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone() };
+    let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone(), stage };
     let (trained, control) = train_from(engine.as_mut(), state, &schedule, &mut train_noise, observe)?;
     if control == Control::Stop {
         return Ok(Outcome::Stopped { iteration: trained.iteration });

@@ -59,6 +59,42 @@ pub trait PathEngine {
     fn local_energies(&self, _net: &DriftNet, _x: &[f64]) -> Option<Vec<f64>> {
         None
     }
+    /// Called by the loop before the step of `iteration` (a staged engine picks its stage).
+    fn begin(&mut self, _iteration: usize) {}
+}
+
+/// Two engines one after the other: `first` for the iterations before `switch`, `second` from
+/// it on (the path-space KL, then variational Monte Carlo: [`crate::objective::vmc`]).
+pub struct Staged<'a> {
+    pub first: Box<dyn PathEngine + 'a>,
+    pub second: Box<dyn PathEngine + 'a>,
+    pub switch: usize,
+    second_active: bool,
+}
+
+impl<'a> Staged<'a> {
+    pub fn new(first: Box<dyn PathEngine + 'a>, second: Box<dyn PathEngine + 'a>, switch: usize) -> Self {
+        Staged { first, second, switch, second_active: false }
+    }
+
+    fn active(&mut self) -> &mut (dyn PathEngine + 'a) {
+        if self.second_active { self.second.as_mut() } else { self.first.as_mut() }
+    }
+}
+
+impl PathEngine for Staged<'_> {
+    fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
+        self.active().step(net, walkers, noise)
+    }
+
+    fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
+        if self.second_active { self.second.local_energies(net, x) } else { self.first.local_energies(net, x) }
+    }
+
+    fn begin(&mut self, iteration: usize) {
+        self.second_active = iteration >= self.switch;
+        self.active().begin(iteration);
+    }
 }
 
 /// The drift of the process: network plus the system's analytic prior.
@@ -129,6 +165,10 @@ impl PathEngine for Distributed<'_> {
     }
 
     /// Every rank's E_L at its own walkers, concatenated in rank order.
+    fn begin(&mut self, iteration: usize) {
+        self.inner.begin(iteration);
+    }
+
     fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
         let e = self.inner.local_energies(net, x)?;
         Some(self.comm.concat(&e))
@@ -204,15 +244,29 @@ pub struct Schedule {
     /// Largest global gradient norm (the gradient is scaled down to it); `None`: no clipping.
     pub clip_grad: Option<f64>,
     pub monitor: MonitorSettings,
+    /// A second stage (its iterations are included in `iterations`).
+    pub stage: Option<Stage>,
+}
+
+/// A second training stage: from iteration `start` on, a fresh Adam state and the rate
+/// lr_k = lr / (1 + (k − start)/lr_decay) (no warm-up).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub start: usize,
+    pub lr: f64,
+    pub lr_decay: f64,
 }
 
 impl Schedule {
     /// The schedule without warm-up, clipping or early stopping (the monitor records).
     pub fn new(iterations: usize, lr: f64, lr_decay: f64) -> Self {
-        Schedule { iterations, lr, lr_decay, warmup: 0, clip_grad: None, monitor: MonitorSettings::default() }
+        Schedule { iterations, lr, lr_decay, warmup: 0, clip_grad: None, monitor: MonitorSettings::default(), stage: None }
     }
 
     pub fn learning_rate(&self, iteration: usize) -> f64 {
+        if let Some(stage) = self.stage.as_ref().filter(|s| iteration >= s.start) {
+            return stage.lr / (1.0 + (iteration - stage.start) as f64 / stage.lr_decay);
+        }
         let lr = self.lr / (1.0 + iteration as f64 / self.lr_decay);
         if iteration < self.warmup { lr * (iteration + 1) as f64 / self.warmup as f64 } else { lr }
     }
@@ -471,7 +525,14 @@ pub fn train_from(
             state.plateau = Some(state.iteration);
             break;
         }
+        // The second stage starts with a fresh Adam state: the first stage's moment estimates
+        // belong to another objective. (A rollback to this iteration resets it again, as does a
+        // resume from a checkpoint written here.)
+        if schedule.stage.as_ref().is_some_and(|s| s.start == state.iteration) {
+            state.optim = AdamConfig::new().init();
+        }
         let lr = schedule.learning_rate(state.iteration) * state.lr_scale;
+        engine.begin(state.iteration);
         let step = engine.step(&state.net, state.walkers.clone(), noise);
         let finite_walkers = step.walkers.clone().is_finite().all().into_scalar::<bool>();
         if !(step.loss.is_finite() && step.energy.is_finite() && finite_walkers) {
@@ -694,6 +755,16 @@ mod tests {
         let mut engine = Poisoned { inner: crate::fused::FusedEngine::new(&system, &EULER_MARUYAMA, 0.05, 4, true), calls: 0, bad };
         let schedule = Schedule::new(iterations, 1e-2, 1e9);
         train_from(&mut engine, TrainState::new(net, walkers), &schedule, &mut noise, &mut |_, _, _| Control::Continue).map(|r| r.0)
+    }
+
+    #[test]
+    fn a_second_stage_has_its_own_learning_rate_from_its_start() {
+        let mut s = Schedule::new(100, 1e-3, 50.0);
+        s.warmup = 10;
+        s.stage = Some(Stage { start: 100, lr: 4e-3, lr_decay: 20.0 });
+        assert_eq!(s.learning_rate(99), 1e-3 / (1.0 + 99.0 / 50.0));
+        assert_eq!(s.learning_rate(100), 4e-3);
+        assert_eq!(s.learning_rate(120), 2e-3);
     }
 
     #[test]

@@ -435,3 +435,23 @@ print(json.dumps({
         assert_eq!(values, run.training.iter().map(get).collect::<Vec<_>>(), "/training/{name}");
     }
 }
+
+/// A run with a VMC stage (`[vmc]`), cut inside each stage and resumed, equals the uninterrupted
+/// run: the stage starts at train.iterations whatever `--iterations` says, with a fresh Adam.
+#[test]
+fn vmc_stage_resumes_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROBLEM.replace("kind = \"mlp\"", "kind = \"gradient\"").replace("[eval]", "[vmc]\niterations = 5\nmoves = 2\n\n[eval]");
+    assert!(text.contains("[vmc]") && text.contains("kind = \"gradient\""));
+    let file = write_problem(dir.path(), &text);
+    let full = dir.path().join("full");
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&full).output().unwrap(), "full run");
+    assert_eq!(parse_csv(&full.join("training.csv")).len(), 11);
+    for cut in ["3", "8"] {
+        let part = dir.path().join(format!("part{cut}"));
+        check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", cut]).output().unwrap(), "first part");
+        check(bin().arg("solve").arg(&file).arg("--resume").arg(&part).output().unwrap(), "resume");
+        assert_same_training(&full, &part);
+        assert_eq!(summary(&full)["headline"], summary(&part)["headline"]);
+    }
+}

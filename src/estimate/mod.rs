@@ -11,7 +11,7 @@ mod walkers;
 pub use blocking::{Blocking, blocking};
 pub use plateau::{Slope, fit_slope};
 pub use richardson::{Extrapolation, richardson};
-pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Reweighted, Walk, WalkSettings, WalkTerms, walk, walk_on};
+pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Moved, Reweighted, Walk, WalkSettings, WalkTerms, metropolis_move, walk, walk_on};
 
 /// A value with its one-standard-deviation statistical error.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

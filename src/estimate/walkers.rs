@@ -660,17 +660,17 @@ fn finite_sum(values: &[f64]) -> (f64, f64) {
 }
 
 /// The result of one Metropolis move of every walker.
-struct Moved {
-    next: Vec<f64>,
-    e_next: Vec<f64>,
-    v_next: Vec<f64>,
+pub struct Moved {
+    pub next: Vec<f64>,
+    pub e_next: Vec<f64>,
+    pub v_next: Vec<f64>,
     /// The exact part at the new positions.
-    exact_next: Option<(Vec<f64>, Vec<f64>)>,
+    pub exact_next: Option<(Vec<f64>, Vec<f64>)>,
     /// p·½(E_L(X) + E_L(X′)) + (1 − p)·E_L(X): the expected E_L of the weight.
-    e_weight: Vec<f64>,
-    accepted_r2: f64,
-    proposed_r2: f64,
-    acceptance_sum: f64,
+    pub e_weight: Vec<f64>,
+    pub accepted_r2: f64,
+    pub proposed_r2: f64,
+    pub acceptance_sum: f64,
 }
 
 /// Proposes X′ = X + v(X)dt + √dt ξ for every walker and accepts with
@@ -680,7 +680,7 @@ struct Moved {
 /// integral, to O(|ΔX|³), for the smooth rest u. (The trapezoid rule on the whole drift is poor
 /// across a cusp, where v jumps.)
 /// `exact` is the exact part at `x` (carried from the previous move).
-fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise) -> Moved {
+pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise) -> Moved {
     let dim = guide.dim();
     let n = x.len() / dim;
     let xi = noise.standard_normals(x.len());

@@ -535,6 +535,35 @@ mod tests {
         y
     }
 
+    /// burn's S_θ ([`DriftNet::log_psi`], what the VMC stage differentiates in θ) equals the fused
+    /// engine's S, and its x-gradient by burn's autodiff equals the drift v = ∇S_θ of both.
+    #[test]
+    fn burn_log_psi_matches_the_fused_s_and_its_gradient_is_the_drift() {
+        use burn::tensor::{Tensor, TensorData};
+        let device = autodiff_device();
+        let mut noise = Noise::new(8);
+        for (system, kind) in [(h2(false), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::Gradient), (h2(false), Kind::Gradient)] {
+            let net = network(kind, &system, &mut noise, &device);
+            let drift = FlatDrift::new(&net, &system);
+            let (n, d, w) = (system.particles(), system.dims(), 5);
+            let x = noise.standard_normals(w * n * d);
+            let xt = Tensor::<3>::from_data(TensorData::new(x.clone(), [w, n, d]), &device).require_grad();
+            let s = net.log_psi(xt.clone()).expect("a gradient drift");
+            let s_values = s.clone().into_data().try_into_vec_as::<f64>().unwrap();
+            let grads = s.sum().backward();
+            let gx = xt.grad(&grads).expect("an x-gradient").into_data().try_into_vec_as::<f64>().unwrap();
+            let v = net.forward(xt.detach()).into_data().try_into_vec_as::<f64>().unwrap();
+            for k in 0..w {
+                let t = drift.local_terms(&x[k * n * d..(k + 1) * n * d]);
+                let fused = t.log_psi.unwrap();
+                assert!((s_values[k] - fused).abs() < 1e-12 * (1.0 + fused.abs()), "{kind:?}: burn S {} vs fused {fused}", s_values[k]);
+            }
+            for (a, b) in gx.iter().zip(&v) {
+                assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "{kind:?}: ∇S {a} vs v {b}");
+            }
+        }
+    }
+
     /// Exchanging identical particles leaves log ψ_T and E_L unchanged and permutes the drift.
     #[test]
     fn exchange_leaves_s_unchanged_and_permutes_the_drift() {

@@ -139,10 +139,30 @@ fn distance_feature(delta: Tensor<3>, length: f64) -> (Tensor<3>, Tensor<3>) {
     (t.log1p(), delta * alpha)
 }
 
+/// The networks' inputs at a configuration, shared by the drift and by S_θ.
+struct Inputs {
+    /// γ of each centre's feature, [w, n, d] each.
+    gammas: Vec<Tensor<3>>,
+    /// F's inputs (y_i, ρ_i), [w, n, K + M].
+    one: Tensor<3>,
+    /// The pair rows (two or more particles).
+    pairs: Option<PairInputs>,
+}
+
+struct PairInputs {
+    sel_i: Tensor<2>,
+    sel_j: Tensor<2>,
+    /// γ of q_ij, [w, M, d].
+    gamma: Tensor<3>,
+    /// e^{−β q_ij} of each β, [w, M, 1] each.
+    bumps: Vec<Tensor<3>>,
+    /// U's inputs z_ij, [w, M, 1 + 2K].
+    z: Tensor<3>,
+}
+
 impl Jastrow {
-    /// v = ∇S_θ(x), same shape as `x` ([walkers, particles, dims]).
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [w, n, d] = x.dims();
+    fn inputs(&self, x: Tensor<3>) -> Inputs {
+        let [_, n, d] = x.dims();
         let geometry = &self.geometry;
         let device = x.device();
         let k = geometry.centre_count();
@@ -154,14 +174,8 @@ impl Jastrow {
             gammas.push(gamma);
         }
         let y = Tensor::cat(ys, 2); // [w, n, K]
-        let c = self.skip.val().powi_scalar(2).neg().reshape([1, 1, 1]);
-        let mut v = x.clone() * c;
         if n < 2 {
-            let g_one = self.one_body.gradient(y.reshape([w * n, k])).reshape([w, n, k]);
-            for (a, gamma) in gammas.iter().enumerate() {
-                v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
-            }
-            return v;
+            return Inputs { one: y, gammas, pairs: None };
         }
         let pairs = geometry.ordered_pairs();
         let m = pairs.len();
@@ -173,22 +187,54 @@ impl Jastrow {
             Tensor::<2>::from_data(TensorData::new(values, [m, n]), &device)
         };
         let (sel_i, sel_j) = (selection(|p| p.0), selection(|p| p.1));
-        let (q, gamma_pair) = distance_feature(gather(x.clone(), &sel_i) - gather(x, &sel_j), geometry.length);
+        let (q, gamma) = distance_feature(gather(x.clone(), &sel_i) - gather(x, &sel_j), geometry.length);
         // Densities ρ_iβ = Σ_{j≠i} e^{−β q_ij}: the pair rows (i, ·) summed into particle i.
-        let betas = &geometry.density;
-        let bumps: Vec<Tensor<3>> = betas.iter().map(|&beta| (q.clone() * (-beta)).exp()).collect();
-        let one_inputs = if bumps.is_empty() { y.clone() } else { Tensor::cat(vec![y.clone(), scatter(Tensor::cat(bumps.clone(), 2), &sel_i)], 2) };
+        let bumps: Vec<Tensor<3>> = geometry.density.iter().map(|&beta| (q.clone() * (-beta)).exp()).collect();
+        let one = if bumps.is_empty() { y.clone() } else { Tensor::cat(vec![y.clone(), scatter(Tensor::cat(bumps.clone(), 2), &sel_i)], 2) };
+        let z = Tensor::cat(vec![q, gather(y.clone(), &sel_i), gather(y, &sel_j)], 2); // [w, M, 1 + 2K]
+        Inputs { gammas, one, pairs: Some(PairInputs { sel_i, sel_j, gamma, bumps, z }) }
+    }
+
+    /// c = −ρ², [1, 1, 1].
+    fn curvature(&self) -> Tensor<3> {
+        self.skip.val().powi_scalar(2).neg().reshape([1, 1, 1])
+    }
+
+    /// S_θ(x) = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + ½c|x|² per walker ([walkers]).
+    pub fn log_psi(&self, x: Tensor<3>) -> Tensor<1> {
+        let [w, n, _] = x.dims();
+        let quadratic = (x.clone() * x.clone()).sum_dim(2).sum_dim(1) * self.curvature() * 0.5; // [w, 1, 1]
+        let Inputs { one, pairs, .. } = self.inputs(x);
+        let kf = self.geometry.one_body_inputs();
+        let mut s = self.one_body.value(one.reshape([w * n, kf])).reshape([w, n]).sum_dim(1); // [w, 1]
+        if let Some(p) = pairs {
+            let [_, m, kp] = p.z.dims();
+            s = s + self.pair.value(p.z.reshape([w * m, kp])).reshape([w, m]).sum_dim(1);
+        }
+        (s + quadratic.reshape([w, 1])).reshape([w])
+    }
+
+    /// v = ∇S_θ(x), same shape as `x` ([walkers, particles, dims]).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [w, n, _] = x.dims();
+        let geometry = &self.geometry;
+        let k = geometry.centre_count();
         let kf = geometry.one_body_inputs();
-        let g_one = self.one_body.gradient(one_inputs.reshape([w * n, kf])).reshape([w, n, kf]);
+        let mut v = x.clone() * self.curvature();
+        let Inputs { gammas, one, pairs } = self.inputs(x);
+        let g_one = self.one_body.gradient(one.reshape([w * n, kf])).reshape([w, n, kf]);
         for (a, gamma) in gammas.iter().enumerate() {
             v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);
         }
-        let z = Tensor::cat(vec![q, gather(y.clone(), &sel_i), gather(y, &sel_j)], 2); // [w, M, 1 + 2K]
-        let kp = geometry.pair_inputs();
+        let Some(PairInputs { sel_i, sel_j, gamma: gamma_pair, bumps, z }) = pairs else {
+            return v;
+        };
+        let [_, m, kp] = z.dims();
         let g_pair = self.pair.gradient(z.reshape([w * m, kp])).reshape([w, m, kp]);
         let column = |a: usize| g_pair.clone().slice([0..w, 0..m, a..a + 1]);
         // ∂S/∂q_ij of the pair row (i, j): U's own input plus, through ρ_i, Σ_β ∂F/∂ρ_iβ · (−β e^{−β q_ij}).
         let mut along = column(0);
+        let betas = &geometry.density;
         if !betas.is_empty() {
             let g_rho = gather(g_one.slice([0..w, 0..n, k..kf]), &sel_i); // [w, M, betas]
             for (b, (&beta, bump)) in betas.iter().zip(bumps).enumerate() {

@@ -48,6 +48,19 @@ impl DriftNet {
             DriftNet::Jastrow(j) => j.forward(x),
         }
     }
+
+    /// S_θ(x) per walker ([walkers]) for the gradient drifts v = ∇S_θ (the learned part of
+    /// log ψ_T; the caller's prior is not included); `None` for drifts that are not gradients.
+    pub fn log_psi(&self, x: Tensor<3>) -> Option<Tensor<1>> {
+        match self {
+            DriftNet::Potential(p) => {
+                let [w, n, d] = x.dims();
+                Some(p.value(x.reshape([w, n * d])).reshape([w]))
+            }
+            DriftNet::Jastrow(j) => Some(j.log_psi(x)),
+            DriftNet::Mlp(_) | DriftNet::Pair(_) => None,
+        }
+    }
 }
 
 /// How a layer's weights start.

@@ -56,6 +56,20 @@ impl Potential {
         self.gradient(x.reshape([w, n * d])).reshape([w, n, d])
     }
 
+    /// S_θ = h_L·w_o + ½c|x|² at the rows of `flat` ([rows, inputs]): [rows, 1]. Its θ-gradient
+    /// is burn's ordinary reverse pass (the variational Monte Carlo gradient, [`crate::objective::vmc`]).
+    pub fn value(&self, flat: Tensor<2>) -> Tensor<2> {
+        let mut h = flat.clone();
+        for layer in &self.hidden {
+            h = layer.forward(h).tanh();
+        }
+        let s = self.output.forward(h);
+        match &self.skip {
+            Some(skip) => s + (flat.clone() * flat).sum_dim(1) * skip.val().powi_scalar(2).neg().reshape([1, 1]) * 0.5,
+            None => s,
+        }
+    }
+
     /// ∇S_θ at the rows of `flat` ([rows, inputs]): the gradient chain above.
     pub fn gradient(&self, flat: Tensor<2>) -> Tensor<2> {
         let mut acts = Vec::with_capacity(self.hidden.len());

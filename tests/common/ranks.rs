@@ -134,7 +134,7 @@ pub fn shard_rows(ranks: usize, iterations: usize) -> Vec<(u64, u64)> {
     let engine = FusedEngine::new(&problem.system, problem.sde.integrator, problem.sde.dt, problem.sde.steps, t.boundary)
         .with_precision(pathspace::fused::precision_for(t.precision, &Device::flex()));
     let mut shards = Shards { engine, noises, total: t.walkers };
-    let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone() };
+    let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone(), stage: None };
     let state = TrainState::new(net.unwrap(), Tensor::cat(walkers, 0));
     let (state, _) = train_from(&mut shards, state, &schedule, &mut Noise::new(0), &mut |_, _, _| Control::Continue).expect("trains");
     state.rows.iter().map(|r| (r.loss.to_bits(), r.energy.to_bits())).collect()
