@@ -304,10 +304,11 @@ pub struct DmcSpec {
 }
 
 /// `[vmc]`: variational Monte Carlo energy minimisation after the path-space training
-/// ([`crate::objective::vmc`]); gradient drifts only.
+/// ([`crate::objective::vmc`]); gradient drifts only. It begins after `[train] iterations`, or at
+/// the first plateau with `stop_on_plateau` ([`crate::train::Stage`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VmcSpec {
-    /// Iterations of the stage (0: none), after `[train] iterations`.
+    /// Iterations of the stage (0: none).
     pub iterations: usize,
     pub lr: f64,
     /// lr_k = lr / (1 + k/lr_decay), k counted from the stage's start.
@@ -535,9 +536,6 @@ impl Problem {
         let vmc_iterations = v.iterations.unwrap_or(0);
         if vmc_iterations > 0 && !matches!(drift.kind, DriftKind::Gradient | DriftKind::Jastrow) {
             return Err(ctx.invalid("vmc", "iterations", "variational Monte Carlo needs a gradient drift (drift.kind = \"jastrow\" or \"gradient\")"));
-        }
-        if vmc_iterations > 0 && train.monitor.stop_on_plateau {
-            return Err(ctx.invalid("vmc", "iterations", "cannot follow train.stop_on_plateau = true (the stage starts at train.iterations)"));
         }
         let default_move = time_scale(&system).0.min(0.05);
         let vmc = VmcSpec {

@@ -445,7 +445,8 @@ pub fn solve_with(
     // Refused before training rather than after it.
     check_guided_device(problem, &guided_settings(problem), device)?;
     let seed = overrides.seed.unwrap_or(problem.train.seed);
-    // `--iterations` limits the iterations in all; the VMC stage starts at train.iterations.
+    // `--iterations` limits the iterations in all; the VMC stage starts at train.iterations (or
+    // at the first plateau before it with stop_on_plateau).
     let iterations = overrides.iterations.unwrap_or(problem.train.iterations + problem.vmc.iterations);
     let (rank, ranks) = (comm.rank(), comm.size());
     let mut root = rank_noise(seed, rank);
@@ -490,10 +491,9 @@ pub fn solve_with(
     };
     let v = &problem.vmc;
     // The variational Monte Carlo stage follows the path-space KL ([`crate::objective::vmc`]).
-    let switch = problem.train.iterations;
-    let stage = (v.iterations > 0).then(|| Stage { start: switch, lr: v.lr, lr_decay: v.lr_decay });
+    let stage = (v.iterations > 0).then(|| Stage { start: problem.train.iterations, iterations: v.iterations, lr: v.lr, lr_decay: v.lr_decay });
     if stage.is_some() {
-        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip }), switch));
+        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip })));
     }
     if ranks > 1 {
         engine = Box::new(Distributed { inner: engine, comm, total_walkers: problem.train.walkers });
@@ -506,7 +506,7 @@ pub fn solve_with(
     }
     crate::interrupt::set_phase(crate::interrupt::Phase::Evaluation);
     let train_seconds = start.elapsed().as_secs_f64();
-    let convergence = schedule.monitor.convergence(&trained);
+    let convergence = schedule.monitor.convergence_with(&trained, schedule.stage.as_ref());
 
     let eval_start = Instant::now();
     let eval_net = trained.net.valid();

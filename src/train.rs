@@ -59,22 +59,22 @@ pub trait PathEngine {
     fn local_energies(&self, _net: &DriftNet, _x: &[f64]) -> Option<Vec<f64>> {
         None
     }
-    /// Called by the loop before the step of `iteration` (a staged engine picks its stage).
-    fn begin(&mut self, _iteration: usize) {}
+    /// Called by the loop before each step with the training stage it belongs to (0, or 1 in
+    /// the [`Stage`] of the schedule): a staged engine picks its engine.
+    fn begin(&mut self, _stage: usize) {}
 }
 
-/// Two engines one after the other: `first` for the iterations before `switch`, `second` from
-/// it on (the path-space KL, then variational Monte Carlo: [`crate::objective::vmc`]).
+/// Two engines one after the other: `first` in stage 0, `second` in stage 1 (the path-space KL,
+/// then variational Monte Carlo: [`crate::objective::vmc`]); the loop says which ([`Stage`]).
 pub struct Staged<'a> {
     pub first: Box<dyn PathEngine + 'a>,
     pub second: Box<dyn PathEngine + 'a>,
-    pub switch: usize,
     second_active: bool,
 }
 
 impl<'a> Staged<'a> {
-    pub fn new(first: Box<dyn PathEngine + 'a>, second: Box<dyn PathEngine + 'a>, switch: usize) -> Self {
-        Staged { first, second, switch, second_active: false }
+    pub fn new(first: Box<dyn PathEngine + 'a>, second: Box<dyn PathEngine + 'a>) -> Self {
+        Staged { first, second, second_active: false }
     }
 
     fn active(&mut self) -> &mut (dyn PathEngine + 'a) {
@@ -91,9 +91,9 @@ impl PathEngine for Staged<'_> {
         if self.second_active { self.second.local_energies(net, x) } else { self.first.local_energies(net, x) }
     }
 
-    fn begin(&mut self, iteration: usize) {
-        self.second_active = iteration >= self.switch;
-        self.active().begin(iteration);
+    fn begin(&mut self, stage: usize) {
+        self.second_active = stage > 0;
+        self.active().begin(0);
     }
 }
 
@@ -165,8 +165,8 @@ impl PathEngine for Distributed<'_> {
     }
 
     /// Every rank's E_L at its own walkers, concatenated in rank order.
-    fn begin(&mut self, iteration: usize) {
-        self.inner.begin(iteration);
+    fn begin(&mut self, stage: usize) {
+        self.inner.begin(stage);
     }
 
     fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
@@ -244,15 +244,18 @@ pub struct Schedule {
     /// Largest global gradient norm (the gradient is scaled down to it); `None`: no clipping.
     pub clip_grad: Option<f64>,
     pub monitor: MonitorSettings,
-    /// A second stage (its iterations are included in `iterations`).
+    /// A second stage; `iterations` stays the limit of both together.
     pub stage: Option<Stage>,
 }
 
-/// A second training stage: from iteration `start` on, a fresh Adam state and the rate
-/// lr_k = lr / (1 + (k − start)/lr_decay) (no warm-up).
+/// A second training stage of `iterations` iterations. It begins at iteration `start`, or at
+/// the first plateau of the monitor before it when `monitor.stop_on_plateau` (the plateau ends
+/// the first stage instead of training), with a fresh Adam state and the rate
+/// lr_k = lr / (1 + (k − b)/lr_decay), b the iteration it began (no warm-up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     pub start: usize,
+    pub iterations: usize,
     pub lr: f64,
     pub lr_decay: f64,
 }
@@ -263,9 +266,15 @@ impl Schedule {
         Schedule { iterations, lr, lr_decay, warmup: 0, clip_grad: None, monitor: MonitorSettings::default(), stage: None }
     }
 
+    /// The rate of `iteration` with the second stage begun at its `start`.
     pub fn learning_rate(&self, iteration: usize) -> f64 {
-        if let Some(stage) = self.stage.as_ref().filter(|s| iteration >= s.start) {
-            return stage.lr / (1.0 + (iteration - stage.start) as f64 / stage.lr_decay);
+        self.learning_rate_from(iteration, self.stage.as_ref().map(|s| s.start))
+    }
+
+    /// The rate of `iteration` with the second stage begun at `begun`.
+    pub fn learning_rate_from(&self, iteration: usize, begun: Option<usize>) -> f64 {
+        if let (Some(stage), Some(b)) = (&self.stage, begun.filter(|&b| iteration >= b)) {
+            return stage.lr / (1.0 + (iteration - b) as f64 / stage.lr_decay);
         }
         let lr = self.lr / (1.0 + iteration as f64 / self.lr_decay);
         if iteration < self.warmup { lr * (iteration + 1) as f64 / self.warmup as f64 } else { lr }
@@ -319,6 +328,9 @@ pub struct Convergence {
     pub iteration: Option<usize>,
     pub stopped_on_plateau: bool,
     pub iterations_run: usize,
+    /// With a second stage ([`Stage`], `[vmc]`): the iteration it began (a plateau of the first
+    /// stage with `stop_on_plateau`, else its `start`); `None` without one or before it began.
+    pub second_stage_from: Option<usize>,
     /// Slopes per iteration over the last window (`None` before `window` points).
     pub energy_slope: Option<Slope>,
     pub log_variance_slope: Option<Slope>,
@@ -353,14 +365,34 @@ impl MonitorSettings {
     }
 
     /// The record of a finished loop.
+    /// Where `stage` begins given the monitor `points` so far: its start, or the first plateau
+    /// before it with `stop_on_plateau`.
+    pub fn stage_begins(&self, points: &[MonitorPoint], stage: &Stage) -> usize {
+        if self.stop_on_plateau { self.first_plateau(points, stage.start).unwrap_or(stage.start).min(stage.start) } else { stage.start }
+    }
+
+    /// The iteration of the first monitor point at or before `until` where [`Self::plateau`]
+    /// held over the points up to it.
+    pub fn first_plateau(&self, points: &[MonitorPoint], until: usize) -> Option<usize> {
+        (0..points.len()).take_while(|&k| points[k].iteration <= until).find(|&k| self.plateau(&points[..=k])).map(|k| points[k].iteration)
+    }
+
     pub fn convergence(&self, state: &TrainState) -> Convergence {
+        self.convergence_with(state, None)
+    }
+
+    /// [`Self::convergence`] of a loop with the second stage `stage`: the test applies to the
+    /// last window as always, and training stopped on a plateau only without a stage.
+    pub fn convergence_with(&self, state: &TrainState, stage: Option<&Stage>) -> Convergence {
+        let second_stage_from = stage.map(|s| self.stage_begins(&state.monitor, s)).filter(|&b| state.iteration > b);
         let converged = self.plateau(&state.monitor);
         let slopes = self.slopes(&state.monitor);
         Convergence {
             converged,
             iteration: converged.then(|| state.monitor.last().map(|p| p.iteration)).flatten(),
-            stopped_on_plateau: converged && self.stop_on_plateau,
+            stopped_on_plateau: converged && self.stop_on_plateau && stage.is_none(),
             iterations_run: state.iteration,
+            second_stage_from,
             energy_slope: slopes.map(|s| s.0),
             log_variance_slope: slopes.and_then(|s| s.1),
             window: self.window,
@@ -454,6 +486,9 @@ pub struct TrainState {
     /// Set when the loop ends on a plateau (`stop_on_plateau`), before the observer sees the
     /// last iteration: the iterations completed.
     pub plateau: Option<usize>,
+    /// Set before the observer sees the loop's last iteration (its limit, the end of the second
+    /// stage, or a plateau), so that it checkpoints there; not itself checkpointed.
+    pub last: bool,
 }
 
 impl TrainState {
@@ -471,6 +506,7 @@ impl TrainState {
             seconds_offset: 0.0,
             monitor: Vec::new(),
             plateau: None,
+            last: false,
         }
     }
 }
@@ -513,14 +549,29 @@ pub fn train_from(
     let start = Instant::now();
     let mut consecutive = 0;
     let monitor = &schedule.monitor;
-    // A resumed run that was checkpointed on its plateau stops where the uninterrupted run did.
+    // A resumed run that was checkpointed on its plateau stops where the uninterrupted run did
+    // (without a second stage: with one, the plateau ends the first stage).
     let on_plateau = |state: &TrainState| {
-        monitor.stop_on_plateau && state.monitor.last().is_some_and(|p| p.iteration == state.iteration) && monitor.plateau(&state.monitor)
+        schedule.stage.is_none()
+            && monitor.stop_on_plateau
+            && state.monitor.last().is_some_and(|p| p.iteration == state.iteration)
+            && monitor.plateau(&state.monitor)
     };
+    // Where the second stage begins: recomputed from the monitor points, so a resumed run (whose
+    // points come from its checkpoint) begins it where the uninterrupted run did.
+    let stage_begins = |state: &TrainState| schedule.stage.as_ref().map(|s| monitor.stage_begins(&state.monitor, s));
     // `state.previous`: the state before the last applied update. A non-finite step may come
     // from parameters that the previous update broke (finite loss, non-finite gradient), so
     // recovery rolls back one.
-    while state.iteration < schedule.iterations {
+    loop {
+        let begun = stage_begins(&state);
+        let end = match (&schedule.stage, begun) {
+            (Some(s), Some(b)) => schedule.iterations.min(b + s.iterations),
+            _ => schedule.iterations,
+        };
+        if state.iteration >= end {
+            break;
+        }
         if on_plateau(&state) {
             state.plateau = Some(state.iteration);
             break;
@@ -528,11 +579,11 @@ pub fn train_from(
         // The second stage starts with a fresh Adam state: the first stage's moment estimates
         // belong to another objective. (A rollback to this iteration resets it again, as does a
         // resume from a checkpoint written here.)
-        if schedule.stage.as_ref().is_some_and(|s| s.start == state.iteration) {
+        if begun == Some(state.iteration) {
             state.optim = AdamConfig::new().init();
         }
-        let lr = schedule.learning_rate(state.iteration) * state.lr_scale;
-        engine.begin(state.iteration);
+        let lr = schedule.learning_rate_from(state.iteration, begun) * state.lr_scale;
+        engine.begin(usize::from(begun.is_some_and(|b| state.iteration >= b)));
         let step = engine.step(&state.net, state.walkers.clone(), noise);
         let finite_walkers = step.walkers.clone().is_finite().all().into_scalar::<bool>();
         if !(step.loss.is_finite() && step.energy.is_finite() && finite_walkers) {
@@ -591,6 +642,11 @@ pub fn train_from(
                 state.plateau = Some(state.iteration);
             }
         }
+        let end = match (&schedule.stage, stage_begins(&state)) {
+            (Some(s), Some(b)) => schedule.iterations.min(b + s.iterations),
+            _ => schedule.iterations,
+        };
+        state.last = state.plateau.is_some() || state.iteration >= end;
         if observe(&row, &state, noise) == Control::Stop {
             return Ok((state, Control::Stop));
         }
@@ -761,10 +817,11 @@ mod tests {
     fn a_second_stage_has_its_own_learning_rate_from_its_start() {
         let mut s = Schedule::new(100, 1e-3, 50.0);
         s.warmup = 10;
-        s.stage = Some(Stage { start: 100, lr: 4e-3, lr_decay: 20.0 });
+        s.stage = Some(Stage { start: 100, iterations: 50, lr: 4e-3, lr_decay: 20.0 });
         assert_eq!(s.learning_rate(99), 1e-3 / (1.0 + 99.0 / 50.0));
         assert_eq!(s.learning_rate(100), 4e-3);
         assert_eq!(s.learning_rate(120), 2e-3);
+        assert_eq!(s.learning_rate_from(60, Some(40)), 2e-3);
     }
 
     #[test]

@@ -455,3 +455,31 @@ fn vmc_stage_resumes_identically() {
         assert_eq!(summary(&full)["headline"], summary(&part)["headline"]);
     }
 }
+
+/// With `stop_on_plateau` the first plateau ends the path-space stage and the VMC stage runs its
+/// own iterations from there; the final checkpoint is the last iteration's, and runs cut in
+/// either stage resume to the same rows.
+#[test]
+fn plateau_ends_the_first_stage_and_vmc_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PROBLEM
+        .replace("kind = \"mlp\"", "kind = \"gradient\"")
+        .replace("iterations = 6\n", "iterations = 2000\nmonitor_every = 5\nplateau_window = 4\nstop_on_plateau = true\nmin_iterations = 20\n")
+        .replace("[eval]", "[vmc]\niterations = 7\nmoves = 2\n\n[eval]");
+    let file = write_problem(dir.path(), &text);
+    let full = dir.path().join("full");
+    check(bin().arg("solve").arg(&file).arg("--out").arg(&full).output().unwrap(), "full run");
+    let a = summary(&full);
+    let began = a["convergence"]["second_stage_from"].as_u64().expect("the VMC stage began") as usize;
+    assert!((20..2000).contains(&began) && began % 5 == 0, "began at {began}");
+    assert_eq!(a["convergence"]["stopped_on_plateau"], false);
+    assert_eq!(parse_csv(&full.join("training.csv")).len(), began + 7);
+    assert_eq!(pathspace::io::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, began + 7);
+    for cut in [12, began + 3] {
+        let part = dir.path().join(format!("part{cut}"));
+        check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", &cut.to_string()]).output().unwrap(), "first part");
+        check(bin().arg("solve").arg(&file).arg("--resume").arg(&part).output().unwrap(), "resume");
+        assert_same_training(&full, &part);
+        assert_eq!(a["convergence"], summary(&part)["convergence"]);
+    }
+}

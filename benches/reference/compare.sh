@@ -44,7 +44,7 @@ for round in $(seq "$ROUNDS"); do
       fk-mlp) torch_cmd=(benches/reference/fk_mlp.py); rust_name=fk-mlp ;;
       h2) torch_cmd=(benches/reference/pair_net.py benches/h2_pair.toml); rust_name=h2 ;;
       bosons4) torch_cmd=(benches/reference/pair_net.py benches/reference/bosons4_2d.toml); rust_name=benches/reference/bosons4_2d.toml ;;
-      h2-gradient) torch_cmd=(benches/reference/pair_net.py problems/h2.toml); rust_name=problems/h2.toml ;;
+      h2-gradient) torch_cmd=(benches/reference/pair_net.py benches/h2_gradient.toml); rust_name=benches/h2_gradient.toml ;;
       *) echo "compare.sh: unknown benchmark $bench (fk-mlp, h2, bosons4, h2-gradient)" >&2; exit 2 ;;
     esac
     t=$("${PIN[@]}" "$PYTHON" "${torch_cmd[@]}" --threads "$THREADS" --repeats "$REPEATS")

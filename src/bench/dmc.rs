@@ -2,7 +2,7 @@
 //! fused engine's gradient drift ([`crate::fused::FusedSimulator`]), beside the fused training
 //! kernel's, in one run and with FLOP rates from the analytic counts of [`super::flops`].
 //!
-//! 1. Trains the guide of a gradient-drift problem (default problems/h2.toml) for a few
+//! 1. Trains the guide of a gradient-drift problem (default benches/h2_gradient.toml) for a few
 //!    iterations, timing each (fused engine, the problem's precision): training walker-steps
 //!    per second = walkers · steps / (median seconds per iteration).
 //! 2. From the trained walkers (repeated to the problem's `[dmc] walkers`), an untimed warm-up
@@ -41,14 +41,14 @@ pub struct DmcBenchConfig {
 }
 
 impl DmcBenchConfig {
-    /// The default run (about 30 s on 2 cores for problems/h2.toml).
+    /// The default run (about 30 s on 2 cores for benches/h2_gradient.toml).
     pub fn standard() -> Self {
-        DmcBenchConfig { problem: PathBuf::from("problems/h2.toml"), train_iterations: 30, warmup_generations: 20, generations: 300, walkers: None }
+        DmcBenchConfig { problem: PathBuf::from("benches/h2_gradient.toml"), train_iterations: 30, warmup_generations: 20, generations: 300, walkers: None }
     }
 
     /// Tiny sizes for tests (`--quick`): seconds.
     pub fn quick() -> Self {
-        DmcBenchConfig { problem: PathBuf::from("problems/h2.toml"), train_iterations: 2, warmup_generations: 2, generations: 5, walkers: Some(64) }
+        DmcBenchConfig { problem: PathBuf::from("benches/h2_gradient.toml"), train_iterations: 2, warmup_generations: 2, generations: 5, walkers: Some(64) }
     }
 }
 

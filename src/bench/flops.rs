@@ -24,7 +24,7 @@
 //!
 //! Left out, all O(n) or O(particles²) per evaluation against O(n M): the potential V and its
 //! gradient, the cusp prior, the integrator's stage combinations, the loss and acceptance sums.
-//! For problems/h2.toml (n = 6, two layers of 64) M = 4480 and these are ~0.1 % of the total.
+//! For benches/h2_gradient.toml (n = 6, two layers of 64) M = 4480 and these are ~0.1 % of the total.
 
 /// The network shape the counts are made from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -2,7 +2,7 @@
 //! time spent in communication. Run it under `mpirun -n R` for each R; with one process it
 //! times the single-rank baseline. Benchmarks report; they assert nothing.
 //!
-//! 1. Training: `repeats` timed iterations (after one untimed) of problems/h2.toml's fused
+//! 1. Training: `repeats` timed iterations (after one untimed) of benches/h2_gradient.toml's fused
 //!    training step on W_r walkers per rank, gradients combined over the ranks
 //!    ([`crate::train::Distributed`]) and one Adam step. Walker-steps per second =
 //!    R · W_r · steps / (median seconds per iteration, slowest rank).
@@ -42,7 +42,7 @@ pub struct MpiBenchConfig {
 impl MpiBenchConfig {
     /// The default run (about 30 s per rank count on 2 cores).
     pub fn standard() -> Self {
-        MpiBenchConfig { problem: PathBuf::from("problems/h2.toml"), walkers_per_rank: 256, repeats: 10, warmup_generations: 20, generations: 200 }
+        MpiBenchConfig { problem: PathBuf::from("benches/h2_gradient.toml"), walkers_per_rank: 256, repeats: 10, warmup_generations: 20, generations: 200 }
     }
 }
 

@@ -227,6 +227,7 @@ impl Checkpoint {
             seconds_offset: self.seconds,
             monitor: self.monitor.clone(),
             plateau: None,
+            last: false,
         };
         Ok((state, noise))
     }
