@@ -6,13 +6,17 @@
 //! - `h2`: one training iteration of `benches/h2_pair.toml` (H₂, pair network, cusps, SOSRA).
 //! - `bosons4`: one training iteration of `benches/bosons4.toml` (4 bosons in a 2-D trap, pair
 //!   network, SOSRA).
-//! - `dmc`: DMC walker-generations per second with the gradient drift of problems/h2.toml,
+//! - Each of these (and any problem file) at another walker count ([`run_sized`]), and
+//!   `scaling`: all three over a ladder of walker counts, sizes whose reverse pass would not fit
+//!   skipped ([`scaling`]).
+//! - `dmc`: DMC walker-generations per second with the gradient drift of benches/h2_gradient.toml,
 //!   beside the training kernel's walker-steps per second, with analytic FLOP counts
 //!   ([`dmc`], [`flops`]).
 
 pub mod dmc;
 pub mod flops;
 pub mod mpi;
+pub mod scaling;
 
 use crate::device::Precision;
 use crate::error::{Error, Result};
@@ -21,7 +25,7 @@ use crate::integrators::{EULER_MARUYAMA, Tableau};
 use crate::nn::{DriftNet, MlpConfig};
 use crate::noise::Noise;
 use crate::physics::{Harmonic, System};
-use crate::problem::Problem;
+use crate::problem::{DriftKind, Problem};
 use crate::train::{AutodiffEngine, PathEngine};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
@@ -34,6 +38,16 @@ use std::time::Instant;
 pub enum BenchEngine {
     Fused,
     Autodiff,
+}
+
+impl BenchEngine {
+    /// The name `--engine` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchEngine::Fused => "fused",
+            BenchEngine::Autodiff => "autodiff",
+        }
+    }
 }
 
 /// The result of a benchmark, printed as one JSON object.
@@ -76,9 +90,27 @@ struct Setup {
     /// Fused engine kernel precision asked for (f64 also when the device is f64).
     precision: Precision,
     checkpoint_segment: usize,
+    /// The network's kind, width and depth, for the memory estimate ([`scaling::bytes_per_walker_step`]).
+    drift_kind: DriftKind,
+    hidden: usize,
+    layers: usize,
 }
 
-fn fk_mlp(device: &Device) -> Setup {
+impl Setup {
+    /// Bytes the reverse pass of one iteration would hold with `engine`: walkers × kept steps ×
+    /// bytes per walker-step, as `Problem::memory_estimate` counts them (the autodiff engine keeps
+    /// every step; the fused engine `segment` + steps/`segment` of them, all for 0).
+    fn reverse_pass_bytes(&self, engine: BenchEngine, checkpoint_segment: Option<usize>) -> f64 {
+        let segment = match engine {
+            BenchEngine::Autodiff => 0,
+            BenchEngine::Fused => checkpoint_segment.unwrap_or(self.checkpoint_segment),
+        };
+        let per = scaling::bytes_per_walker_step(self.system.particles(), self.system.dims(), self.hidden, self.layers, self.drift_kind);
+        self.walkers.dims()[0] as f64 * scaling::kept_steps(self.steps, segment) * per
+    }
+}
+
+fn fk_mlp(walkers: usize, device: &Device) -> Setup {
     let mut noise = Noise::new(1);
     let net = DriftNet::Mlp(MlpConfig { particles: 1, dims: 3, hidden: 64, layers: 2, skip_init: -1.0 }.init(&mut noise, device));
     Setup {
@@ -88,19 +120,23 @@ fn fk_mlp(device: &Device) -> Setup {
         dt: 0.01,
         steps: 100,
         net,
-        walkers: noise.gaussian([1024, 1, 3], 1.0, device),
+        walkers: noise.gaussian([walkers, 1, 3], 1.0, device),
         network: "mlp 3-64-64-3 tanh".into(),
         lr: 1e-3,
         precision: Precision::F32,
         checkpoint_segment: 0,
+        drift_kind: DriftKind::Mlp,
+        hidden: 64,
+        layers: 2,
     }
 }
 
-fn from_problem(file: &Path, device: &Device) -> Result<Setup> {
+/// `walkers`: None for the problem's `[train] walkers`.
+fn from_problem(file: &Path, walkers: Option<usize>, device: &Device) -> Result<Setup> {
     let problem = Problem::load(file)?;
     let mut noise = Noise::new(problem.train.seed);
     let net = crate::solve::build_net(&problem, &mut noise, device);
-    let walkers = crate::solve::initial_walkers(&problem, problem.train.walkers, &mut noise, device);
+    let walkers = crate::solve::initial_walkers(&problem, walkers.unwrap_or(problem.train.walkers), &mut noise, device);
     let d = &problem.drift;
     Ok(Setup {
         name: problem.name.clone(),
@@ -114,24 +150,63 @@ fn from_problem(file: &Path, device: &Device) -> Result<Setup> {
         lr: problem.train.lr,
         precision: problem.train.precision,
         checkpoint_segment: problem.train.checkpoint_segment,
+        drift_kind: d.kind,
+        hidden: d.hidden,
+        layers: d.layers,
     })
 }
 
 /// Runs benchmark `name` ("fk-mlp", "h2" = benches/h2_pair.toml, "bosons4" = benches/bosons4.toml, or
-/// the path of a problem file)
-/// on `device` (a plain device; training uses its autodiff decorator). `checkpoint_segment`
-/// overrides the benchmark's own setting.
+/// the path of a problem file) at its own walker count (1024 for fk-mlp, `[train] walkers` of a
+/// problem file) on `device` (a plain device; training uses its autodiff decorator).
+/// `checkpoint_segment` overrides the benchmark's own setting.
 pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: Option<usize>, device: &Device) -> Result<BenchResult> {
-    let train_device = device.clone().autodiff();
-    let setup = match name {
-        "fk-mlp" => fk_mlp(&train_device),
-        "h2" => from_problem(Path::new("benches/h2_pair.toml"), &train_device)?,
-        "bosons4" => from_problem(Path::new("benches/bosons4.toml"), &train_device)?,
-        other => from_problem(Path::new(other), &train_device)?,
-    };
+    run_sized(name, engine, repeats, checkpoint_segment, None, device)
+}
+
+/// [`run`] with `walkers` walkers (None: the benchmark's own count).
+pub fn run_sized(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: Option<usize>, walkers: Option<usize>, device: &Device) -> Result<BenchResult> {
+    check_engine(engine, device)?;
+    let setup = setup(name, walkers, &device.clone().autodiff())?;
+    time(setup, engine, repeats, checkpoint_segment, device)
+}
+
+/// The fused engine runs on the CPU device only.
+fn check_engine(engine: BenchEngine, device: &Device) -> Result<()> {
     if engine == BenchEngine::Fused && !fused::supported(device) {
-        return Err(Error::Other("the fused engine runs on the CPU device only".into()));
+        return Err(Error::Other("the fused engine runs on the CPU device only (--engine autodiff runs on any device)".into()));
     }
+    Ok(())
+}
+
+/// The setup of benchmark `name` with `walkers` walkers (None: its own count) on `train_device`.
+fn setup(name: &str, walkers: Option<usize>, train_device: &Device) -> Result<Setup> {
+    if walkers == Some(0) {
+        return Err(Error::Other(format!("bench {name}: --walkers must be at least 1")));
+    }
+    match name {
+        "fk-mlp" => Ok(fk_mlp(walkers.unwrap_or(1024), train_device)),
+        "h2" => from_problem(Path::new("benches/h2_pair.toml"), walkers, train_device),
+        "bosons4" => from_problem(Path::new("benches/bosons4.toml"), walkers, train_device),
+        other => from_problem(Path::new(other), walkers, train_device),
+    }
+}
+
+/// Backend and float type of `device`, e.g. "flex f32" or "wgpu f32".
+pub fn backend_label(device: &Device) -> String {
+    let backend = if fused::supported(device) {
+        "flex"
+    } else if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "wgpu"
+    };
+    format!("{backend} {:?}", device.settings().float_dtype).to_lowercase()
+}
+
+/// One warm-up and `repeats` timed training iterations of `setup` with `engine`.
+fn time(setup: Setup, engine: BenchEngine, repeats: usize, checkpoint_segment: Option<usize>, device: &Device) -> Result<BenchResult> {
+    check_engine(engine, device)?;
     let (system, integrator, dt, steps) = (&setup.system, setup.integrator, setup.dt, setup.steps);
     let precision = fused::precision_for(setup.precision, device);
     let segment = checkpoint_segment.unwrap_or(setup.checkpoint_segment);
@@ -165,7 +240,7 @@ pub fn run(name: &str, engine: BenchEngine, repeats: usize, checkpoint_segment: 
     Ok(BenchResult {
         benchmark: setup.name,
         engine,
-        backend: format!("{} {:?}", if fused::supported(device) { "flex" } else if cfg!(feature = "cuda") { "cuda" } else { "wgpu" }, device.settings().float_dtype).to_lowercase(),
+        backend: backend_label(device),
         walkers: walker_count,
         steps,
         dt,

@@ -2,7 +2,8 @@
 //! stopped run from its checkpoint); `fit FILE` trains a latent-variable model (the same
 //! `--resume DIR` for chains); `plot DIR` redraws the plots from DIR/run.h5;
 //! `export DIR --format csv` writes the content of DIR/run.h5 as CSV; `bench NAME` times
-//! training iterations of the fused or autodiff engine. `solve` and `dmc` print the
+//! training iterations of the fused or autodiff engine (`bench scaling`: over a ladder of walker
+//! counts). `solve` and `dmc` print the
 //! diagnostics of every guided estimate and a WARNING line when the headline is not trusted;
 //! `--strict` turns that into an error exit after all files are written, and a run that
 //! diverged (non-finite headline, DMC population exploded or died out) always exits with one.
@@ -100,10 +101,12 @@ enum Command {
         dir: PathBuf,
     },
     /// Time training iterations: `fk-mlp` (1024 walkers, MLP 3-64-64-3, Euler-Maruyama, 100 steps),
-    /// `h2` (benches/h2_pair.toml), `bosons4` (benches/bosons4.toml), or a problem file; `integrators`:
+    /// `h2` (benches/h2_pair.toml), `bosons4` (benches/bosons4.toml), or a problem file; `scaling`:
+    /// those three benchmarks at each of `--walker-counts` (sizes whose reverse pass is estimated
+    /// above `--max-gib` skipped), with `--plot`; `integrators`:
     /// weak error against cost of every integrator on an Ornstein-Uhlenbeck process (f64); `dmc`:
     /// DMC walker-generations per second (with and without Metropolis moves) and the training
-    /// kernel's walker-steps per second, with FLOP rates, for the gradient drift of problems/h2.toml.
+    /// kernel's walker-steps per second, with FLOP rates, for the gradient drift of benches/h2_gradient.toml.
     Bench {
         /// Benchmark name or problem file.
         name: String,
@@ -122,16 +125,30 @@ enum Command {
         /// Fused engine: keep the activations of this many steps at a time (0: all).
         #[arg(long)]
         checkpoint_segment: Option<usize>,
-        /// `integrators` only: write the weak-error against cost plot to FILE (.png, and .svg beside it).
+        /// `integrators`: write the weak-error against cost plot to FILE; `scaling`: the walker-steps
+        /// per second against walkers plot (.png, and .svg beside it).
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
-        /// `integrators`: Monte Carlo walkers; `dmc`: DMC walkers (default: the problem's [dmc] walkers).
+        /// `fk-mlp`, `h2`, `bosons4`, a problem file: training walkers (default 1024 for fk-mlp, the
+        /// file's [train] walkers); `integrators`: Monte Carlo walkers; `dmc`: DMC walkers (default:
+        /// the problem's [dmc] walkers); `mpi`: walkers per rank.
         #[arg(long)]
         walkers: Option<usize>,
+        /// `scaling` only: walker counts, comma-separated (default 1000,10000,100000,1000000).
+        #[arg(long, value_name = "N,N,...")]
+        walker_counts: Option<String>,
+        /// `scaling` only: skip sizes whose reverse pass is estimated above this many GiB
+        /// (walkers x kept steps x bytes per walker-step, as problem files are checked).
+        #[arg(long, default_value_t = 40.0)]
+        max_gib: f64,
+        /// `scaling` only: wall-clock budget in seconds; sizes that would not finish in what is left
+        /// of it are skipped (predicted linearly in walkers from the benchmark's last size).
+        #[arg(long)]
+        max_seconds: Option<f64>,
         /// `dmc` only: tiny sizes (2 training iterations, 64 walkers, 5 generations), for tests.
         #[arg(long)]
         quick: bool,
-        /// `dmc` only: gradient-drift problem file (default problems/h2.toml).
+        /// `dmc` only: gradient-drift problem file (default benches/h2_gradient.toml).
         #[arg(long, value_name = "FILE")]
         problem: Option<PathBuf>,
         /// `dmc` only: timed training iterations (default 30).
@@ -155,6 +172,15 @@ enum Command {
 enum EngineArg {
     Fused,
     Autodiff,
+}
+
+impl From<EngineArg> for pathspace::bench::BenchEngine {
+    fn from(engine: EngineArg) -> Self {
+        match engine {
+            EngineArg::Fused => pathspace::bench::BenchEngine::Fused,
+            EngineArg::Autodiff => pathspace::bench::BenchEngine::Autodiff,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -199,13 +225,20 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, .. } => {
+        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, plot, walker_counts, max_gib, max_seconds, .. } if name == "scaling" => {
+            let mut config = pathspace::bench::scaling::ScalingConfig::standard(engine.into());
+            if let Some(text) = walker_counts {
+                config.walker_counts = pathspace::bench::scaling::parse_walker_counts(&text)?;
+            }
+            config.repeats = repeats;
+            config.checkpoint_segment = checkpoint_segment;
+            config.max_gib = max_gib;
+            config.max_seconds = max_seconds;
+            scaling_command(&config, json, plot, f64)
+        }
+        Command::Bench { name, json, engine, repeats, f64, checkpoint_segment, walkers, .. } => {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
-            let engine = match engine {
-                EngineArg::Fused => pathspace::bench::BenchEngine::Fused,
-                EngineArg::Autodiff => pathspace::bench::BenchEngine::Autodiff,
-            };
-            let result = pathspace::bench::run(&name, engine, repeats, checkpoint_segment, &device)?;
+            let result = pathspace::bench::run_sized(&name, engine.into(), repeats, checkpoint_segment, walkers, &device)?;
             if json {
                 println!("{}", serde_json::to_string(&result)?);
             } else {
@@ -314,6 +347,32 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     Ok(())
 }
 
+/// `bench scaling`: a line per size on stderr as it is decided, then the table (or one JSON
+/// object) on stdout, and the plot where asked.
+fn scaling_command(config: &pathspace::bench::scaling::ScalingConfig, json: bool, plot: Option<PathBuf>, f64: bool) -> Result<()> {
+    if let Some(file) = &plot {
+        pathspace::plot::integrators::check_target(file)?;
+    }
+    let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
+    let report = pathspace::bench::scaling::run(config, &device, &mut |p| match (&p.result, &p.skipped, &p.failed) {
+        (Some(r), _, _) => eprintln!("{} at {} walkers: {:.4} s/iteration ({} repeats), {:.3e} walker-steps/s", p.benchmark, p.walkers, r.seconds_per_iteration, r.repeats, r.walker_steps_per_second),
+        (_, Some(why), _) => eprintln!("{} at {} walkers: skipped ({why})", p.benchmark, p.walkers),
+        (_, _, Some(why)) => eprintln!("{} at {} walkers: failed ({why})", p.benchmark, p.walkers),
+        _ => {}
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(file) = plot {
+        for f in pathspace::plot::scaling::plot_to(&report, &file)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(())
+}
+
 /// The run directory's lock, taken by rank 0 alone (the only rank that writes there); a failure
 /// to take it is an error on every rank (collective), so no rank goes on without it.
 fn lock_on_root(comm: &dyn Comm, dir: &Path) -> Result<Option<RunLock>> {
@@ -376,7 +435,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
         // Over several ranks, a stop request or a write failure on any rank stops all of them
         // at the same iteration (every rank sees the same decision).
         let stopping = comm.any(interrupt::requested().is_some());
-        let due = state.iteration.is_multiple_of(every) || state.iteration >= total || state.plateau.is_some() || stopping;
+        let due = state.iteration.is_multiple_of(every) || state.last || stopping;
         let written = (|| {
             if due && let Some(c) = Checkpoint::capture_on(comm, &problem.text, seed, state, noise)? {
                 c.write(&checkpoint_path)?;
@@ -550,6 +609,9 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
         Some(i) if c.stopped_on_plateau => line("converged", format!("plateau at iteration {i} of {} (training stopped)", s.iterations)),
         Some(i) => line("converged", format!("plateau at the last monitor point, iteration {i}")),
         None => line("converged", format!("no (no plateau in {} iterations)", c.iterations_run)),
+    }
+    if let Some(b) = c.second_stage_from {
+        line("vmc stage", format!("iterations {b} to {} (energy minimisation after the path-space KL)", c.iterations_run));
     }
     for f in files {
         line("wrote", f.display().to_string());

@@ -22,9 +22,10 @@
 //! - [`io`]: writers and readers of run files (summary.json, training.csv, run.h5, checkpoint.bin,
 //!   CSV export); they read results, they start nothing.
 //! - [`interrupt`]: the process-wide stop request (SIGINT/SIGTERM) and the phase it arrives in.
-//! - [`bench`]: timings of a training iteration for the fused and the autodiff engine.
+//! - [`bench`]: timings of a training iteration for the fused and the autodiff engine, and their
+//!   scaling with the number of walkers (`bench scaling`).
 //! - [`plot`]: energy, drift and density plots (PNG + SVG) drawn from run.h5 content alone, and
-//!   the integrators' weak-error plot drawn from the benchmark's report.
+//!   the integrators' weak-error and the walker-scaling plots drawn from the benchmarks' reports.
 //! - [`latent`]: latent-variable models (VAE, flow, Markov-chain VAE, SDE VAE, mixtures) as
 //!   one chain of transition kernels trained by the same pathwise KL; `pathspace fit`.
 //!

@@ -571,17 +571,8 @@ impl Problem {
     pub fn memory_estimate(&self) -> Vec<(&'static str, f64)> {
         let (p, d) = (self.system.particles() as f64, self.system.dims() as f64);
         let (hidden, layers) = (self.drift.hidden as f64, self.drift.layers as f64);
-        let rows = match self.drift.kind {
-            DriftKind::Mlp | DriftKind::Gradient => 1.0,
-            DriftKind::Pair | DriftKind::Jastrow => p * p,
-        };
-        // Per walker and kept step: states and integrator stages, and the activations.
-        let per_state = 8.0 * (8.0 * p * d + 4.0 * hidden * layers * rows);
-        let steps = self.sde.steps as f64;
-        let kept = match self.train.checkpoint_segment {
-            0 => steps,
-            k => (k as f64).min(steps) + steps / k as f64,
-        };
+        let per_state = bytes_per_walker_step(self.system.particles(), self.system.dims(), self.drift.hidden, self.drift.layers, self.drift.kind);
+        let kept = kept_steps(self.sde.steps, self.train.checkpoint_segment);
         let walkers = self.train.walkers as f64;
         let train_key = if walkers >= kept { "train.walkers" } else { "sde.steps" };
         let mut terms = vec![
@@ -605,6 +596,29 @@ impl Problem {
         let key = if o.path_walkers as f64 >= saved { "output.path_walkers" } else { "output.path_steps" };
         terms.push((key, o.path_walkers as f64 * (16.0 * saved * p * d + per_state)));
         terms
+    }
+}
+
+/// Bytes the training reverse pass holds per walker and kept step: the states and integrator
+/// stages (8·p·d numbers) and the network's activations (4·hidden·layers numbers per row, rows = 1
+/// for mlp and gradient drifts, particles² for pair and jastrow drifts), 8 bytes a number (an
+/// upper bound for f32). Used by [`Problem::memory_estimate`] and `bench scaling`.
+pub fn bytes_per_walker_step(particles: usize, dims: usize, hidden: usize, layers: usize, kind: DriftKind) -> f64 {
+    let (p, d) = (particles as f64, dims as f64);
+    let rows = match kind {
+        DriftKind::Mlp | DriftKind::Gradient => 1.0,
+        DriftKind::Pair | DriftKind::Jastrow => p * p,
+    };
+    8.0 * (8.0 * p * d + 4.0 * hidden as f64 * layers as f64 * rows)
+}
+
+/// Steps whose states the reverse pass keeps at once: all for segment 0, else the segment's own
+/// steps and one boundary state per segment (segment + steps/segment).
+pub fn kept_steps(steps: usize, segment: usize) -> f64 {
+    let steps = steps as f64;
+    match segment {
+        0 => steps,
+        k => (k as f64).min(steps) + steps / k as f64,
     }
 }
 

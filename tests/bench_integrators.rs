@@ -1,6 +1,8 @@
 //! `pathspace bench integrators` end to end: one JSON object with every scheme on the whole dt
 //! ladder, a decodable plot of the stated size, and one-line errors for bad arguments.
 
+mod common;
+
 use std::process::Command;
 
 fn pathspace(args: &[&str]) -> std::process::Output {
@@ -32,13 +34,7 @@ fn json_report_and_plot() {
 }
 
 fn assert_one_line_error(args: &[&str], expected: &[&str]) {
-    let o = pathspace(args);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && o.status.code() != Some(101), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
-    for e in expected {
-        assert!(stderr.contains(e), "{args:?}: expected {e:?} in: {stderr}");
-    }
+    common::assert_one_line_failure(&pathspace(args), &format!("{args:?}"), expected);
 }
 
 #[test]

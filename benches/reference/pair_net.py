@@ -34,6 +34,12 @@ tensors; the fused engine computes in f64 internally).
     /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/h2_pair.toml --threads 2
     /tmp/torchvenv/bin/python benches/reference/pair_net.py benches/reference/bosons4_2d.toml --threads 2
     /tmp/torchvenv/bin/python benches/reference/pair_net.py problems/h2.toml --threads 2   # gradient
+    python benches/reference/pair_net.py benches/h2_pair.toml --device cuda --walkers 10000    # on a GPU
+
+`--walkers N` replaces the file's [train] walkers; `--device cuda` moves the network, the system's
+constants and the walkers to the GPU (the initial walkers are drawn on the CPU as before, then
+moved) and waits for the GPU (torch.cuda.synchronize) before each clock stop; on the CPU nothing
+changes.
 """
 import argparse, json, math, statistics, sys, time, tomllib
 
@@ -74,7 +80,7 @@ class PairNet(torch.nn.Module):
         if n > 1:
             diff = x[:, :, None, :] - x[:, None, :, :]  # [w, n, n, d]
             r = torch.sqrt((diff * diff).sum(3, keepdim=True) + 1e-8)
-            mask = (1.0 - torch.eye(n, dtype=x.dtype))[None, :, :, None]
+            mask = (1.0 - torch.eye(n, dtype=x.dtype, device=x.device))[None, :, :, None]
             g = torch.tanh(self.two_body(torch.cat([diff, r], 3))) * mask
             radial = self.pair_weight(g) * mask
             v = v + (radial * diff).sum(2)
@@ -105,9 +111,9 @@ class GradNet(torch.nn.Module):
 
 
 class Molecule:
-    def __init__(self, system, path):
-        self.nuclei = torch.tensor([n["position"] for n in system["nuclei"]], dtype=torch.float32)
-        self.charges = torch.tensor([n["charge"] for n in system["nuclei"]], dtype=torch.float32)
+    def __init__(self, system, path, device="cpu"):
+        self.nuclei = torch.tensor([n["position"] for n in system["nuclei"]], dtype=torch.float32, device=device)
+        self.charges = torch.tensor([n["charge"] for n in system["nuclei"]], dtype=torch.float32, device=device)
         self.electrons = system.get("electrons", 1)
         pos, z = self.nuclei.tolist(), self.charges.tolist()
         self.repulsion = sum(z[a] * z[b] / math.dist(pos[a], pos[b]) for a in range(len(z)) for b in range(a + 1, len(z)))
@@ -137,7 +143,7 @@ class Molecule:
 
 
 class Trap:
-    def __init__(self, system, path):
+    def __init__(self, system, path, device="cpu"):
         self.particles, self.dims = system.get("particles", 1), system.get("dims", 3)
         self.omega = system.get("omega", 1.0)
         inter = system.get("interaction")
@@ -205,7 +211,15 @@ def main():
     p.add_argument("problem", help="problem file (TOML), e.g. benches/h2_pair.toml")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--walkers", type=int, help="walkers (default: the file's [train] walkers)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = p.parse_args()
+    if (a.walkers is not None and a.walkers < 1) or a.repeats < 1:
+        p.error("--walkers and --repeats must be at least 1")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no CUDA device")
+    cuda = a.device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     try:
         with open(a.problem, "rb") as f:
             prob = tomllib.load(f)
@@ -214,9 +228,9 @@ def main():
     system_t = prob.get("system") or fail(a.problem, "system", "missing")
     kind = system_t.get("kind")
     if kind == "molecule":
-        system = Molecule(system_t, a.problem)
+        system = Molecule(system_t, a.problem, a.device)
     elif kind == "harmonic_trap":
-        system = Trap(system_t, a.problem)
+        system = Trap(system_t, a.problem, a.device)
     else:
         fail(a.problem, "system.kind", f"{kind!r} is not timed here (molecule or harmonic_trap)")
     drift_t, sde, train = prob.get("drift", {}), prob.get("sde", {}), prob.get("train", {})
@@ -227,7 +241,7 @@ def main():
     integ = sde.get("integrator", "sosra")
     if integ not in TABLEAUX:
         fail(a.problem, "sde.integrator", f"unknown integrator {integ!r}")
-    dt, steps, walkers = sde.get("dt", 0.01), sde.get("steps", 128), train.get("walkers", 256)
+    dt, steps, walkers = sde.get("dt", 0.01), sde.get("steps", 128), a.walkers or train.get("walkers", 256)
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(train.get("seed", 7))
@@ -236,6 +250,7 @@ def main():
         net = PairNet(system.dims, hidden, skip_init)
     else:
         net = GradNet(system.particles * system.dims, hidden, drift_t.get("layers", 2), skip_init)
+    net = net.to(a.device)
 
     def drift(x):
         prior = system.prior_drift(x) if cusps else None
@@ -243,16 +258,19 @@ def main():
 
     opt = torch.optim.Adam(net.parameters(), lr=train.get("lr", 1e-3))
     spread = train.get("init_spread", 1.0) * system.length
-    x = torch.tensor(system.centres) + spread * torch.randn(walkers, system.particles, system.dims)
+    x = (torch.tensor(system.centres) + spread * torch.randn(walkers, system.particles, system.dims)).to(a.device)
     x = iteration(drift, system, TABLEAUX[integ], opt, x, steps, dt)  # warm-up
+    sync()
     times = []
     for _ in range(a.repeats):
         t = time.perf_counter()
         x = iteration(drift, system, TABLEAUX[integ], opt, x, steps, dt)
+        sync()
         times.append(time.perf_counter() - t)
     med = statistics.median(times)
     print(json.dumps({
-        "benchmark": prob.get("name", a.problem), "engine": "pytorch", "backend": f"torch {torch.__version__} cpu f32",
+        "benchmark": prob.get("name", a.problem), "engine": "pytorch", "backend": f"torch {torch.__version__} {a.device} f32",
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
         "walkers": walkers, "steps": steps, "dt": dt, "integrator": integ,
         "network": f"{net_kind} hidden {hidden} cusps {str(cusps).lower()}",
         "threads": a.threads, "repeats": a.repeats,

@@ -11,6 +11,8 @@
 //!   (`/paths/positions`, all particles) projected on the same plane.
 //! - [`integrators`]: `bench integrators --plot FILE` (1000×800): weak error against cost of every
 //!   integrator, from the benchmark's report (not a run).
+//! - [`scaling`]: `bench scaling --plot FILE` (1000×800): training walker-steps per second against
+//!   walkers, one line per benchmark, from the benchmark's report.
 //!
 //! Text is drawn with DejaVu Sans, bundled in `assets/fonts/` (licence beside it) and registered
 //! with plotters' ab_glyph renderer: no system fonts or fontconfig are needed.
@@ -20,6 +22,7 @@ pub mod density;
 pub mod drift;
 pub mod energy;
 pub mod integrators;
+pub mod scaling;
 
 use crate::error::{Error, Result};
 use crate::io::hdf5::RunFile;

@@ -55,3 +55,14 @@ pub fn assert_resume_matches(dir: &Path, problem: &Path, part: usize, keys: &[&s
         assert_eq!(a[key].as_f64().unwrap().to_bits(), b[key].as_f64().unwrap().to_bits(), "{key}: {} vs {}", a[key], b[key]);
     }
 }
+
+/// Panics unless `o` failed cleanly (no panic: exit code not 101) with a one-line error that
+/// contains every string of `expected`; `what` names the call in messages.
+pub fn assert_one_line_failure(o: &std::process::Output, what: &str, expected: &[&str]) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.status.code() != Some(101), "{what}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: not one line: {stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "{what}: expected {e:?} in: {stderr}");
+    }
+}
