@@ -164,11 +164,11 @@ impl PathEngine for Distributed<'_> {
         step
     }
 
-    /// Every rank's E_L at its own walkers, concatenated in rank order.
     fn begin(&mut self, stage: usize) {
         self.inner.begin(stage);
     }
 
+    /// Every rank's E_L at its own walkers, concatenated in rank order.
     fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
         let e = self.inner.local_energies(net, x)?;
         Some(self.comm.concat(&e))
@@ -364,7 +364,6 @@ impl MonitorSettings {
         energy.is_flat(self.z, self.tolerance, scale) && log_var.is_none_or(|s| s.is_flat(self.z, self.tolerance, 1.0))
     }
 
-    /// The record of a finished loop.
     /// Where `stage` begins given the monitor `points` so far: its start, or the first plateau
     /// before it with `stop_on_plateau`.
     pub fn stage_begins(&self, points: &[MonitorPoint], stage: &Stage) -> usize {
@@ -377,6 +376,7 @@ impl MonitorSettings {
         (0..points.len()).take_while(|&k| points[k].iteration <= until).find(|&k| self.plateau(&points[..=k])).map(|k| points[k].iteration)
     }
 
+    /// The record of a finished loop.
     pub fn convergence(&self, state: &TrainState) -> Convergence {
         self.convergence_with(state, None)
     }
@@ -560,16 +560,17 @@ pub fn train_from(
     // Where the second stage begins: recomputed from the monitor points, so a resumed run (whose
     // points come from its checkpoint) begins it where the uninterrupted run did.
     let stage_begins = |state: &TrainState| schedule.stage.as_ref().map(|s| monitor.stage_begins(&state.monitor, s));
+    // The loop's last iteration: the limit, or the end of the second stage once it has begun.
+    let end = |begun: Option<usize>| match (&schedule.stage, begun) {
+        (Some(s), Some(b)) => schedule.iterations.min(b + s.iterations),
+        _ => schedule.iterations,
+    };
     // `state.previous`: the state before the last applied update. A non-finite step may come
     // from parameters that the previous update broke (finite loss, non-finite gradient), so
     // recovery rolls back one.
     loop {
         let begun = stage_begins(&state);
-        let end = match (&schedule.stage, begun) {
-            (Some(s), Some(b)) => schedule.iterations.min(b + s.iterations),
-            _ => schedule.iterations,
-        };
-        if state.iteration >= end {
+        if state.iteration >= end(begun) {
             break;
         }
         if on_plateau(&state) {
@@ -642,11 +643,7 @@ pub fn train_from(
                 state.plateau = Some(state.iteration);
             }
         }
-        let end = match (&schedule.stage, stage_begins(&state)) {
-            (Some(s), Some(b)) => schedule.iterations.min(b + s.iterations),
-            _ => schedule.iterations,
-        };
-        state.last = state.plateau.is_some() || state.iteration >= end;
+        state.last = state.plateau.is_some() || state.iteration >= end(stage_begins(&state));
         if observe(&row, &state, noise) == Control::Stop {
             return Ok((state, Control::Stop));
         }

@@ -77,20 +77,17 @@ pub fn weights(local: &[f64], clip: f64) -> VmcWeights {
 
 impl VmcEngine<'_> {
     /// `moves` Metropolis-adjusted moves of the walkers `x` under the drift of `net`: the new
-    /// walkers, their E_L and the mean acceptance.
-    pub fn sample(&self, net: &DriftNet, x: Vec<f64>, noise: &mut Noise) -> (Vec<f64>, Vec<f64>, f64) {
+    /// walkers and their E_L.
+    pub fn sample(&self, net: &DriftNet, x: Vec<f64>, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
         let guide = FusedSimulator::new(net, self.system, &EULER_MARUYAMA);
-        let walkers = x.len() / guide.dim();
         let mut at = guide.evaluate(&x);
         let mut x = x;
-        let mut acceptance = 0.0;
         for _ in 0..self.moves {
             let moved = metropolis_move(&guide, &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
-            acceptance += moved.acceptance_sum / walkers as f64;
             x = moved.next;
             at = Evaluation { v: moved.v_next, e: moved.e_next, exact: moved.exact_next };
         }
-        (x, at.e, if self.moves == 0 { 1.0 } else { acceptance / self.moves as f64 })
+        (x, at.e)
     }
 }
 
@@ -99,7 +96,7 @@ impl PathEngine for VmcEngine<'_> {
         let device = walkers.device();
         let shape: [usize; 3] = walkers.dims();
         let x0 = walkers.into_data().try_into_vec_as::<f64>().expect("float walkers");
-        let (x, local, _) = self.sample(net, x0, noise);
+        let (x, local) = self.sample(net, x0, noise);
         let VmcWeights { energy, weights } = weights(&local, self.clip);
         let walkers = Tensor::<3>::from_data(TensorData::new(x, shape), &device);
         let s = net.log_psi(walkers.clone()).expect("VMC needs a gradient drift (checked when the problem is read)");
