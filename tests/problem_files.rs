@@ -38,6 +38,7 @@ fn h2_problem_is_the_documented_one() {
     assert_eq!(p.reference, Some(-1.1744759));
     assert_eq!(p.drift.kind, pathspace::problem::DriftKind::Jastrow);
     assert!(p.vmc.iterations > 0);
+    assert_eq!(p.vmc.dt, 0.05, "the default move step, min(0.05, 1/Z²)");
     assert!(p.eval.estimators.contains(&pathspace::problem::Estimator::Dmc));
     let bench = pathspace::problem::Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/h2_gradient.toml")).unwrap();
     assert_eq!(bench.drift.kind, pathspace::problem::DriftKind::Gradient);
