@@ -392,7 +392,7 @@ pub fn local_energies(net: &DriftNet, system: &System, x: &[f64]) -> Vec<f64> {
 }
 
 /// Walkers of a tensor as f64 values.
-fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {
+pub(crate) fn walker_values(walkers: &Tensor<3>) -> Vec<f64> {
     walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers")
 }
 

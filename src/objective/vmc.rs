@@ -95,7 +95,7 @@ impl PathEngine for VmcEngine<'_> {
     fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
         let device = walkers.device();
         let shape: [usize; 3] = walkers.dims();
-        let x0 = walkers.into_data().try_into_vec_as::<f64>().expect("float walkers");
+        let x0 = crate::fused::walker_values(&walkers);
         let (x, local) = self.sample(net, x0, noise);
         let VmcWeights { energy, weights } = weights(&local, self.clip);
         let walkers = Tensor::<3>::from_data(TensorData::new(x, shape), &device);
