@@ -60,6 +60,7 @@ struct RawVmc {
     moves: Option<usize>,
     dt: Option<f64>,
     clip: Option<f64>,
+    objective: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +320,16 @@ pub struct VmcSpec {
     pub dt: f64,
     /// E_L clipping window: median ± clip · mean absolute deviation.
     pub clip: f64,
+    /// What the stage minimises.
+    pub objective: VmcObjective,
+}
+
+/// `[vmc] objective`: the variational energy (`"energy"`, the default) or the variance of the
+/// local energy (`"variance"`), both over ψ_T² ([`crate::objective::vmc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmcObjective {
+    Energy,
+    Variance,
 }
 
 /// `[output]`: what a run records besides its numbers.
@@ -545,6 +556,11 @@ impl Problem {
             moves: ctx.positive("vmc", "moves", v.moves.unwrap_or(5))?,
             dt: ctx.time_step("vmc", "dt", v.dt.unwrap_or(default_move), &system)?,
             clip: ctx.positive_f("vmc", "clip", v.clip.unwrap_or(5.0))?,
+            objective: match v.objective.as_deref() {
+                None | Some("energy") => VmcObjective::Energy,
+                Some("variance") => VmcObjective::Variance,
+                Some(other) => return Err(ctx.invalid("vmc", "objective", &format!("is \"{other}\"; expected \"energy\" or \"variance\""))),
+            },
         };
         let problem = Problem {
             path: path.to_path_buf(),

@@ -3,7 +3,7 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::estimate::{Estimate, Walk, WalkSettings, trust};
+use crate::estimate::{Estimate, TensorGuide, Walk, WalkSettings, trust};
 use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate_on, guided_energies_on};
 use crate::parallel::{Comm, Single, rank_noise, share};
 use crate::fused::{FusedEngine, FusedSimulator};
@@ -246,18 +246,24 @@ pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, dev
         return Ok(GuidedEnergies::default());
     }
     check_guided_device(problem, &settings, device)?;
-    let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
     let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
+    if crate::fused::supported(device) {
+        let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
+        return Ok(guided_energies_on(&guide, &values, &settings, noise, comm));
+    }
+    let guide = TensorGuide::new(net, &problem.system, problem.sde.integrator, device).expect("checked by check_guided_device");
     Ok(guided_energies_on(&guide, &values, &settings, noise, comm))
 }
 
-/// The guided estimators (local energy, reweighting, DMC) use the fused engine's exact
-/// Laplacian (the drift's Jacobian trace), so they run on the CPU device only: otherwise an error
-/// naming the file and `eval.estimators`.
+/// The guided estimators (local energy, reweighting, DMC) need the drift's exact divergence. On
+/// the CPU the fused engine gives it for every drift; on another device
+/// ([`crate::estimate::TensorGuide`]) the tensor form exists for the gradient drifts only
+/// (`jastrow`, `gradient`): otherwise an error naming the file and `eval.estimators`.
 fn check_guided_device(problem: &Problem, settings: &GuidedSettings, device: &Device) -> Result<()> {
-    if (settings.local.is_some() || settings.dmc.is_some()) && !crate::fused::supported(device) {
+    let gradient = matches!(problem.drift.kind, DriftKind::Gradient | DriftKind::Jastrow);
+    if (settings.local.is_some() || settings.dmc.is_some()) && !crate::fused::supported(device) && !gradient {
         return Err(Error::Other(format!(
-            "{}: eval.estimators: local_energy, reweighted and dmc run on the CPU device only (the GPU path, issue 17, has training and the variational estimate); keep [\"variational\"] on this build",
+            "{}: eval.estimators: local_energy, reweighted and dmc off the CPU need a gradient drift (drift.kind = \"jastrow\" or \"gradient\"), whose Laplacian has a tensor form; keep [\"variational\"] for this drift on this device",
             problem.path.display()
         )));
     }
@@ -493,7 +499,7 @@ pub fn solve_with(
     // The variational Monte Carlo stage follows the path-space KL ([`crate::objective::vmc`]).
     let stage = (v.iterations > 0).then(|| Stage { start: problem.train.iterations, iterations: v.iterations, lr: v.lr, lr_decay: v.lr_decay });
     if stage.is_some() {
-        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip })));
+        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip, objective: v.objective })));
     }
     if ranks > 1 {
         engine = Box::new(Distributed { inner: engine, comm, total_walkers: problem.train.walkers });

@@ -9,6 +9,17 @@ use pathspace::noise::Noise;
 /// the ground state's, so E_L at samples of ψ₀² is 3/2 everywhere (zero variance).
 #[test]
 fn vmc_stage_reaches_the_oscillator_ground_state_with_zero_variance() {
+    reaches_the_ground_state("energy");
+}
+
+/// The same with `objective = "variance"`: minimising var E_L (through the θ-gradient of the
+/// burn local energy) reaches the same ground state.
+#[test]
+fn variance_minimisation_reaches_the_oscillator_ground_state() {
+    reaches_the_ground_state("variance");
+}
+
+fn reaches_the_ground_state(objective: &str) {
     let text = r#"
         [system]
         kind = "harmonic"
@@ -26,12 +37,15 @@ fn vmc_stage_reaches_the_oscillator_ground_state_with_zero_variance() {
         lr = 2e-2
         moves = 5
         dt = 0.2
+        objective = "OBJECTIVE"
         [eval]
         walkers = 256
         steps = 200
         burn_in = 100
         extrapolate = false
-    "#;
+    "#
+    .replace("OBJECTIVE", objective);
+    let text = text.as_str();
     let out = run(text);
     assert_eq!(out.rows.len(), 300);
     // The initial walkers are N(0, 1) per coordinate: mean E_L = 3a/2 + ½·3·(1 − a²) = 1.86.
@@ -42,8 +56,8 @@ fn vmc_stage_reaches_the_oscillator_ground_state_with_zero_variance() {
     let e = pathspace::fused::local_energies(&out.net, &system, &x);
     let mean = e.iter().sum::<f64>() / e.len() as f64;
     let var = e.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / e.len() as f64;
-    assert!((mean - 1.5).abs() < 2e-3, "mean E_L at ψ₀² samples {mean}");
-    assert!(var < 1e-3, "var E_L {var}");
+    assert!((mean - 1.5).abs() < 2e-3, "{objective}: mean E_L at ψ₀² samples {mean}");
+    assert!(var < 1e-3, "{objective}: var E_L {var}");
 }
 
 /// The stage needs a gradient drift; its keys are checked like every other.
@@ -59,4 +73,6 @@ fn vmc_section_is_validated() {
     assert!(e.contains("step"), "{e}");
     let e = error("[drift]\nkind = \"gradient\"\n[vmc]\niterations = 10\ndt = 5.0\n");
     assert!(e.contains("vmc.dt"), "{e}");
+    let e = error("[drift]\nkind = \"gradient\"\n[vmc]\niterations = 10\nobjective = \"entropy\"\n");
+    assert!(e.contains("p.toml") && e.contains("vmc.objective") && e.contains("\"variance\""), "{e}");
 }

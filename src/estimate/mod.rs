@@ -6,11 +6,13 @@ mod blocking;
 mod plateau;
 mod richardson;
 pub mod trust;
+mod tensor_guide;
 mod walkers;
 
 pub use blocking::{Blocking, blocking};
 pub use plateau::{Slope, fit_slope};
 pub use richardson::{Extrapolation, richardson};
+pub use tensor_guide::TensorGuide;
 pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Moved, Reweighted, Walk, WalkSettings, WalkTerms, metropolis_move, walk, walk_on};
 
 /// A value with its one-standard-deviation statistical error.

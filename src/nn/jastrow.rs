@@ -214,6 +214,86 @@ impl Jastrow {
         (s + quadratic.reshape([w, 1])).reshape([w])
     }
 
+    /// ΔS_θ(x) per walker ([walkers]), by the chain rule through the inputs z of every row of F
+    /// and U (x_D the n·d coordinates; u_D = ∂z/∂x_D, g = ∇_z and H = ∇_z² of the row's network):
+    ///
+    /// ```text
+    /// ΔS = Σ_rows [ Σ_D u_Dᵀ H u_D + g · Σ_D ∂²z/∂x_D² ] + n d c
+    /// Σ_D ∂²q/∂x_D² = tr Q = α d − |γ|²   (one-body q; a pair's q_ij twice: it moves with r_i and r_j)
+    /// Σ_D ∂²e^{−βq_ij}/∂x_D² = 2 (φ′ tr Q + φ″ |γ|²),   φ′ = −β e^{−βq}, φ″ = β² e^{−βq}
+    /// ```
+    ///
+    /// with α = 2e^{−q}/ℓ². Σ_D uᵀHu is [`Potential::curvature_along`]'s forward-mode pass
+    /// along the row's tangents: every coordinate for F (its densities move with all
+    /// particles), the 2d coordinates of particles i and j for U. The same sums as the fused
+    /// engine's exact Laplacian (`crate::fused::jastrow`), in burn ops, so E_L built from it is
+    /// differentiable in θ and runs on any device.
+    pub fn laplacian(&self, x: Tensor<3>) -> Tensor<1> {
+        let [w, n, d] = x.dims();
+        let device = x.device();
+        let geometry = &self.geometry;
+        let k = geometry.centre_count();
+        let kf = geometry.one_body_inputs();
+        let scale = 2.0 / (geometry.length * geometry.length);
+        // tr Q of a feature from q and γ: α d − |γ|², α = 2e^{−q}/ℓ².
+        let trace = |q: Tensor<3>, gamma: &Tensor<3>| q.neg().exp() * (scale * d as f64) - (gamma.clone() * gamma.clone()).sum_dim(2);
+        let Inputs { gammas, one, pairs } = self.inputs(x.clone());
+        let ys: Vec<Tensor<3>> = (0..k).map(|a| one.clone().slice([0..w, 0..n, a..a + 1])).collect();
+        let eye = Tensor::<2>::eye(n, &device).reshape([1, n, n, 1]);
+        // F's rows: tangents [w, n (row i), n (particle p), d] per input, and Σ_D ∂²z/∂x_D².
+        let mut tangents: Vec<Tensor<4>> = gammas.iter().map(|gamma| gamma.clone().reshape([w, n, 1, d]) * eye.clone()).collect();
+        let mut second: Vec<Tensor<3>> = ys.iter().zip(&gammas).map(|(y, gamma)| trace(y.clone(), gamma)).collect();
+        let mut lap = (self.curvature().reshape([1]) * (n * d) as f64).repeat_dim(0, w);
+        if let Some(p) = &pairs {
+            let m = p.sel_i.dims()[0];
+            let q = p.z.clone().slice([0..w, 0..m, 0..1]);
+            let trace_pair = trace(q.clone(), &p.gamma); // [w, M, 1]
+            let norm2 = (p.gamma.clone() * p.gamma.clone()).sum_dim(2);
+            if !geometry.density.is_empty() {
+                // The placement of pair row m = (i, j) at [i, j] of an n × n grid.
+                let mut place = vec![0.0; n * n * m];
+                for (row, &(i, j)) in geometry.ordered_pairs().iter().enumerate() {
+                    place[(i * n + j) * m + row] = 1.0;
+                }
+                let place = Tensor::<2>::from_data(TensorData::new(place, [n * n, m]), &device);
+                for (&beta, bump) in geometry.density.iter().zip(&p.bumps) {
+                    let slope = bump.clone() * (-beta); // φ′ [w, M, 1]
+                    let along = p.gamma.clone() * slope.clone(); // φ′ γ [w, M, d]
+                    let own = scatter(along.clone(), &p.sel_i).reshape([w, n, 1, d]) * eye.clone();
+                    let others = place.clone().matmul(along.swap_dims(0, 1).reshape([m, w * d])).reshape([n * n, w, d]).swap_dims(0, 1).reshape([w, n, n, d]);
+                    tangents.push(own - others);
+                    let curvature = (slope * trace_pair.clone() + bump.clone() * norm2.clone() * (beta * beta)) * 2.0;
+                    second.push(scatter(curvature, &p.sel_i));
+                }
+            }
+            let tangent = |t: Tensor<3>| t.reshape([w, m, 2 * d, 1]);
+            let zeros = Tensor::<3>::zeros([w, m, d], &device);
+            let mut pair_tangents = vec![tangent(Tensor::cat(vec![p.gamma.clone(), p.gamma.clone().neg()], 2))];
+            let mut pair_second = vec![trace_pair * 2.0];
+            for (own, sel) in [(true, &p.sel_i), (false, &p.sel_j)] {
+                for (y, gamma) in ys.iter().zip(&gammas) {
+                    let g = gather(gamma.clone(), sel);
+                    let halves = if own { vec![g, zeros.clone()] } else { vec![zeros.clone(), g] };
+                    pair_tangents.push(tangent(Tensor::cat(halves, 2)));
+                    pair_second.push(gather(trace(y.clone(), gamma), sel));
+                }
+            }
+            let kp = geometry.pair_inputs();
+            let flat = p.z.clone().reshape([w * m, kp]);
+            let u = Tensor::cat(pair_tangents, 3).reshape([w * m, 2 * d, kp]);
+            let g = self.pair.gradient(flat.clone());
+            let chain = (g * Tensor::cat(pair_second, 2).reshape([w * m, kp])).sum_dim(1);
+            let rows = self.pair.curvature_along(flat, u) + chain; // [w·M, 1]
+            lap = lap + rows.reshape([w, m]).sum_dim(1).reshape([w]);
+        }
+        let flat = one.reshape([w * n, kf]);
+        let u = Tensor::cat(tangents.into_iter().map(|t| t.reshape([w, n, n * d, 1])).collect(), 3).reshape([w * n, n * d, kf]);
+        let g = self.one_body.gradient(flat.clone());
+        let chain = (g * Tensor::cat(second, 2).reshape([w * n, kf])).sum_dim(1);
+        let rows = self.one_body.curvature_along(flat, u) + chain;
+        lap + rows.reshape([w, n]).sum_dim(1).reshape([w])
+    }
+
     /// v = ∇S_θ(x), same shape as `x` ([walkers, particles, dims]).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [w, n, _] = x.dims();

@@ -63,6 +63,19 @@ impl DriftNet {
     }
 }
 
+impl DriftNet {
+    /// ΔS_θ(x) per walker ([walkers]) for the gradient drifts, in burn ops (an explicit
+    /// forward-mode pass: [`Potential::curvature_along`], [`Jastrow::laplacian`]); `None` for
+    /// drifts that are not gradients.
+    pub fn laplacian(&self, x: Tensor<3>) -> Option<Tensor<1>> {
+        match self {
+            DriftNet::Potential(p) => Some(p.laplacian(x)),
+            DriftNet::Jastrow(j) => Some(j.laplacian(x)),
+            DriftNet::Mlp(_) | DriftNet::Pair(_) => None,
+        }
+    }
+}
+
 /// How a layer's weights start.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Init {

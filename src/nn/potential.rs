@@ -70,6 +70,57 @@ impl Potential {
         }
     }
 
+    /// Σ_D u_Dᵀ (∇²S_θ) u_D at each row of `flat` ([rows, inputs]) for tangents `u` ([rows, D,
+    /// inputs]): the second directional derivatives summed over the D tangents, [rows, 1]. With
+    /// u the unit vectors it is the Laplacian ΔS_θ. Written as an explicit second-order
+    /// forward-mode pass (burn differentiates only to first order, and then in θ):
+    ///
+    /// ```text
+    /// a_l = h_{l−1} W_l + b_l,  ȧ_l = ḣ_{l−1} W_l,  ä_l = ḧ_{l−1} W_l,   h_l = tanh a_l,
+    /// ḣ_l = t′ ȧ_l,  ḧ_l = t″ ȧ_l² + t′ ä_l,   t′ = 1 − h_l²,  t″ = −2 h_l t′,
+    /// Σ_D uᵀ∇²S u = Σ_D ḧ_L·w_o + c Σ_D |u_D|²          (ḣ_0 = u, ḧ_0 = 0)
+    /// ```
+    pub fn curvature_along(&self, flat: Tensor<2>, u: Tensor<3>) -> Tensor<2> {
+        let [rows, directions, inputs] = u.dims();
+        let quadratic = match &self.skip {
+            Some(skip) => Some((u.clone() * u.clone()).sum_dim(2).sum_dim(1).reshape([rows, 1]) * skip.val().powi_scalar(2).neg().reshape([1, 1])),
+            None => None,
+        };
+        let mut h = flat;
+        let mut dh = u.reshape([rows * directions, inputs]);
+        let mut ddh: Option<Tensor<2>> = None;
+        for layer in &self.hidden {
+            let weight = layer.weight.val();
+            let width = weight.dims()[1];
+            let da = dh.matmul(weight.clone()).reshape([rows, directions, width]);
+            let dda = ddh.map(|t| t.matmul(weight).reshape([rows, directions, width]));
+            h = layer.forward(h).tanh();
+            let t1 = h.clone().powi_scalar(2).neg().add_scalar(1.0);
+            let t2 = (h.clone() * t1.clone() * (-2.0)).reshape([rows, 1, width]);
+            let t1 = t1.reshape([rows, 1, width]);
+            let mut second = t2 * da.clone() * da.clone();
+            if let Some(dda) = dda {
+                second = second + t1.clone() * dda;
+            }
+            dh = (t1 * da).reshape([rows * directions, width]);
+            ddh = Some(second.reshape([rows * directions, width]));
+        }
+        let ddh = ddh.expect("at least one hidden layer");
+        let s = self.output.forward(ddh).reshape([rows, directions]).sum_dim(1);
+        match quadratic {
+            Some(q) => s + q,
+            None => s,
+        }
+    }
+
+    /// ΔS_θ of walkers `x` ([walkers, particles, dims]): [walkers].
+    pub fn laplacian(&self, x: Tensor<3>) -> Tensor<1> {
+        let [w, n, d] = x.dims();
+        let k = n * d;
+        let unit = Tensor::<2>::eye(k, &x.device()).reshape([1, k, k]).repeat_dim(0, w);
+        self.curvature_along(x.reshape([w, k]), unit).reshape([w])
+    }
+
     /// ∇S_θ at the rows of `flat` ([rows, inputs]): the gradient chain above.
     pub fn gradient(&self, flat: Tensor<2>) -> Tensor<2> {
         let mut acts = Vec::with_capacity(self.hidden.len());

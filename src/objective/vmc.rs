@@ -25,20 +25,35 @@
 //! with burn's reverse mode through S_θ ([`crate::nn::DriftNet::log_psi`]); E_L comes from the
 //! fused engine's exact Laplacian ([`crate::fused`]). Ẽ is E_L clipped to median ± k·(mean
 //! absolute deviation) (FermiNet's clipping, k = `clip`): a walker near a node-free but sharp
-//! feature cannot dominate one step. Why a second stage: the Feynman–Kac loss is estimated
+//! feature cannot dominate one step.
+//!
+//! With `objective = "variance"` the stage minimises σ²(θ) = ⟨(E_L − E)²⟩_{ψ_T²} instead, the
+//! quantity that sets DMC's error bar per unit time. Its zero is reached by any eigenstate,
+//! and the fixed-sample gradient (the walkers drawn from ψ_T² at the current θ, not
+//! reweighted: Umrigar, Wilson & Wilkins, PRL 60, 1719 (1988); the "unreweighted variance
+//! minimisation" of Kent, Needs & Towler, PRB 59, 12344 (1999)) needs ∂_θE_L:
+//!
+//! ```text
+//! L(θ) = Σ_w m_w (E_L(x_w; θ) − Ē)² / Σ_w m_w,     m_w = 1 inside the clipping window, else 0
+//! ```
+//!
+//! with Ē the window's mean (detached). E_L(x; θ) is [`System::local_energy`]: the network's
+//! Laplacian as explicit forward-mode tensor ops, which burn's reverse mode differentiates in θ. Why a second stage: the Feynman–Kac loss is estimated
 //! from paths at a finite dt, whose optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does
 //! not vanish at the optimum, so it stalls at an E_L variance well above what the drift's
 //! family can reach (README, H₂).
 
-use crate::estimate::{Evaluation, Guide, metropolis_move};
+use crate::estimate::{Evaluation, Guide, TensorGuide, metropolis_move};
 use crate::fused::FusedSimulator;
 use crate::integrators::EULER_MARUYAMA;
 use crate::nn::DriftNet;
 use crate::noise::Noise;
 use crate::physics::System;
+use crate::problem::VmcObjective;
 use crate::train::{EngineStep, PathEngine};
+use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// The VMC training step (see the module docs).
 pub struct VmcEngine<'a> {
@@ -49,6 +64,7 @@ pub struct VmcEngine<'a> {
     pub dt: f64,
     /// k of the E_L clipping window median ± k·mean|E_L − median|.
     pub clip: f64,
+    pub objective: VmcObjective,
 }
 
 /// The walkers' E_L, their mean and the gradient weights c_w of one step.
@@ -66,24 +82,48 @@ pub fn weights(local: &[f64], clip: f64) -> VmcWeights {
     if !energy.is_finite() {
         return VmcWeights { energy, weights: vec![0.0; local.len()] };
     }
+    let (lo, hi) = window(local, clip);
+    let clipped: Vec<f64> = local.iter().map(|e| e.clamp(lo, hi)).collect();
+    let mean = clipped.iter().sum::<f64>() / w;
+    VmcWeights { energy, weights: clipped.iter().map(|e| 2.0 * (e - mean) / w).collect() }
+}
+
+/// The clipping window median ± k·mean|E_L − median| of finite local energies.
+fn window(local: &[f64], clip: f64) -> (f64, f64) {
     let mut sorted = local.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
-    let spread = local.iter().map(|e| (e - median).abs()).sum::<f64>() / w;
-    let clipped: Vec<f64> = local.iter().map(|e| e.clamp(median - clip * spread, median + clip * spread)).collect();
-    let mean = clipped.iter().sum::<f64>() / w;
-    VmcWeights { energy, weights: clipped.iter().map(|e| 2.0 * (e - mean) / w).collect() }
+    let spread = local.iter().map(|e| (e - median).abs()).sum::<f64>() / local.len() as f64;
+    (median - clip * spread, median + clip * spread)
+}
+
+/// The variance objective's mask m_w (1 inside the clipping window) and the window's mean Ē.
+pub fn variance_mask(local: &[f64], clip: f64) -> (Vec<f64>, f64) {
+    let (lo, hi) = window(local, clip);
+    let mask: Vec<f64> = local.iter().map(|e| if (lo..=hi).contains(e) { 1.0 } else { 0.0 }).collect();
+    let kept = mask.iter().sum::<f64>().max(1.0);
+    let mean = local.iter().zip(&mask).map(|(e, m)| e * m).sum::<f64>() / kept;
+    (mask, mean)
 }
 
 impl VmcEngine<'_> {
     /// `moves` Metropolis-adjusted moves of the walkers `x` under the drift of `net`: the new
     /// walkers and their E_L.
-    pub fn sample(&self, net: &DriftNet, x: Vec<f64>, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-        let guide = FusedSimulator::new(net, self.system, &EULER_MARUYAMA);
+    /// On the CPU the fused engine evaluates the drift and E_L; on another device
+    /// ([`TensorGuide`]) they are tensor ops there.
+    pub fn sample(&self, net: &DriftNet, x: Vec<f64>, device: &Device, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
+        let (fused, tensor);
+        let guide: &dyn Guide = if crate::fused::supported(device) {
+            fused = FusedSimulator::new(net, self.system, &EULER_MARUYAMA);
+            &fused
+        } else {
+            tensor = TensorGuide::new(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
+            &tensor
+        };
         let mut at = guide.evaluate(&x);
         let mut x = x;
         for _ in 0..self.moves {
-            let moved = metropolis_move(&guide, &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
+            let moved = metropolis_move(guide, &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
             x = moved.next;
             at = Evaluation { v: moved.v_next, e: moved.e_next, exact: moved.exact_next };
         }
@@ -96,12 +136,24 @@ impl PathEngine for VmcEngine<'_> {
         let device = walkers.device();
         let shape: [usize; 3] = walkers.dims();
         let x0 = crate::fused::walker_values(&walkers);
-        let (x, local) = self.sample(net, x0, noise);
+        let (x, local) = self.sample(&net.valid(), x0, &walkers.clone().inner().device(), noise);
         let VmcWeights { energy, weights } = weights(&local, self.clip);
         let walkers = Tensor::<3>::from_data(TensorData::new(x, shape), &device);
-        let s = net.log_psi(walkers.clone()).expect("VMC needs a gradient drift (checked when the problem is read)");
-        let c = Tensor::<1>::from_data(TensorData::new(weights, [shape[0]]), &device);
-        let grads = GradientsParams::from_grads((s * c).sum().backward(), net);
+        let surrogate = match self.objective {
+            VmcObjective::Energy => {
+                let s = net.log_psi(walkers.clone()).expect("VMC needs a gradient drift (checked when the problem is read)");
+                let c = Tensor::<1>::from_data(TensorData::new(weights, [shape[0]]), &device);
+                (s * c).sum()
+            }
+            VmcObjective::Variance => {
+                let (_, e) = self.system.local_energy(net, walkers.clone()).expect("VMC needs a gradient drift (checked when the problem is read)");
+                let (mask, mean) = variance_mask(&local, self.clip);
+                let kept = mask.iter().sum::<f64>().max(1.0);
+                let m = Tensor::<1>::from_data(TensorData::new(mask, [shape[0]]), &device);
+                ((e - mean).powi_scalar(2) * m).sum() / kept
+            }
+        };
+        let grads = GradientsParams::from_grads(surrogate.backward(), net);
         EngineStep { loss: energy, energy, grads, walkers }
     }
 
@@ -120,7 +172,7 @@ mod tests {
 
     fn f64_autodiff() -> Device {
         let mut device = Device::flex();
-        Precision::F64.configure(&mut device);
+        Precision::F64.configure(&mut device).unwrap();
         device.autodiff()
     }
 
@@ -142,7 +194,7 @@ mod tests {
             let estimates: Vec<f64> = (0..40)
                 .map(|_| {
                     let x: Vec<f64> = noise.standard_normals(2000).iter().map(|z| z / (2.0 * a).sqrt()).collect();
-                    let mut engine = VmcEngine { system: &system, moves: 0, dt: 0.1, clip: f64::INFINITY };
+                    let mut engine = VmcEngine { system: &system, moves: 0, dt: 0.1, clip: f64::INFINITY, objective: VmcObjective::Energy };
                     let walkers = Tensor::<3>::from_data(TensorData::new(x, [2000, 1, 1]), &device);
                     let step = engine.step(&net, walkers, &mut noise);
                     let DriftNet::Potential(p) = &net else { unreachable!() };

@@ -6,6 +6,7 @@
 
 pub mod exact;
 mod harmonic;
+mod local;
 mod molecule;
 mod trap;
 
@@ -56,6 +57,24 @@ impl System {
     pub fn prior_drift(&self, x: Tensor<3>) -> Option<Tensor<3>> {
         match self {
             System::Molecule(s) if s.cusps => Some(s.cusp_drift(x)),
+            _ => None,
+        }
+    }
+
+    /// The potential of [`Self::prior_drift`] (its gradient is the drift; [walkers]); `None`
+    /// where there is no prior.
+    pub fn prior_potential(&self, x: Tensor<3>) -> Option<Tensor<1>> {
+        match self {
+            System::Molecule(s) if s.cusps => Some(s.cusp_potential(x)),
+            _ => None,
+        }
+    }
+
+    /// The Laplacian of the potential of [`Self::prior_drift`] ([walkers]); `None` where there
+    /// is no prior.
+    pub fn prior_laplacian(&self, x: Tensor<3>) -> Option<Tensor<1>> {
+        match self {
+            System::Molecule(s) if s.cusps => Some(s.cusp_laplacian(x)),
             _ => None,
         }
     }

@@ -86,6 +86,41 @@ impl Molecule {
         v
     }
 
+    /// The cusp prior's potential S = Σ_{i,A} −Z_A r_iA + Σ_{i<j} ½ r_ij ([walkers]; ψ_prior = e^S,
+    /// ∇S = [`Self::cusp_drift`], same clamp).
+    pub fn cusp_potential(&self, x: Tensor<3>) -> Tensor<1> {
+        let [w, _, _] = x.dims();
+        let mut s = Tensor::<1>::zeros([w], &x.device());
+        for nucleus in &self.nuclei {
+            let d = self.from_nucleus(&x, nucleus);
+            let r = (d.clone() * d).sum_dim(2).clamp_min(R_MIN_SQ).sqrt();
+            s = s - r.sum_dim(1).reshape([w]) * nucleus.charge;
+        }
+        for (_, _, d) in pair_differences(&x) {
+            let r = (d.clone() * d).sum_dim(1).clamp_min(R_MIN_SQ).sqrt();
+            s = s + r.reshape([w]) * 0.5;
+        }
+        s
+    }
+
+    /// The Laplacian of the cusp prior's potential S = Σ_{i,A} −Z_A r_iA + Σ_{i<j} ½ r_ij (whose
+    /// gradient is [`Self::cusp_drift`]): Δr = 2/r in 3-D for either particle, so
+    /// ΔS = Σ_{i,A} −2Z_A/r_iA + Σ_{i<j} 2/r_ij ([walkers]; same clamp as the drift).
+    pub fn cusp_laplacian(&self, x: Tensor<3>) -> Tensor<1> {
+        let [w, _, _] = x.dims();
+        let mut lap = Tensor::<1>::zeros([w], &x.device());
+        for nucleus in &self.nuclei {
+            let d = self.from_nucleus(&x, nucleus);
+            let inv_r = (d.clone() * d).sum_dim(2).clamp_min(R_MIN_SQ).sqrt().recip();
+            lap = lap - inv_r.sum_dim(1).reshape([w]) * (2.0 * nucleus.charge);
+        }
+        for (_, _, d) in pair_differences(&x) {
+            let inv_r = (d.clone() * d).sum_dim(1).clamp_min(R_MIN_SQ).sqrt().recip();
+            lap = lap + inv_r.reshape([w]) * 2.0;
+        }
+        lap
+    }
+
     /// Exact energies known here: a single-nucleus one-electron atom, −Z²/2.
     pub fn exact_energy(&self) -> Option<f64> {
         (self.electrons == 1 && self.nuclei.len() == 1).then(|| -0.5 * self.nuclei[0].charge.powi(2))
