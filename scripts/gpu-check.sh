@@ -15,14 +15,18 @@
 #   scaling.json, scaling.png      (b) `bench scaling --engine autodiff` at 10^3..10^6 walkers
 #   fk_mlp_65536_gpu.json          (c) `bench fk-mlp --engine autodiff --walkers 65536`
 #   fk_mlp_65536_torch_cuda.json   (d) benches/reference/fk_mlp.py --device cuda --walkers 65536
-#   harmonic_summary.json          (e) solve problems/harmonic.toml, variational estimator only
-#   h2_summary.json                (f) solve problems/h2.toml, variational only, few iterations
+#   dmc_scaling.jsonl              (e) `bench dmc` on the GPU (TensorGuide) at each of DMC_WALKERS
+#   h2_summary.json                (f) solve problems/h2.toml end to end on the GPU: Feynman-Kac and
+#                                  VMC training, variational, local energy and DMC, shortened
+#   (the oscillator solve (g), with its local energy and DMC, goes to steps.txt only)
 #
 # Environment (defaults are the GPU run's; smaller values try the script on a CPU with a software
 # Vulkan device): BUDGET (seconds for all steps, 440), WALKER_COUNTS (1000,10000,100000,1000000),
-# MAX_GIB (60), FK_WALKERS (65536; the file names keep 65536), SOLVE_ITERATIONS_HARMONIC (60),
-# SOLVE_ITERATIONS_H2 (30). The solves come last and get what the budget has left (90 s at most
-# each); a solve stopped by its timeout leaves no summary.
+# MAX_GIB (60), FK_WALKERS (65536; the file names keep 65536), DMC_WALKERS (1000 10000 100000
+# 1000000), DMC_GENERATIONS (20), SOLVE_ITERATIONS_HARMONIC (60), SOLVE_ITERATIONS_H2 (60: the
+# Feynman-Kac and VMC iterations together), DMC_SECONDS (30, for both DMC walks of a solve). The
+# solves come last and get what the budget has left (100 s at most each); a solve stopped by its
+# timeout leaves no summary.
 set -u
 out=${1:?usage: scripts/gpu-check.sh OUTDIR}
 cd "$(dirname "$0")/.."
@@ -131,28 +135,28 @@ step() {
   tail -n 30 "$work/stderr" | sed 's/^/   /' >>"$steps"
 }
 
-# A copy of problem file $1 at $2 with [eval] estimators = ["variational"] (the guided estimators
-# run on the CPU only) and no [vmc] stage (it uses the fused engine's local energy).
-variational() {
-  awk '
-    function flush() { if (table == "[eval]" && !done) { print "estimators = [\"variational\"]"; done = 1 } }
+# A copy of problem file $1 at $2, shortened for one device call: every estimator kept, but
+# [eval] local_steps 1000, [dmc] steps 1000 and max_seconds DMC_SECONDS (both walks together).
+shortened() {
+  awk -v seconds="${DMC_SECONDS:-30}" '
+    function flush() { if (table == "[dmc]") { print "steps = 1000"; print "max_seconds = " seconds } }
     /^[[:space:]]*\[/ { flush(); table = $1 }
-    table == "[eval]" && /^[[:space:]]*estimators[[:space:]]*=/ { print "estimators = [\"variational\"]"; done = 1; next }
-    table == "[vmc]" && /^[[:space:]]*iterations[[:space:]]*=/ { print "iterations = 0"; next }
+    table == "[eval]" && /^[[:space:]]*local_steps[[:space:]]*=/ { print "local_steps = 1000"; next }
+    table == "[dmc]" && /^[[:space:]]*(steps|max_seconds)[[:space:]]*=/ { next }
     { print }
-    END { flush(); if (!done) { print ""; print "[eval]"; print "estimators = [\"variational\"]" } }
+    END { flush() }
   ' "$1" >"$2"
 }
 
-# (e, f) solve FILE on the GPU, variational only, and copy its summary.json flat into OUTDIR.
+# (f, g) solve FILE on the GPU (shortened) and copy its summary.json flat into OUTDIR when asked.
 solve() {
-  local name=$1 file=$2 iterations=$3 limit=$4
-  variational "$file" "$work/$name.toml"
+  local name=$1 file=$2 iterations=$3 limit=$4 keep=$5
+  shortened "$file" "$work/$name.toml"
   step "solve $name ($iterations iterations)" "$limit" "$work/$name.out" \
     "$bin/pathspace" solve "$work/$name.toml" --out "$work/$name" --iterations "$iterations"
   [[ -f $work/$name.out ]] && cat "$work/$name.out" >>"$steps"
   if [[ -f $work/$name/summary.json ]]; then
-    cp "$work/$name/summary.json" "$out/${name}_summary.json"
+    [[ $keep == keep ]] && cp "$work/$name/summary.json" "$out/${name}_summary.json"
   else
     note "   no summary.json from solve $name"
   fi
@@ -169,8 +173,15 @@ step "(c) bench fk-mlp 65536 GPU" 40 "$out/fk_mlp_65536_gpu.json" \
   "$bin/pathspace" bench fk-mlp --engine autodiff --walkers "${FK_WALKERS:-65536}" --repeats 5 --json
 step "(d) PyTorch fk-mlp 65536 cuda" 35 "$out/fk_mlp_65536_torch_cuda.json" \
   python3 benches/reference/fk_mlp.py --device cuda --walkers "${FK_WALKERS:-65536}" --repeats 5
-solve harmonic problems/harmonic.toml "${SOLVE_ITERATIONS_HARMONIC:-60}" 90
-solve h2 problems/h2.toml "${SOLVE_ITERATIONS_H2:-30}" 90
+# (e) DMC walker-generations per second on the GPU, one JSON line per walker count.
+: >"$out/dmc_scaling.jsonl"
+for walkers in ${DMC_WALKERS:-1000 10000 100000 1000000}; do
+  step "(e) bench dmc $walkers walkers" 60 "$work/dmc.json" \
+    "$bin/pathspace" bench dmc --walkers "$walkers" --generations "${DMC_GENERATIONS:-20}" --json
+  [[ -s $work/dmc.json ]] && tr -d '\n' <"$work/dmc.json" >>"$out/dmc_scaling.jsonl" && echo >>"$out/dmc_scaling.jsonl"
+done
+solve h2 problems/h2.toml "${SOLVE_ITERATIONS_H2:-60}" 100 keep
+solve harmonic problems/harmonic.toml "${SOLVE_ITERATIONS_HARMONIC:-60}" 100 no
 
 if [[ -n $smi_pid ]]; then
   kill "$smi_pid" 2>/dev/null

@@ -11,10 +11,15 @@
 //!
 //! The guide is only briefly trained; its E_L variance changes population sizes, not the cost
 //! of a walker-generation. Benchmarks report; they assert nothing.
+//!
+//! Off the CPU (a GPU build) step 1 is skipped (`training` is null: the fused kernel is
+//! CPU-only) and the walks are guided by [`TensorGuide`] on the device, with the untrained
+//! network from the problem's seed: the same arithmetic per walker-generation (the zero output
+//! layer is multiplied like any other), in the device's precision.
 
 use super::flops::{PassFlops, PotentialShape};
 use crate::error::{Error, Result};
-use crate::estimate::{WalkSettings, walk};
+use crate::estimate::{Guide, TensorGuide, WalkSettings, walk};
 use crate::evaluate::cycle_walkers;
 use crate::fused::{self, FusedEngine, FusedSimulator};
 use crate::noise::Noise;
@@ -103,9 +108,11 @@ pub struct DmcBenchResult {
     pub threads: usize,
     pub config: DmcBenchConfig,
     pub dmc_walkers: usize,
-    /// DMC arithmetic is f64 (the walker loop and the local-energy kernel).
+    /// Precision of the local-energy arithmetic: f64 on the CPU (the fused kernel), the
+    /// device's otherwise.
     pub dmc_precision: crate::device::Precision,
-    pub training: TrainingRate,
+    /// The fused training kernel's rate (CPU only; null on another device).
+    pub training: Option<TrainingRate>,
     pub dmc: Vec<DmcRate>,
     pub seconds: f64,
 }
@@ -113,9 +120,7 @@ pub struct DmcBenchResult {
 /// Runs the benchmark on `device` (the plain CPU device; training uses its autodiff decorator).
 pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
     let start = Instant::now();
-    if !fused::supported(device) {
-        return Err(Error::Other("bench dmc: the fused engine runs on the CPU device only".into()));
-    }
+    let cpu = fused::supported(device);
     if config.train_iterations == 0 || config.generations == 0 || config.walkers == Some(0) {
         return Err(Error::Other("bench dmc: --train-iterations, --generations and --walkers must be positive".into()));
     }
@@ -129,9 +134,23 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
     }
     let shape = PotentialShape { inputs: problem.system.particles() * problem.system.dims(), widths: vec![problem.drift.hidden; problem.drift.layers] };
     let pass = shape.flops();
-    let (training, net, walkers) = time_training(&problem, config.train_iterations, pass, device)?;
-
-    let guide = FusedSimulator::new(&net, &problem.system, problem.sde.integrator);
+    let (training, net, walkers) = if cpu {
+        let (rate, net, walkers) = time_training(&problem, config.train_iterations, pass, device)?;
+        (Some(rate), net, walkers)
+    } else {
+        let mut init = Noise::new(problem.train.seed);
+        let net = crate::solve::build_net(&problem, &mut init, device);
+        let walkers = crate::solve::initial_walkers(&problem, problem.train.walkers, &mut init, device);
+        (None, net, fused::walker_values(&walkers))
+    };
+    let (fused_guide, tensor_guide);
+    let guide: &dyn Guide = if cpu {
+        fused_guide = FusedSimulator::new(&net, &problem.system, problem.sde.integrator);
+        &fused_guide
+    } else {
+        tensor_guide = TensorGuide::new(&net, &problem.system, problem.sde.integrator, device).expect("a gradient drift (checked above)");
+        &tensor_guide
+    };
     let dim = shape.inputs;
     let count = config.walkers.unwrap_or(problem.dmc.walkers);
     let stages = problem.sde.integrator.alpha.len();
@@ -139,11 +158,11 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
     let settings = |metropolis: bool, steps: usize| WalkSettings::dmc(problem.dmc.dt, 0, steps, metropolis, problem.dmc.feedback_time);
     let mut x = cycle_walkers(&walkers, count * dim);
     if config.warmup_generations > 0 {
-        x = walk(&guide, x, &settings(problem.dmc.metropolis, config.warmup_generations), &mut noise).walkers;
+        x = walk(guide, x, &settings(problem.dmc.metropolis, config.warmup_generations), &mut noise).walkers;
     }
     let mut dmc = Vec::new();
     for metropolis in [true, false] {
-        let w = walk(&guide, cycle_walkers(&x, count * dim), &settings(metropolis, config.generations), &mut noise);
+        let w = walk(guide, cycle_walkers(&x, count * dim), &settings(metropolis, config.generations), &mut noise);
         let walker_generations = w.walker_steps;
         let per_second = walker_generations as f64 / w.seconds;
         let flops = pass.dmc_generation(metropolis, stages);
@@ -171,7 +190,7 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         threads: crate::fused::threads(),
         config: config.clone(),
         dmc_walkers: count,
-        dmc_precision: crate::device::Precision::F64,
+        dmc_precision: if cpu || device.settings().float_dtype == burn::tensor::FloatDType::F64 { crate::device::Precision::F64 } else { crate::device::Precision::F32 },
         training,
         dmc,
         seconds: start.elapsed().as_secs_f64(),
@@ -232,7 +251,6 @@ fn time_training(problem: &Problem, iterations: usize, pass: PassFlops, device: 
 impl DmcBenchResult {
     /// The terminal table.
     pub fn table(&self) -> String {
-        let t = &self.training;
         let mut s = format!(
             "bench dmc: {} (gradient network {} → {:?} → 1), {} threads, {:.1} s\n",
             self.problem, self.network.inputs, self.network.widths, self.threads, self.seconds
@@ -242,16 +260,19 @@ impl DmcBenchResult {
             self.pass_flops.drift, self.pass_flops.laplacian, self.pass_flops.reverse
         );
         s += &format!("  {:<44} {:>14} {:>14} {:>10} {:>9}\n", "", "walker-steps/s", "FLOPs/w-step", "GFLOP/s", "s");
-        s += &format!(
-            "  {:<44} {:>14.4e} {:>14.0} {:>10.2} {:>9.3}\n",
-            format!("training ({} × {} {}, {:?})", t.walkers, t.steps, t.integrator, t.precision).to_lowercase(),
-            t.walker_steps_per_second,
-            t.flops_per_walker_step,
-            t.gflops,
-            t.seconds_per_iteration
-        );
+        if let Some(t) = &self.training {
+            s += &format!(
+                "  {:<44} {:>14.4e} {:>14.0} {:>10.2} {:>9.3}\n",
+                format!("training ({} × {} {}, {:?})", t.walkers, t.steps, t.integrator, t.precision).to_lowercase(),
+                t.walker_steps_per_second,
+                t.flops_per_walker_step,
+                t.gflops,
+                t.seconds_per_iteration
+            );
+        }
         for d in &self.dmc {
-            let label = format!("dmc {} ({} walkers, dt {}, f64)", if d.metropolis { "metropolis" } else { "plain" }, self.dmc_walkers, d.dt);
+            let precision = format!("{:?}", self.dmc_precision).to_lowercase();
+            let label = format!("dmc {} ({} walkers, dt {}, {precision})", if d.metropolis { "metropolis" } else { "plain" }, self.dmc_walkers, d.dt);
             s += &format!(
                 "  {:<44} {:>14.4e} {:>14.0} {:>10.2} {:>9.3}\n",
                 label, d.walker_generations_per_second, d.flops_per_walker_generation, d.gflops, d.seconds
@@ -259,7 +280,7 @@ impl DmcBenchResult {
         }
         s += &format!(
             "  (training: median s/iteration over {}; dmc: s for {} generations, {:.1} generations/s with Metropolis)\n",
-            t.iterations,
+            self.training.as_ref().map_or("none (not on the CPU)".to_string(), |t| t.iterations.to_string()),
             self.config.generations,
             self.dmc.first().map_or(0.0, |d| d.generations_per_second)
         );
