@@ -23,8 +23,8 @@
 # Environment (defaults are the GPU run's; smaller values try the script on a CPU with a software
 # Vulkan device): BUDGET (seconds for all steps, 440), WALKER_COUNTS (1000,10000,100000,1000000),
 # MAX_GIB (60), FK_WALKERS (65536; the file names keep 65536), DMC_WALKERS (1000 10000 100000
-# 1000000), DMC_GENERATIONS (20), SOLVE_ITERATIONS_HARMONIC (60), SOLVE_ITERATIONS_H2 (60: the
-# Feynman-Kac and VMC iterations together), DMC_SECONDS (30, for both DMC walks of a solve). The
+# 1000000), DMC_GENERATIONS (20), SOLVE_ITERATIONS_HARMONIC (60), SOLVE_ITERATIONS_H2 (60
+# Feynman-Kac iterations), VMC_ITERATIONS_H2 (200), DMC_SECONDS (30, both DMC walks of a solve). The
 # solves come last and get what the budget has left (100 s at most each); a solve stopped by its
 # timeout leaves no summary.
 set -u
@@ -136,11 +136,14 @@ step() {
 }
 
 # A copy of problem file $1 at $2, shortened for one device call: every estimator kept, but
-# [eval] local_steps 1000, [dmc] steps 1000 and max_seconds DMC_SECONDS (both walks together).
+# [train] iterations $3, [vmc] iterations $4 (where the file has the stage), [eval] local_steps
+# 1000, [dmc] steps 1000 and max_seconds DMC_SECONDS (both walks together).
 shortened() {
-  awk -v seconds="${DMC_SECONDS:-30}" '
+  awk -v train="$3" -v vmc="$4" -v seconds="${DMC_SECONDS:-30}" '
     function flush() { if (table == "[dmc]") { print "steps = 1000"; print "max_seconds = " seconds } }
     /^[[:space:]]*\[/ { flush(); table = $1 }
+    table == "[train]" && /^[[:space:]]*iterations[[:space:]]*=/ { print "iterations = " train; next }
+    table == "[vmc]" && /^[[:space:]]*iterations[[:space:]]*=/ { print "iterations = " vmc; next }
     table == "[eval]" && /^[[:space:]]*local_steps[[:space:]]*=/ { print "local_steps = 1000"; next }
     table == "[dmc]" && /^[[:space:]]*(steps|max_seconds)[[:space:]]*=/ { next }
     { print }
@@ -150,10 +153,10 @@ shortened() {
 
 # (f, g) solve FILE on the GPU (shortened) and copy its summary.json flat into OUTDIR when asked.
 solve() {
-  local name=$1 file=$2 iterations=$3 limit=$4 keep=$5
-  shortened "$file" "$work/$name.toml"
-  step "solve $name ($iterations iterations)" "$limit" "$work/$name.out" \
-    "$bin/pathspace" solve "$work/$name.toml" --out "$work/$name" --iterations "$iterations"
+  local name=$1 file=$2 train=$3 vmc=$4 limit=$5 keep=$6
+  shortened "$file" "$work/$name.toml" "$train" "$vmc"
+  step "solve $name ($train + $vmc iterations)" "$limit" "$work/$name.out" \
+    "$bin/pathspace" solve "$work/$name.toml" --out "$work/$name"
   [[ -f $work/$name.out ]] && cat "$work/$name.out" >>"$steps"
   if [[ -f $work/$name/summary.json ]]; then
     [[ $keep == keep ]] && cp "$work/$name/summary.json" "$out/${name}_summary.json"
@@ -180,8 +183,8 @@ for walkers in ${DMC_WALKERS:-1000 10000 100000 1000000}; do
     "$bin/pathspace" bench dmc --walkers "$walkers" --generations "${DMC_GENERATIONS:-20}" --json
   [[ -s $work/dmc.json ]] && tr -d '\n' <"$work/dmc.json" >>"$out/dmc_scaling.jsonl" && echo >>"$out/dmc_scaling.jsonl"
 done
-solve h2 problems/h2.toml "${SOLVE_ITERATIONS_H2:-60}" 100 keep
-solve harmonic problems/harmonic.toml "${SOLVE_ITERATIONS_HARMONIC:-60}" 100 no
+solve h2 problems/h2.toml "${SOLVE_ITERATIONS_H2:-60}" "${VMC_ITERATIONS_H2:-200}" 100 keep
+solve harmonic problems/harmonic.toml "${SOLVE_ITERATIONS_HARMONIC:-60}" 0 100 no
 
 if [[ -n $smi_pid ]]; then
   kill "$smi_pid" 2>/dev/null

@@ -100,6 +100,7 @@ struct RawDrift {
     cusps: Option<bool>,
     skip_init: Option<f64>,
     density: Option<usize>,
+    three_body: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -193,6 +194,10 @@ pub struct DriftSpec {
     /// `density = M` (jastrow only): M density inputs ρ_iβ of the one-body network, with
     /// β = ½, 1, 2, … doubling ([`crate::nn::Jastrow`]).
     pub density: usize,
+    /// `three_body = true` (jastrow only): the three-body term W of [`crate::nn::Jastrow`]. The
+    /// fused CPU engine has no such term: training runs on burn's autodiff engine and the
+    /// guided estimators on [`crate::estimate::TensorGuide`], on every device.
+    pub three_body: bool,
 }
 
 impl DriftSpec {
@@ -405,8 +410,13 @@ impl Problem {
         if density > 8 {
             return Err(ctx.invalid("drift", "density", &format!("at most 8 density inputs (β = ½ … 64), got {density}")));
         }
+        let three_body = d.three_body.unwrap_or(false);
+        if three_body && kind != DriftKind::Jastrow {
+            return Err(ctx.invalid("drift", "three_body", "the three-body term needs kind = \"jastrow\""));
+        }
         let drift = DriftSpec {
             density,
+            three_body,
             kind,
             hidden: ctx.positive("drift", "hidden", d.hidden.unwrap_or(64))?,
             layers: ctx.positive("drift", "layers", d.layers.unwrap_or(2))?,

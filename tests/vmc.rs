@@ -76,3 +76,17 @@ fn vmc_section_is_validated() {
     let e = error("[drift]\nkind = \"gradient\"\n[vmc]\niterations = 10\nobjective = \"entropy\"\n");
     assert!(e.contains("p.toml") && e.contains("vmc.objective") && e.contains("\"variance\""), "{e}");
 }
+
+/// `[drift] three_body` needs the Jastrow drift and is a boolean.
+#[test]
+fn three_body_key_is_validated() {
+    let base = "[system]\nkind = \"harmonic_trap\"\nparticles = 3\ndims = 2\n";
+    let parse = |extra: &str| pathspace::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}"));
+    let e = parse("[drift]\nkind = \"gradient\"\nthree_body = true\n").unwrap_err().to_string();
+    assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("jastrow"), "{e}");
+    let e = parse("[drift]\nkind = \"jastrow\"\nthree_body = 3\n").unwrap_err().to_string();
+    assert!(e.contains("p.toml") && e.contains("three_body"), "{e}");
+    let p = parse("[drift]\nkind = \"jastrow\"\nthree_body = true\n").unwrap();
+    assert!(p.drift.three_body);
+    assert!(!pathspace::solve::use_fused(&p, &burn::tensor::Device::flex()), "the fused engine has no three-body term");
+}

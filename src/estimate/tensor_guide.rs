@@ -108,7 +108,7 @@ mod tests {
             cusps: true,
         });
         let mut noise = Noise::new(4);
-        let config = JastrowConfig { particles: 2, dims: 3, centres: system.centres(), length: 1.0, hidden: 8, layers: 2, skip_init: 0.0, density: vec![] };
+        let config = JastrowConfig { particles: 2, dims: 3, centres: system.centres(), length: 1.0, hidden: 8, layers: 2, skip_init: 0.0, density: vec![], three_body: false };
         let mut net = config.init(&mut noise, &device);
         net.one_body.output = linear(8, 1, false, Init::Uniform, &mut noise, &device);
         net.pair.output = linear(8, 1, false, Init::Uniform, &mut noise, &device);

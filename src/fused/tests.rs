@@ -79,6 +79,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
                 layers,
                 skip_init: -0.6,
                 density: if kind == Kind::JastrowDensity { vec![0.5, 2.0] } else { Vec::new() },
+                three_body: false,
             };
             let mut net = config.init(noise, device);
             net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);

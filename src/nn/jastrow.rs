@@ -11,8 +11,17 @@
 //! y_i  = (q(r_i − C_A))_A                              one-body inputs       (K)
 //! ρ_i  = (Σ_{j≠i} e^{−β q(r_i − r_j)})_β               densities             (M, optional)
 //! z_ij = (q(r_i − r_j), y_i, y_j)                      ordered-pair inputs   (1 + 2K)
-//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + ½ c |x|²,     c = −ρ²
+//! t_ijk = (q_ij, q_ik, q_jk, y_i, y_j, y_k)             ordered-triple inputs (3 + 3K, optional)
+//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_{i,j,k distinct} W(t_ijk) + ½ c |x|²,     c = −ρ²
 //! ```
+//!
+//! W (`three_body`) is a genuine three-body term: it sees the whole triangle of three particles
+//! and where it sits, as a three-body Jastrow factor does (e.g. Huang, Moskowitz & Schmidt,
+//! J. Chem. Phys. 93, 3010 (1990)), here a small learned network summed over the N(N−1)(N−2)
+//! ordered triples, so it is symmetric for any W. Only the burn engines evaluate it (the drift
+//! below, [`Jastrow::laplacian`], S_θ); the fused CPU engine has no triple rows, so a problem
+//! with `three_body = true` trains on the autodiff engine and its guided estimators run on
+//! [`crate::estimate::TensorGuide`].
 //!
 //! The densities make the term many-body in the DeepSets sense (Zaheer et al. 2017): F is a
 //! nonlinear function of a sum over the other particles, so its expansion holds products
@@ -56,6 +65,8 @@ pub struct JastrowConfig {
     pub skip_init: f64,
     /// The decay rates β of the density inputs of F (empty: F sees y_i only).
     pub density: Vec<f64>,
+    /// Add the three-body term Σ_{(i,j,k)} W(t_ijk) (three or more particles).
+    pub three_body: bool,
 }
 
 /// The fixed geometry of a Jastrow drift (not trained; part of its shape).
@@ -67,6 +78,8 @@ pub struct JastrowGeometry {
     pub length: f64,
     /// β of each density input of F (none with a single particle).
     pub density: Vec<f64>,
+    /// Whether S_θ has the three-body term W (three or more particles).
+    pub three_body: bool,
 }
 
 impl JastrowGeometry {
@@ -85,6 +98,25 @@ impl JastrowGeometry {
         1 + 2 * self.centres.len()
     }
 
+    /// Inputs of the three-body network, 3 + 3K.
+    pub fn triple_inputs(&self) -> usize {
+        3 + 3 * self.centres.len()
+    }
+
+    /// The ordered triples (i, j, k) of distinct particles, in the order of the triple rows.
+    pub fn ordered_triples(&self) -> Vec<(usize, usize, usize)> {
+        let n = self.particles;
+        let mut out = Vec::new();
+        for i in 0..n {
+            for j in (0..n).filter(|&j| j != i) {
+                for k in (0..n).filter(|&k| k != i && k != j) {
+                    out.push((i, j, k));
+                }
+            }
+        }
+        out
+    }
+
     /// The ordered pairs (i, j), i ≠ j, in the order of the pair rows.
     pub fn ordered_pairs(&self) -> Vec<(usize, usize)> {
         let n = self.particles;
@@ -98,6 +130,8 @@ pub struct Jastrow {
     pub(crate) one_body: Potential,
     /// U: ordered-pair inputs (1 + 2K) → scalar.
     pub(crate) pair: Potential,
+    /// W: triple inputs (3 + 3K) → scalar (`three_body`; three or more particles).
+    pub(crate) triple: Option<Potential>,
     /// ρ, with c = −ρ².
     pub(crate) skip: Param<Tensor<1>>,
     #[module(skip)]
@@ -112,8 +146,10 @@ impl JastrowConfig {
         let one_body = Potential::init_without_skip(&sub(k + density.len()), noise, device);
         let pair = Potential::init_without_skip(&sub(1 + 2 * k), noise, device);
         let root = (-self.skip_init).max(0.0).sqrt();
-        let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length, density };
-        Jastrow { one_body, pair, skip: scalar(root, device), geometry }
+        let three_body = self.three_body && self.particles > 2;
+        let triple = three_body.then(|| Potential::init_without_skip(&sub(3 + 3 * k), noise, device));
+        let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length, density, three_body };
+        Jastrow { one_body, pair, triple, skip: scalar(root, device), geometry }
     }
 }
 
@@ -129,6 +165,28 @@ fn scatter(t: Tensor<3>, sel: &Tensor<2>) -> Tensor<3> {
     let [w, m, c] = t.dims();
     let n = sel.dims()[1];
     sel.clone().transpose().matmul(t.swap_dims(0, 1).reshape([m, w * c])).reshape([n, w, c]).swap_dims(0, 1)
+}
+
+/// The three-body term's drift ∇Σ_rows W(t): W's input gradients g times ∂t/∂r, summed into
+/// particles i, j and k of every row ([w, n, d]).
+fn triple_drift(net: &Potential, t: &TripleInputs, gammas: &[Tensor<3>]) -> Tensor<3> {
+    let [w, m, kt] = t.t.dims();
+    let k = gammas.len();
+    let g = net.gradient(t.t.clone().reshape([w * m, kt])).reshape([w, m, kt]);
+    let column = |a: usize| g.clone().slice([0..w, 0..m, a..a + 1]);
+    let [g_ij, g_ik, g_jk] = t.gammas.clone();
+    let mut to = [
+        g_ij.clone() * column(0) + g_ik.clone() * column(1),
+        g_jk.clone() * column(2) - g_ij * column(0),
+        (g_ik * column(1) + g_jk * column(2)).neg(),
+    ];
+    for (slot, sel) in t.sel.iter().enumerate() {
+        for (a, gamma) in gammas.iter().enumerate() {
+            to[slot] = to[slot].clone() + gather(gamma.clone(), sel) * column(3 + slot * k + a);
+        }
+    }
+    let [a, b, c] = to;
+    scatter(a, &t.sel[0]) + scatter(b, &t.sel[1]) + scatter(c, &t.sel[2])
 }
 
 /// q(δ) = ln(1 + |δ|²/ℓ²) ([w, m, 1]) and γ = ∂q/∂δ = α δ ([w, m, d]) of differences δ [w, m, d].
@@ -160,7 +218,41 @@ struct PairInputs {
     z: Tensor<3>,
 }
 
+/// The triple rows (i, j, k) at a configuration: W's inputs t = (q_ij, q_ik, q_jk, y_i, y_j,
+/// y_k), [w, T, 3 + 3K], with the selections and the γ of the three pair features.
+struct TripleInputs {
+    sel: [Tensor<2>; 3],
+    /// γ of q_ij, q_ik, q_jk ([w, T, d] each).
+    gammas: [Tensor<3>; 3],
+    t: Tensor<3>,
+}
+
 impl Jastrow {
+    /// The triple rows' inputs, given F's inputs `one` ([w, n, K + M], y first); `None` without W.
+    fn triple_inputs(&self, x: &Tensor<3>, one: &Tensor<3>) -> Option<TripleInputs> {
+        self.triple.as_ref()?;
+        let [w, n, _] = x.dims();
+        let y = one.clone().slice([0..w, 0..n, 0..self.geometry.centre_count()]);
+        let device = x.device();
+        let triples = self.geometry.ordered_triples();
+        let m = triples.len();
+        let selection = |pick: &dyn Fn(&(usize, usize, usize)) -> usize| {
+            let mut values = vec![0.0; m * n];
+            for (row, t) in triples.iter().enumerate() {
+                values[row * n + pick(t)] = 1.0;
+            }
+            Tensor::<2>::from_data(TensorData::new(values, [m, n]), &device)
+        };
+        let sel = [selection(&|t| t.0), selection(&|t| t.1), selection(&|t| t.2)];
+        let at: Vec<Tensor<3>> = sel.iter().map(|s| gather(x.clone(), s)).collect();
+        let length = self.geometry.length;
+        let (q_ij, g_ij) = distance_feature(at[0].clone() - at[1].clone(), length);
+        let (q_ik, g_ik) = distance_feature(at[0].clone() - at[2].clone(), length);
+        let (q_jk, g_jk) = distance_feature(at[1].clone() - at[2].clone(), length);
+        let t = Tensor::cat(vec![q_ij, q_ik, q_jk, gather(y.clone(), &sel[0]), gather(y.clone(), &sel[1]), gather(y.clone(), &sel[2])], 2);
+        Some(TripleInputs { sel, gammas: [g_ij, g_ik, g_jk], t })
+    }
+
     fn inputs(&self, x: Tensor<3>) -> Inputs {
         let [_, n, d] = x.dims();
         let geometry = &self.geometry;
@@ -204,12 +296,17 @@ impl Jastrow {
     pub fn log_psi(&self, x: Tensor<3>) -> Tensor<1> {
         let [w, n, _] = x.dims();
         let quadratic = (x.clone() * x.clone()).sum_dim(2).sum_dim(1) * self.curvature() * 0.5; // [w, 1, 1]
-        let Inputs { one, pairs, .. } = self.inputs(x);
+        let Inputs { one, pairs, .. } = self.inputs(x.clone());
         let kf = self.geometry.one_body_inputs();
+        let triples = self.triple_inputs(&x, &one);
         let mut s = self.one_body.value(one.reshape([w * n, kf])).reshape([w, n]).sum_dim(1); // [w, 1]
         if let Some(p) = pairs {
             let [_, m, kp] = p.z.dims();
             s = s + self.pair.value(p.z.reshape([w * m, kp])).reshape([w, m]).sum_dim(1);
+        }
+        if let (Some(net), Some(t)) = (&self.triple, triples) {
+            let [_, m, kt] = t.t.dims();
+            s = s + net.value(t.t.reshape([w * m, kt])).reshape([w, m]).sum_dim(1);
         }
         (s + quadratic.reshape([w, 1])).reshape([w])
     }
@@ -238,12 +335,39 @@ impl Jastrow {
         // tr Q of a feature from q and γ: α d − |γ|², α = 2e^{−q}/ℓ².
         let trace = |q: Tensor<3>, gamma: &Tensor<3>| q.neg().exp() * (scale * d as f64) - (gamma.clone() * gamma.clone()).sum_dim(2);
         let Inputs { gammas, one, pairs } = self.inputs(x.clone());
+        let triples = self.triple_inputs(&x, &one);
         let ys: Vec<Tensor<3>> = (0..k).map(|a| one.clone().slice([0..w, 0..n, a..a + 1])).collect();
         let eye = Tensor::<2>::eye(n, &device).reshape([1, n, n, 1]);
         // F's rows: tangents [w, n (row i), n (particle p), d] per input, and Σ_D ∂²z/∂x_D².
         let mut tangents: Vec<Tensor<4>> = gammas.iter().map(|gamma| gamma.clone().reshape([w, n, 1, d]) * eye.clone()).collect();
         let mut second: Vec<Tensor<3>> = ys.iter().zip(&gammas).map(|(y, gamma)| trace(y.clone(), gamma)).collect();
         let mut lap = (self.curvature().reshape([1]) * (n * d) as f64).repeat_dim(0, w);
+        if let (Some(net), Some(t)) = (&self.triple, &triples) {
+            let m = t.sel[0].dims()[0];
+            let zeros = Tensor::<3>::zeros([w, m, d], &device);
+            // Tangents over the coordinates of (i, j, k), [w, T, 3d] per input, and Σ_D ∂²t/∂x_D².
+            let tangent = |parts: [Tensor<3>; 3]| Tensor::cat(parts.to_vec(), 2).reshape([w, m, 3 * d, 1]);
+            let [g_ij, g_ik, g_jk] = t.gammas.clone();
+            let mut tangents = vec![
+                tangent([g_ij.clone(), g_ij.clone().neg(), zeros.clone()]),
+                tangent([g_ik.clone(), zeros.clone(), g_ik.clone().neg()]),
+                tangent([zeros.clone(), g_jk.clone(), g_jk.clone().neg()]),
+            ];
+            let mut second: Vec<Tensor<3>> = [(0, &g_ij), (1, &g_ik), (2, &g_jk)].iter().map(|(c, g)| trace(t.t.clone().slice([0..w, 0..m, *c..*c + 1]), g) * 2.0).collect();
+            for (slot, sel) in t.sel.iter().enumerate() {
+                for (y, gamma) in ys.iter().zip(&gammas) {
+                    let mut parts = [zeros.clone(), zeros.clone(), zeros.clone()];
+                    parts[slot] = gather(gamma.clone(), sel);
+                    tangents.push(tangent(parts));
+                    second.push(gather(trace(y.clone(), gamma), sel));
+                }
+            }
+            let kt = self.geometry.triple_inputs();
+            let flat = t.t.clone().reshape([w * m, kt]);
+            let u = Tensor::cat(tangents, 3).reshape([w * m, 3 * d, kt]);
+            let chain = (net.gradient(flat.clone()) * Tensor::cat(second, 2).reshape([w * m, kt])).sum_dim(1);
+            lap = lap + (net.curvature_along(flat, u) + chain).reshape([w, m]).sum_dim(1).reshape([w]);
+        }
         if let Some(p) = &pairs {
             let m = p.sel_i.dims()[0];
             let q = p.z.clone().slice([0..w, 0..m, 0..1]);
@@ -301,7 +425,10 @@ impl Jastrow {
         let k = geometry.centre_count();
         let kf = geometry.one_body_inputs();
         let mut v = x.clone() * self.curvature();
-        let Inputs { gammas, one, pairs } = self.inputs(x);
+        let Inputs { gammas, one, pairs } = self.inputs(x.clone());
+        if let (Some(net), Some(t)) = (&self.triple, self.triple_inputs(&x, &one)) {
+            v = v + triple_drift(net, &t, &gammas);
+        }
         let g_one = self.one_body.gradient(one.reshape([w * n, kf])).reshape([w, n, kf]);
         for (a, gamma) in gammas.iter().enumerate() {
             v = v + gamma.clone() * g_one.clone().slice([0..w, 0..n, a..a + 1]);

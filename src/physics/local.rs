@@ -32,6 +32,19 @@ impl System {
     }
 }
 
+impl System {
+    /// E_L at walkers `x` (f64, walker-major) on the device of `net`'s parameters: the values of
+    /// [`Self::local_energy`].
+    pub fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Vec<f64> {
+        use burn::module::Module;
+        let device = net.devices().into_iter().next().expect("a network with parameters");
+        let (n, d) = (self.particles(), self.dims());
+        let t = Tensor::<3>::from_data(burn::tensor::TensorData::new(x.to_vec(), [x.len() / (n * d), n, d]), &device);
+        let (_, e) = self.local_energy(net, t).expect("a gradient drift");
+        e.into_data().try_into_vec_as::<f64>().expect("float tensor")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::device::Precision;
@@ -60,12 +73,19 @@ mod tests {
 
     /// A gradient network with every layer random (the output layers start at zero otherwise).
     fn network(system: &System, jastrow: bool, density: Vec<f64>, noise: &mut Noise, device: &Device) -> DriftNet {
+        network_with(system, jastrow, density, false, noise, device)
+    }
+
+    fn network_with(system: &System, jastrow: bool, density: Vec<f64>, three_body: bool, noise: &mut Noise, device: &Device) -> DriftNet {
         let (p, d) = (system.particles(), system.dims());
         if jastrow {
-            let config = JastrowConfig { particles: p, dims: d, centres: system.centres(), length: 1.3, hidden: 8, layers: 2, skip_init: -0.6, density };
+            let config = JastrowConfig { particles: p, dims: d, centres: system.centres(), length: 1.3, hidden: 8, layers: 2, skip_init: -0.6, density, three_body };
             let mut net = config.init(noise, device);
             net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
             net.pair.output = linear(8, 1, false, Init::Uniform, noise, device);
+            if let Some(triple) = net.triple.as_mut() {
+                triple.output = linear(8, 1, false, Init::Uniform, noise, device);
+            }
             DriftNet::Jastrow(net)
         } else {
             let mut net = Potential::init(&MlpConfig { particles: p, dims: d, hidden: 8, layers: 2, skip_init: -0.6 }, noise, device);
@@ -107,6 +127,67 @@ mod tests {
             }
             let (v, full) = (v.into_data().try_into_vec_as::<f64>().unwrap(), full.into_data().try_into_vec_as::<f64>().unwrap());
             assert_eq!(v, full);
+        }
+    }
+
+    /// The three-body term (`three_body`, 4 bosons with density inputs, every layer random): S_θ's
+    /// x-gradient by burn's autodiff equals the drift to 1e-12; exchanging two particles leaves
+    /// S_θ and E_L unchanged and swaps their drift rows; the Laplacian equals central finite
+    /// differences of the drift (h = 1e-4, to 1e-6); and the term changes S_θ (it is not zero).
+    #[test]
+    fn three_body_term_is_symmetric_and_its_drift_and_laplacian_are_exact() {
+        let mut device = f64_device().autodiff();
+        Precision::F64.configure(&mut device).unwrap();
+        let mut noise = Noise::new(17);
+        let system = bosons(4);
+        let net = network_with(&system, true, vec![0.5, 2.0], true, &mut noise, &device);
+        let (n, d, w) = (4, 2, 3);
+        let x = noise.standard_normals(w * n * d);
+        let at = |x: &[f64]| Tensor::<3>::from_data(TensorData::new(x.to_vec(), [w, n, d]), &device);
+        let values = |t: Tensor<1>| t.into_data().try_into_vec_as::<f64>().unwrap();
+        let xt = at(&x).require_grad();
+        let s = net.log_psi(xt.clone()).unwrap();
+        let gx = xt.grad(&s.clone().sum().backward()).unwrap().into_data().try_into_vec_as::<f64>().unwrap();
+        let v = net.forward(at(&x)).into_data().try_into_vec_as::<f64>().unwrap();
+        for (a, b) in gx.iter().zip(&v) {
+            assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "∇S {a} vs v {b}");
+        }
+        let DriftNet::Jastrow(j) = &net else { unreachable!() };
+        let mut without = j.clone();
+        without.triple = None;
+        let plain = values(DriftNet::Jastrow(without).log_psi(at(&x)).unwrap());
+        let s = values(s);
+        assert!(s.iter().zip(&plain).all(|(a, b)| (a - b).abs() > 1e-6), "the three-body term adds nothing: {s:?} vs {plain:?}");
+        // Exchange particles 0 and 2.
+        let swapped: Vec<f64> = (0..w * n * d).map(|c| {
+            let (b, p, e) = (c / (n * d), (c / d) % n, c % d);
+            let q = match p { 0 => 2, 2 => 0, p => p };
+            x[b * n * d + q * d + e]
+        }).collect();
+        let s2 = values(net.log_psi(at(&swapped)).unwrap());
+        let v2 = net.forward(at(&swapped)).into_data().try_into_vec_as::<f64>().unwrap();
+        let (e1, e2) = (values(system.local_energy(&net, at(&x)).unwrap().1), values(system.local_energy(&net, at(&swapped)).unwrap().1));
+        for b in 0..w {
+            assert!((s[b] - s2[b]).abs() < 1e-12 * (1.0 + s[b].abs()), "S changed under exchange");
+            assert!((e1[b] - e2[b]).abs() < 1e-10 * (1.0 + e1[b].abs()), "E_L changed under exchange: {} vs {}", e1[b], e2[b]);
+            for e in 0..d {
+                assert!((v[b * n * d + e] - v2[b * n * d + 2 * d + e]).abs() < 1e-12, "drift rows not swapped");
+            }
+        }
+        let lap = values(net.laplacian(at(&x)).unwrap());
+        let h = 1e-4;
+        let mut divergence = vec![0.0; w];
+        for k in 0..n * d {
+            let shifted = |sign: f64| {
+                let mut y = x.clone();
+                (0..w).for_each(|b| y[b * n * d + k] += sign * h);
+                net.forward(at(&y)).into_data().try_into_vec_as::<f64>().unwrap()
+            };
+            let (plus, minus) = (shifted(1.0), shifted(-1.0));
+            (0..w).for_each(|b| divergence[b] += (plus[b * n * d + k] - minus[b * n * d + k]) / (2.0 * h));
+        }
+        for (a, b) in lap.iter().zip(&divergence) {
+            assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "three-body Laplacian {a} vs finite differences {b}");
         }
     }
 
