@@ -194,9 +194,8 @@ pub struct DriftSpec {
     /// `density = M` (jastrow only): M density inputs ρ_iβ of the one-body network, with
     /// β = ½, 1, 2, … doubling ([`crate::nn::Jastrow`]).
     pub density: usize,
-    /// `three_body = true` (jastrow only): the three-body term W of [`crate::nn::Jastrow`]. The
-    /// fused CPU engine has no such term: training runs on burn's autodiff engine and the
-    /// guided estimators on [`crate::estimate::TensorGuide`], on every device.
+    /// `three_body = true` (jastrow only): the three-body term W of [`crate::nn::Jastrow`],
+    /// summed over the N(N−1)(N−2) ordered triples.
     pub three_body: bool,
 }
 

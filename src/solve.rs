@@ -247,7 +247,7 @@ pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, dev
     }
     check_guided_device(problem, &settings, device)?;
     let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
-    if crate::fused::supported(device) && crate::fused::supports(net) {
+    if crate::fused::supported(device) {
         let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
         return Ok(guided_energies_on(&guide, &values, &settings, noise, comm));
     }
@@ -414,7 +414,7 @@ fn resize_walkers(walkers: Tensor<3>, count: usize, device: &Device) -> Tensor<3
 /// Whether a problem runs on the fused CPU engine on `device` (`[train] engine`, falling back
 /// to autodiff where the fused engine does not run).
 pub fn use_fused(problem: &Problem, device: &Device) -> bool {
-    problem.train.engine != EngineChoice::Autodiff && crate::fused::supported(device) && !problem.drift.three_body
+    problem.train.engine != EngineChoice::Autodiff && crate::fused::supported(device)
 }
 
 /// Trains and evaluates. `device` is a plain (non-autodiff) device; training runs on its

@@ -88,5 +88,4 @@ fn three_body_key_is_validated() {
     assert!(e.contains("p.toml") && e.contains("three_body"), "{e}");
     let p = parse("[drift]\nkind = \"jastrow\"\nthree_body = true\n").unwrap();
     assert!(p.drift.three_body);
-    assert!(!pathspace::solve::use_fused(&p, &burn::tensor::Device::flex()), "the fused engine has no three-body term");
 }

@@ -1,12 +1,15 @@
 //! The Jastrow gradient drift of [`crate::nn::Jastrow`] on a block of walkers: forward, reverse
-//! and the exact Laplacian, by the chain rule through the distance features around the two
-//! scalar networks F (one-body) and U (ordered pairs), each a [`PotentialParams`] whose own
-//! forward, reverse and Hessian products are those of `super::potential`.
+//! and the exact Laplacian, by the chain rule through the distance features around the scalar
+//! networks F (one-body), U (ordered pairs) and optionally W (ordered triples), each a
+//! [`PotentialParams`] whose own forward, reverse and Hessian products are those of
+//! `super::potential`.
 //!
 //! Every network input is a sum z_s = Σ_{t ∈ s} φ_t(q_t) of terms, each a function of a feature
 //! q_t = q(δ_t) = ln(1 + |δ_t|²/ℓ²) of a difference δ_t = r_a − r_b (a pair) or r_a − C_A (a
 //! centre): φ(q) = q for the plain inputs (one term), φ(q) = e^{−βq} for the density inputs
-//! ρ_iβ = Σ_{j≠i} e^{−β q_ij} of F (N − 1 terms). With α = 2/(ℓ²(1 + |δ|²/ℓ²)), for one term:
+//! ρ_iβ = Σ_{j≠i} e^{−β q_ij} of F (N − 1 terms). The three-body network W (`three_body`) has a
+//! row per ordered triple (i, j, k) with the plain inputs q_ij, q_ik, q_jk (the pair features
+//! of those ordered pairs) and y_i, y_j, y_k. With α = 2/(ℓ²(1 + |δ|²/ℓ²)), for one term:
 //!
 //! ```text
 //! ∂q/∂r_a = γ = α δ = −∂q/∂r_b,        Q = ∂²q/∂δ² = α I − α² δ δᵀ,       tr Q = α d − α² |δ|²
@@ -92,6 +95,8 @@ impl Table {
 pub(crate) struct JastrowParams<F = f64> {
     pub one_body: PotentialParams<F>,
     pub pair: PotentialParams<F>,
+    /// W, the three-body network (`three_body`).
+    pub triple: Option<PotentialParams<F>>,
     /// c = −ρ².
     pub skip: F,
     /// ρ, the parameter.
@@ -100,6 +105,8 @@ pub(crate) struct JastrowParams<F = f64> {
     geometry: JastrowGeometry,
     one: Table,
     pairs: Table,
+    /// The ordered triples' rows (none without W).
+    triples: Table,
     /// The ordered pairs (i, j) of the pair features, in feature order.
     ordered: Vec<(usize, usize)>,
 }
@@ -108,6 +115,7 @@ pub(crate) struct JastrowParams<F = f64> {
 pub(crate) struct JastrowGrad<F = f64> {
     pub one_body: PotentialGrad<F>,
     pub pair: PotentialGrad<F>,
+    pub triple: Option<PotentialGrad<F>>,
     /// c̄ (the gradient of ρ is −2ρ c̄).
     pub skip: F,
 }
@@ -116,11 +124,14 @@ pub(crate) struct JastrowGrad<F = f64> {
 pub(crate) struct JastrowCache<F = f64> {
     one: PotentialCache<F>,
     pair: PotentialCache<F>,
+    triple: Option<PotentialCache<F>>,
     /// Inputs (walkers · rows × width) and g = ∇_z of each network.
     y: Vec<F>,
     z: Vec<F>,
+    t: Vec<F>,
     g_one: Vec<F>,
     g_pair: Vec<F>,
+    g_triple: Vec<F>,
     /// The distance features of the forward evaluation, reused by `backward` and `terms`.
     features: Features,
 }
@@ -128,18 +139,21 @@ pub(crate) struct JastrowCache<F = f64> {
 impl<F> JastrowCache<F> {
     /// Values held.
     pub fn len(&self) -> usize {
-        self.one.len() + self.pair.len() + self.y.len() + self.z.len() + self.g_one.len() + self.g_pair.len() + self.features.len()
+        self.one.len() + self.pair.len() + self.triple.as_ref().map_or(0, |c| c.len()) + self.y.len() + self.z.len() + self.t.len() + self.g_one.len() + self.g_pair.len() + self.g_triple.len() + self.features.len()
     }
 }
 
 pub(crate) struct JastrowScratch<F = f64> {
     one: PotentialScratch<F>,
     pair: PotentialScratch<F>,
+    triple: Option<PotentialScratch<F>>,
     /// z̄ and h = H z̄ of each network.
     y_bar: Vec<F>,
     z_bar: Vec<F>,
+    t_bar: Vec<F>,
     h_one: Vec<F>,
     h_pair: Vec<F>,
+    h_triple: Vec<F>,
 }
 
 /// q, α and δ of every feature of a block of walkers (walker-major, `per_walker` each).
@@ -203,10 +217,25 @@ impl JastrowParams<f64> {
             slots.extend((0..k).map(|c| vec![Input::plain(j, None, j * k + c)]));
         }
         let pairs = Table::new(ordered.len(), geometry.pair_inputs(), slots);
+        // Triple rows (i, j, k): q_ij, q_ik, q_jk (the features of the ordered pairs), y_i, y_j, y_k.
+        let feature = |a: usize, b: usize| n * k + a * (n - 1) + if b < a { b } else { b - 1 };
+        let triple_rows = if m.triple.is_some() { geometry.ordered_triples() } else { Vec::new() };
+        let mut slots = Vec::with_capacity(triple_rows.len() * geometry.triple_inputs());
+        for &(i, j, l) in &triple_rows {
+            slots.push(vec![Input::plain(i, Some(j), feature(i, j))]);
+            slots.push(vec![Input::plain(i, Some(l), feature(i, l))]);
+            slots.push(vec![Input::plain(j, Some(l), feature(j, l))]);
+            for p in [i, j, l] {
+                slots.extend((0..k).map(|c| vec![Input::plain(p, None, p * k + c)]));
+            }
+        }
+        let triples = Table::new(triple_rows.len(), geometry.triple_inputs(), slots);
         let root = super::params::values(&m.skip)[0];
         JastrowParams {
             one_body: PotentialParams::from_module(&m.one_body),
             pair: PotentialParams::from_module(&m.pair),
+            triple: m.triple.as_ref().map(PotentialParams::from_module),
+            triples,
             skip: -root * root,
             skip_root: root,
             skip_id: m.skip.id,
@@ -225,11 +254,16 @@ impl JastrowParams<f64> {
         self.forward(x, &mut v, &mut cache, rows);
         let one_values = self.one_body.network_values(&cache.one, rows * self.one.rows);
         let pair_values = self.pair.network_values(&cache.pair, rows * self.pairs.rows);
+        let triple_values = match (&self.triple, &cache.triple) {
+            (Some(net), Some(c)) => net.network_values(c, rows * self.triples.rows),
+            _ => Vec::new(),
+        };
         let mut out: Vec<(f64, Vec<f64>, f64)> = (0..rows)
             .map(|w| {
                 let xw = &x[w * n..(w + 1) * n];
                 let s = one_values[w * self.one.rows..(w + 1) * self.one.rows].iter().sum::<f64>()
                     + pair_values[w * self.pairs.rows..(w + 1) * self.pairs.rows].iter().sum::<f64>()
+                    + triple_values.get(w * self.triples.rows..(w + 1) * self.triples.rows).map_or(0.0, |v| v.iter().sum::<f64>())
                     + 0.5 * self.skip * xw.iter().map(|c| c * c).sum::<f64>();
                 (s, v[w * n..(w + 1) * n].to_vec(), n as f64 * self.skip)
             })
@@ -239,9 +273,11 @@ impl JastrowParams<f64> {
         }
         let features = &cache.features;
         let d = self.geometry.dims;
-        for (table, net, input, net_cache, g) in
-            [(&self.one, &self.one_body, &cache.y, &cache.one, &cache.g_one), (&self.pairs, &self.pair, &cache.z, &cache.pair, &cache.g_pair)]
-        {
+        let mut parts = vec![(&self.one, &self.one_body, &cache.y, &cache.one, &cache.g_one), (&self.pairs, &self.pair, &cache.z, &cache.pair, &cache.g_pair)];
+        if let (Some(net), Some(c)) = (&self.triple, &cache.triple) {
+            parts.push((&self.triples, net, &cache.t, c, &cache.g_triple));
+        }
+        for (table, net, input, net_cache, g) in parts {
             if table.rows == 0 {
                 continue;
             }
@@ -321,48 +357,56 @@ impl<F: Real> JastrowParams<F> {
         JastrowParams {
             one_body: self.one_body.cast(),
             pair: self.pair.cast(),
+            triple: self.triple.as_ref().map(|t| t.cast()),
             skip: G::of(self.skip.f64()),
             skip_root: self.skip_root,
             skip_id: self.skip_id,
             geometry: self.geometry.clone(),
             one: self.one.clone(),
             pairs: self.pairs.clone(),
+            triples: self.triples.clone(),
             ordered: self.ordered.clone(),
         }
     }
 
     pub fn grad_zeros<G: Real>(&self) -> JastrowGrad<G> {
-        JastrowGrad { one_body: self.one_body.grad_zeros(), pair: self.pair.grad_zeros(), skip: G::ZERO }
+        JastrowGrad { one_body: self.one_body.grad_zeros(), pair: self.pair.grad_zeros(), triple: self.triple.as_ref().map(|t| t.grad_zeros()), skip: G::ZERO }
     }
 
     pub fn cache(&self, walkers: usize) -> JastrowCache<F> {
-        let (one, pair) = (walkers * self.one.rows, walkers * self.pairs.rows);
+        let (one, pair, triple) = (walkers * self.one.rows, walkers * self.pairs.rows, walkers * self.triples.rows);
         JastrowCache {
             one: self.one_body.cache(one),
             pair: self.pair.cache(pair),
+            triple: self.triple.as_ref().map(|t| t.cache(triple)),
             y: vec![F::ZERO; one * self.one.width],
             z: vec![F::ZERO; pair * self.pairs.width],
+            t: vec![F::ZERO; triple * self.triples.width],
             g_one: vec![F::ZERO; one * self.one.width],
             g_pair: vec![F::ZERO; pair * self.pairs.width],
+            g_triple: vec![F::ZERO; triple * self.triples.width],
             features: Features::with_capacity(walkers * (self.geometry.particles * self.geometry.centre_count() + self.pairs.rows), self.geometry.dims),
         }
     }
 
     pub fn scratch(&self, walkers: usize) -> JastrowScratch<F> {
-        let (one, pair) = (walkers * self.one.rows, walkers * self.pairs.rows);
+        let (one, pair, triple) = (walkers * self.one.rows, walkers * self.pairs.rows, walkers * self.triples.rows);
         JastrowScratch {
             one: self.one_body.scratch(one),
             pair: self.pair.scratch(pair),
+            triple: self.triple.as_ref().map(|t| t.scratch(triple)),
             y_bar: vec![F::ZERO; one * self.one.width],
             z_bar: vec![F::ZERO; pair * self.pairs.width],
+            t_bar: vec![F::ZERO; triple * self.triples.width],
             h_one: vec![F::ZERO; one * self.one.width],
             h_pair: vec![F::ZERO; pair * self.pairs.width],
+            h_triple: vec![F::ZERO; triple * self.triples.width],
         }
     }
 
     /// The layer widths of both networks.
     pub fn layout(&self) -> Vec<usize> {
-        let nets = [&self.one_body, &self.pair];
+        let nets: Vec<&PotentialParams<F>> = [&self.one_body, &self.pair].into_iter().chain(self.triple.as_ref()).collect();
         nets.iter().flat_map(|p| p.hidden.iter().chain([&p.output]).flat_map(|l| [l.d_in, l.d_out])).collect()
     }
 
@@ -405,7 +449,7 @@ impl<F: Real> JastrowParams<F> {
         self.features(x, walkers, &mut features);
         let d = self.geometry.dims;
         let n = self.dim();
-        for (table, input) in [(&self.one, &mut cache.y), (&self.pairs, &mut cache.z)] {
+        for (table, input) in [(&self.one, &mut cache.y), (&self.pairs, &mut cache.z), (&self.triples, &mut cache.t)] {
             let slots = table.rows * table.width;
             for w in 0..walkers {
                 for slot in 0..slots {
@@ -418,10 +462,13 @@ impl<F: Real> JastrowParams<F> {
         if self.pairs.rows > 0 {
             self.pair.forward(&cache.z, &mut cache.g_pair, &mut cache.pair, walkers * self.pairs.rows);
         }
+        if let (Some(net), Some(c)) = (&self.triple, cache.triple.as_mut()) {
+            net.forward(&cache.t, &mut cache.g_triple, c, walkers * self.triples.rows);
+        }
         for (v, x) in v[..walkers * n].iter_mut().zip(x) {
             *v = self.skip * *x;
         }
-        for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair)] {
+        for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair), (&self.triples, &cache.g_triple)] {
             let slots = table.rows * table.width;
             for w in 0..walkers {
                 let vw = &mut v[w * n..(w + 1) * n];
@@ -458,7 +505,7 @@ impl<F: Real> JastrowParams<F> {
             let a = v_bar[w * n + is.a * d + e].f64();
             a - is.b.map_or(0.0, |b| v_bar[w * n + b * d + e].f64())
         };
-        for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar)] {
+        for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar), (&self.triples, &mut scratch.t_bar)] {
             let slots = table.rows * table.width;
             for w in 0..walkers {
                 for slot in 0..slots {
@@ -477,8 +524,12 @@ impl<F: Real> JastrowParams<F> {
             scratch.h_pair.fill(F::ZERO);
             self.pair.backward(&cache.z, &cache.pair, &mut scratch.pair, &scratch.z_bar, &mut scratch.h_pair, &mut grad.pair, walkers * self.pairs.rows);
         }
+        if let (Some(net), Some(c), Some(t), Some(g)) = (&self.triple, &cache.triple, scratch.triple.as_mut(), grad.triple.as_mut()) {
+            scratch.h_triple.fill(F::ZERO);
+            net.backward(&cache.t, c, t, &scratch.t_bar, &mut scratch.h_triple, g, walkers * self.triples.rows);
+        }
         let mut wv = vec![0.0; d];
-        for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair)] {
+        for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair), (&self.triples, &cache.g_triple, &scratch.h_triple)] {
             let slots = table.rows * table.width;
             for w in 0..walkers {
                 for slot in 0..slots {
@@ -509,6 +560,9 @@ impl<F: Real> JastrowGrad<F> {
     pub fn zero(&mut self) {
         self.one_body.zero();
         self.pair.zero();
+        if let Some(t) = self.triple.as_mut() {
+            t.zero();
+        }
         self.skip = F::ZERO;
     }
 
@@ -516,6 +570,9 @@ impl<F: Real> JastrowGrad<F> {
     pub fn add<G: Real>(&mut self, other: &JastrowGrad<G>) {
         self.one_body.add(&other.one_body);
         self.pair.add(&other.pair);
+        if let (Some(a), Some(b)) = (self.triple.as_mut(), other.triple.as_ref()) {
+            a.add(b);
+        }
         self.skip += F::of(other.skip.f64());
     }
 }
@@ -542,7 +599,7 @@ mod tests {
         use burn::tensor::{Tensor, TensorData};
         let device = autodiff_device();
         let mut noise = Noise::new(8);
-        for (system, kind) in [(h2(false), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::Gradient), (h2(false), Kind::Gradient)] {
+        for (system, kind) in [(h2(false), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree), (bosons(), Kind::Gradient), (h2(false), Kind::Gradient)] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             let (n, d, w) = (system.particles(), system.dims(), 5);
@@ -569,7 +626,7 @@ mod tests {
     fn exchange_leaves_s_unchanged_and_permutes_the_drift() {
         let device = autodiff_device();
         let mut noise = Noise::new(21);
-        for (system, kind) in [(bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity)] {
+        for (system, kind) in [(bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree)] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             let (n, d) = (system.particles(), system.dims());

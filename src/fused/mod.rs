@@ -59,12 +59,6 @@ pub fn supported(device: &Device) -> bool {
     *device == Device::flex()
 }
 
-/// Whether the fused engine has the drift `net`: every network but a Jastrow drift with the
-/// three-body term (`[drift] three_body`), which only the burn engines evaluate.
-pub fn supports(net: &DriftNet) -> bool {
-    !matches!(net, DriftNet::Jastrow(j) if j.triple.is_some())
-}
-
 /// A drift network's parameters as flat buffers.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // one per step, not per walker
@@ -272,6 +266,9 @@ impl FlatDrift<f64> {
             (FlatNet::Jastrow(j), NetGrad::Jastrow(g)) => {
                 register_potential(&j.one_body, &g.one_body, &mut out, device);
                 register_potential(&j.pair, &g.pair, &mut out, device);
+                if let (Some(t), Some(tg)) = (&j.triple, &g.triple) {
+                    register_potential(t, tg, &mut out, device);
+                }
                 let root = -2.0 * j.skip_root * g.skip;
                 out.register(j.skip_id, Tensor::<1>::from_data(TensorData::new(vec![root], [1]), device));
             }
@@ -387,9 +384,6 @@ dispatch!(local_block, local_block_avx2, trace::local_terms_block, (drift: &Flat
 /// E_L = V − ½∇·v − ½|v|² of the drift `net` + the system's prior at the walkers `x` (f64,
 /// walker-major), exact ∇·v ([`trace`]), in f64 on the CPU whatever device `net` is on.
 pub fn local_energies(net: &DriftNet, system: &System, x: &[f64]) -> Vec<f64> {
-    if !supports(net) {
-        return system.local_energies(net, x);
-    }
     let drift = FlatDrift::new(net, system);
     let dim = drift.dim();
     let walkers = x.len() / dim;

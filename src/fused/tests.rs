@@ -43,6 +43,8 @@ pub(super) enum Kind {
     Jastrow,
     /// The Jastrow network with two density inputs (β = ½, 2) in its one-body network.
     JastrowDensity,
+    /// The Jastrow network with the density inputs and the three-body term W.
+    JastrowThree,
 }
 
 /// A network of `kind` with every layer random (none zero-initialised).
@@ -69,7 +71,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
             net.output = linear(8, 1, false, Init::Uniform, noise, device);
             DriftNet::Potential(net)
         }
-        Kind::Jastrow | Kind::JastrowDensity => {
+        Kind::Jastrow | Kind::JastrowDensity | Kind::JastrowThree => {
             let config = JastrowConfig {
                 particles: p,
                 dims: d,
@@ -78,12 +80,15 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
                 hidden: 8,
                 layers,
                 skip_init: -0.6,
-                density: if kind == Kind::JastrowDensity { vec![0.5, 2.0] } else { Vec::new() },
-                three_body: false,
+                density: if kind == Kind::Jastrow { Vec::new() } else { vec![0.5, 2.0] },
+                three_body: kind == Kind::JastrowThree,
             };
             let mut net = config.init(noise, device);
             net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
             net.pair.output = linear(8, 1, false, Init::Uniform, noise, device);
+            if let Some(triple) = net.triple.as_mut() {
+                triple.output = linear(8, 1, false, Init::Uniform, noise, device);
+            }
             DriftNet::Jastrow(net)
         }
     }
@@ -211,6 +216,7 @@ fn jastrow_net_matches_autodiff() {
         compare(&bosons(), Kind::Jastrow, integrator, true);
         compare(&bosons(), Kind::JastrowDensity, integrator, true);
         compare(&h2(true), Kind::JastrowDensity, integrator, true);
+        compare(&bosons(), Kind::JastrowThree, integrator, true);
     }
     compare_layers(&bosons(), Kind::JastrowDensity, 3, &SOSRA, false);
     // (One particle has no pair rows: its pair network gets no gradient, which `compare` rejects.)
@@ -221,7 +227,7 @@ fn jastrow_net_matches_autodiff() {
 #[test]
 fn fused_evaluation_paths_match_burn() {
     let device = autodiff_device().inner();
-    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity)] {
+    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree)] {
         let mut noise = Noise::new(8);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([40, system.particles(), system.dims()], 0.8, &device);
@@ -316,6 +322,7 @@ fn cases() -> Vec<(System, Kind)> {
         (bosons(), Kind::Jastrow),
         (h2(true), Kind::Jastrow),
         (bosons(), Kind::JastrowDensity),
+        (bosons(), Kind::JastrowThree),
     ]
 }
 

@@ -18,10 +18,9 @@
 //! W (`three_body`) is a genuine three-body term: it sees the whole triangle of three particles
 //! and where it sits, as a three-body Jastrow factor does (e.g. Huang, Moskowitz & Schmidt,
 //! J. Chem. Phys. 93, 3010 (1990)), here a small learned network summed over the N(N−1)(N−2)
-//! ordered triples, so it is symmetric for any W. Only the burn engines evaluate it (the drift
-//! below, [`Jastrow::laplacian`], S_θ); the fused CPU engine has no triple rows, so a problem
-//! with `three_body = true` trains on the autodiff engine and its guided estimators run on
-//! [`crate::estimate::TensorGuide`].
+//! ordered triples, so it is symmetric for any W. Both engines have it: the drift below,
+//! [`Jastrow::laplacian`] and S_θ in burn ops, and triple rows in the fused engine's tables
+//! (`crate::fused::jastrow`), whose inputs are the same pair and centre features.
 //!
 //! The densities make the term many-body in the DeepSets sense (Zaheer et al. 2017): F is a
 //! nonlinear function of a sum over the other particles, so its expansion holds products

@@ -113,7 +113,7 @@ impl VmcEngine<'_> {
     /// ([`TensorGuide`]) they are tensor ops there.
     pub fn sample(&self, net: &DriftNet, x: Vec<f64>, device: &Device, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
         let (fused, tensor);
-        let guide: &dyn Guide = if crate::fused::supported(device) && crate::fused::supports(net) {
+        let guide: &dyn Guide = if crate::fused::supported(device) {
             fused = FusedSimulator::new(net, self.system, &EULER_MARUYAMA);
             &fused
         } else {

@@ -95,7 +95,8 @@ mod tests {
     }
 
     /// burn's E_L equals the fused engine's exact one (f64, to 1e-10 relative) for the gradient
-    /// network and the Jastrow drift (with and without density inputs), on H₂ with the cusp
+    /// network and the Jastrow drift (with and without density inputs, with the three-body
+    /// term), on H₂ with the cusp
     /// prior, on 2-D bosons and on the oscillator; and the drift it returns is the full drift.
     #[test]
     fn burn_local_energy_equals_the_fused_engines() {
@@ -107,11 +108,13 @@ mod tests {
             (h2(), false, vec![]),
             (bosons(3), true, vec![]),
             (bosons(4), true, vec![0.5, 2.0]),
+            (bosons(4), true, vec![]),
             (bosons(3), false, vec![]),
             (oscillator, false, vec![]),
         ];
-        for (system, jastrow, density) in cases {
-            let net = network(&system, jastrow, density.clone(), &mut noise, &device);
+        for (case, (system, jastrow, density)) in cases.into_iter().enumerate() {
+            // The second 4-boson case has the three-body term.
+            let net = network_with(&system, jastrow, density.clone(), case == 4, &mut noise, &device);
             let (n, d, w) = (system.particles(), system.dims(), 7);
             let x = noise.standard_normals(w * n * d);
             let xt = Tensor::<3>::from_data(TensorData::new(x.clone(), [w, n, d]), &device);
