@@ -23,9 +23,9 @@
 //! ```
 //!
 //! with burn's reverse mode through S_θ ([`crate::nn::DriftNet::log_psi`]); E_L comes from the
-//! fused engine's exact Laplacian ([`crate::fused`]). Ẽ is E_L clipped to median ± k·(mean
-//! absolute deviation) (FermiNet's clipping, k = `clip`): a walker near a node-free but sharp
-//! feature cannot dominate one step.
+//! fused engine's exact Laplacian ([`crate::fused`]) on the CPU, from [`TensorGuide`] on any
+//! other device. Ẽ is E_L clipped to median ± k·(mean absolute deviation) (FermiNet's
+//! clipping, k = `clip`): a walker near a node-free but sharp feature cannot dominate one step.
 //!
 //! With `objective = "variance"` the stage minimises σ²(θ) = ⟨(E_L − E)²⟩_{ψ_T²} instead, the
 //! quantity that sets DMC's error bar per unit time. Its zero is reached by any eigenstate,
@@ -38,10 +38,11 @@
 //! ```
 //!
 //! with Ē the window's mean (detached). E_L(x; θ) is [`System::local_energy`]: the network's
-//! Laplacian as explicit forward-mode tensor ops, which burn's reverse mode differentiates in θ. Why a second stage: the Feynman–Kac loss is estimated
-//! from paths at a finite dt, whose optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does
-//! not vanish at the optimum, so it stalls at an E_L variance well above what the drift's
-//! family can reach (README, H₂).
+//! Laplacian as explicit forward-mode tensor ops, which burn's reverse mode differentiates in θ.
+//!
+//! Why a second stage: the Feynman–Kac loss is estimated from paths at a finite dt, whose
+//! optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does not vanish at the optimum, so
+//! it stalls at an E_L variance well above what the drift's family can reach (README, H₂).
 
 use crate::estimate::{Evaluation, Guide, TensorGuide, metropolis_move};
 use crate::fused::FusedSimulator;
