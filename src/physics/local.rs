@@ -32,19 +32,6 @@ impl System {
     }
 }
 
-impl System {
-    /// E_L at walkers `x` (f64, walker-major) on the device of `net`'s parameters: the values of
-    /// [`Self::local_energy`].
-    pub fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Vec<f64> {
-        use burn::module::Module;
-        let device = net.devices().into_iter().next().expect("a network with parameters");
-        let (n, d) = (self.particles(), self.dims());
-        let t = Tensor::<3>::from_data(burn::tensor::TensorData::new(x.to_vec(), [x.len() / (n * d), n, d]), &device);
-        let (_, e) = self.local_energy(net, t).expect("a gradient drift");
-        e.into_data().try_into_vec_as::<f64>().expect("float tensor")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::device::Precision;
