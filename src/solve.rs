@@ -3,7 +3,7 @@
 //! Returns results; writing them is [`crate::io`]'s job.
 
 use crate::error::{Error, Result};
-use crate::estimate::{Estimate, TensorGuide, Walk, WalkSettings, trust};
+use crate::estimate::{Estimate, Walk, WalkSettings, guide_on, trust};
 use crate::evaluate::{BurnSimulator, EvalSettings, Evaluation, DmcResult, GuidedEnergies, GuidedSettings, PathSimulator, evaluate_on, guided_energies_on};
 use crate::parallel::{Comm, Single, rank_noise, share};
 use crate::fused::{FusedEngine, FusedSimulator};
@@ -247,12 +247,8 @@ pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, dev
     }
     check_guided_device(problem, &settings, device)?;
     let values: Vec<f64> = walkers.clone().into_data().try_into_vec_as::<f64>().expect("float walkers");
-    if crate::fused::supported(device) {
-        let guide = FusedSimulator::new(net, &problem.system, problem.sde.integrator);
-        return Ok(guided_energies_on(&guide, &values, &settings, noise, comm));
-    }
-    let guide = TensorGuide::new(net, &problem.system, problem.sde.integrator, device).expect("checked by check_guided_device");
-    Ok(guided_energies_on(&guide, &values, &settings, noise, comm))
+    let guide = guide_on(net, &problem.system, problem.sde.integrator, device).expect("checked by check_guided_device");
+    Ok(guided_energies_on(guide.as_ref(), &values, &settings, noise, comm))
 }
 
 /// The guided estimators (local energy, reweighting, DMC) need the drift's exact divergence. On

@@ -13,15 +13,15 @@
 //! of a walker-generation. Benchmarks report; they assert nothing.
 //!
 //! Off the CPU (a GPU build) step 1 is skipped (`training` is null: the fused kernel is
-//! CPU-only) and the walks are guided by [`TensorGuide`] on the device, with the untrained
+//! CPU-only) and the walks are guided by [`crate::estimate::TensorGuide`] on the device, with the untrained
 //! network from the problem's seed: the same arithmetic per walker-generation (the zero output
 //! layer is multiplied like any other), in the device's precision.
 
 use super::flops::{PassFlops, PotentialShape};
 use crate::error::{Error, Result};
-use crate::estimate::{Guide, TensorGuide, WalkSettings, walk};
+use crate::estimate::{WalkSettings, guide_on, walk};
 use crate::evaluate::cycle_walkers;
-use crate::fused::{self, FusedEngine, FusedSimulator};
+use crate::fused::{self, FusedEngine};
 use crate::noise::Noise;
 use crate::problem::{DriftKind, Problem};
 use crate::train::PathEngine;
@@ -143,14 +143,8 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         let walkers = crate::solve::initial_walkers(&problem, problem.train.walkers, &mut init, device);
         (None, net, fused::walker_values(&walkers))
     };
-    let (fused_guide, tensor_guide);
-    let guide: &dyn Guide = if cpu {
-        fused_guide = FusedSimulator::new(&net, &problem.system, problem.sde.integrator);
-        &fused_guide
-    } else {
-        tensor_guide = TensorGuide::new(&net, &problem.system, problem.sde.integrator, device).expect("a gradient drift (checked above)");
-        &tensor_guide
-    };
+    let guide = guide_on(&net, &problem.system, problem.sde.integrator, device).expect("a gradient drift (checked above)");
+    let guide = guide.as_ref();
     let dim = shape.inputs;
     let count = config.walkers.unwrap_or(problem.dmc.walkers);
     let stages = problem.sde.integrator.alpha.len();

@@ -13,7 +13,7 @@
 
 use super::{Advance, Evaluation, Guide};
 use crate::evaluate::{BurnSimulator, PathSimulator};
-use crate::integrators::Integrator;
+use crate::integrators::{Integrator, Tableau};
 use crate::nn::DriftNet;
 use crate::noise::Noise;
 use crate::physics::System;
@@ -39,6 +39,15 @@ impl<'a> TensorGuide<'a> {
         let (n, d) = (self.system.particles(), self.system.dims());
         Tensor::<3>::from_data(TensorData::new(x.to_vec(), [x.len() / (n * d), n, d]), &self.device)
     }
+}
+
+/// The guide of `net` on `device`: the fused engine on the CPU (every drift), [`TensorGuide`]
+/// on any other device (gradient drifts; `None` for the others).
+pub fn guide_on<'a>(net: &'a DriftNet, system: &'a System, integrator: &'static Tableau, device: &Device) -> Option<Box<dyn Guide + 'a>> {
+    if crate::fused::supported(device) {
+        return Some(Box::new(crate::fused::FusedSimulator::new(net, system, integrator)));
+    }
+    TensorGuide::new(net, system, integrator, device).map(|g| Box::new(g) as Box<dyn Guide + 'a>)
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -91,9 +100,8 @@ mod tests {
     use crate::device::Precision;
     use crate::estimate::{WalkSettings, walk};
     use crate::fused::FusedSimulator;
+    use crate::fused::tests::{Kind, h2, network};
     use crate::integrators::SOSRA;
-    use crate::nn::{Init, JastrowConfig, linear};
-    use crate::physics::{Molecule, Nucleus};
 
     /// H₂ with the cusp prior and a Jastrow drift whose every layer is random, in f64 on the CPU:
     /// the tensor guide's evaluation, integrator step, and a short local-energy walk and
@@ -102,17 +110,9 @@ mod tests {
     fn tensor_guide_equals_the_fused_guide() {
         let mut device = Device::flex();
         Precision::F64.configure(&mut device).unwrap();
-        let system = System::Molecule(Molecule {
-            electrons: 2,
-            nuclei: vec![Nucleus { charge: 1.0, position: [0.0, 0.0, 0.7] }, Nucleus { charge: 1.0, position: [0.0, 0.0, -0.7] }],
-            cusps: true,
-        });
+        let system = h2(true);
         let mut noise = Noise::new(4);
-        let config = JastrowConfig { particles: 2, dims: 3, centres: system.centres(), length: 1.0, hidden: 8, layers: 2, skip_init: 0.0, density: vec![], three_body: false };
-        let mut net = config.init(&mut noise, &device);
-        net.one_body.output = linear(8, 1, false, Init::Uniform, &mut noise, &device);
-        net.pair.output = linear(8, 1, false, Init::Uniform, &mut noise, &device);
-        let net = DriftNet::Jastrow(net);
+        let net = network(Kind::Jastrow, &system, &mut noise, &device);
         let tensor = TensorGuide::new(&net, &system, &SOSRA, &device).expect("a gradient drift");
         let fused = FusedSimulator::new(&net, &system, &SOSRA);
         let close = |what: &str, a: &[f64], b: &[f64]| {

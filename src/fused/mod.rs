@@ -32,7 +32,7 @@ mod real;
 mod tanh;
 mod trace;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::integrators::Tableau;
 use crate::nn::DriftNet;

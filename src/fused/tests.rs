@@ -11,7 +11,7 @@ use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucl
 use crate::train::{AutodiffEngine, full_drift};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 
-pub(super) fn autodiff_device() -> Device {
+pub(crate) fn autodiff_device() -> Device {
     let mut plain = Device::flex();
     Precision::F64.configure(&mut plain).unwrap();
     let mut ad = plain.autodiff();
@@ -19,7 +19,7 @@ pub(super) fn autodiff_device() -> Device {
     ad
 }
 
-pub(super) fn h2(cusps: bool) -> System {
+pub(crate) fn h2(cusps: bool) -> System {
     System::Molecule(Molecule {
         electrons: 2,
         nuclei: vec![
@@ -36,7 +36,7 @@ pub(super) fn bosons() -> System {
 
 /// The network families of the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Mlp,
     Pair,
     Gradient,
@@ -48,7 +48,7 @@ pub(super) enum Kind {
 }
 
 /// A network of `kind` with every layer random (none zero-initialised).
-pub(super) fn network(kind: Kind, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
+pub(crate) fn network(kind: Kind, system: &System, noise: &mut Noise, device: &Device) -> DriftNet {
     network_with_layers(kind, 2, system, noise, device)
 }
 

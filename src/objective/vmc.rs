@@ -23,7 +23,7 @@
 //! ```
 //!
 //! with burn's reverse mode through S_θ ([`crate::nn::DriftNet::log_psi`]); E_L comes from the
-//! fused engine's exact Laplacian ([`crate::fused`]) on the CPU, from [`TensorGuide`] on any
+//! fused engine's exact Laplacian ([`crate::fused`]) on the CPU, from [`crate::estimate::TensorGuide`] on any
 //! other device. Ẽ is E_L clipped to median ± k·(mean absolute deviation) (FermiNet's
 //! clipping, k = `clip`): a walker near a node-free but sharp feature cannot dominate one step.
 //!
@@ -44,8 +44,7 @@
 //! optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does not vanish at the optimum, so
 //! it stalls at an E_L variance well above what the drift's family can reach (README, H₂).
 
-use crate::estimate::{Evaluation, Guide, TensorGuide, metropolis_move};
-use crate::fused::FusedSimulator;
+use crate::estimate::{Evaluation, guide_on, metropolis_move};
 use crate::integrators::EULER_MARUYAMA;
 use crate::nn::DriftNet;
 use crate::noise::Noise;
@@ -111,20 +110,13 @@ impl VmcEngine<'_> {
     /// `moves` Metropolis-adjusted moves of the walkers `x` under the drift of `net`: the new
     /// walkers and their E_L.
     /// On the CPU the fused engine evaluates the drift and E_L; on another device
-    /// ([`TensorGuide`]) they are tensor ops there.
+    /// ([`crate::estimate::TensorGuide`], through [`guide_on`]) they are tensor ops there.
     pub fn sample(&self, net: &DriftNet, x: Vec<f64>, device: &Device, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-        let (fused, tensor);
-        let guide: &dyn Guide = if crate::fused::supported(device) {
-            fused = FusedSimulator::new(net, self.system, &EULER_MARUYAMA);
-            &fused
-        } else {
-            tensor = TensorGuide::new(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
-            &tensor
-        };
+        let guide = guide_on(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
         let mut at = guide.evaluate(&x);
         let mut x = x;
         for _ in 0..self.moves {
-            let moved = metropolis_move(guide, &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
+            let moved = metropolis_move(guide.as_ref(), &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
             x = moved.next;
             at = Evaluation { v: moved.v_next, e: moved.e_next, exact: moved.exact_next };
         }

@@ -35,9 +35,10 @@ impl System {
 #[cfg(test)]
 mod tests {
     use crate::device::Precision;
-    use crate::nn::{DriftNet, Init, JastrowConfig, MlpConfig, Potential, linear};
+    use crate::fused::tests::{Kind, h2, network};
+    use crate::nn::DriftNet;
     use crate::noise::Noise;
-    use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus, System};
+    use crate::physics::{GaussianInteraction, Harmonic, HarmonicTrap, System};
     use burn::tensor::{Device, Tensor, TensorData};
 
     fn f64_device() -> Device {
@@ -46,99 +47,87 @@ mod tests {
         device
     }
 
-    fn h2() -> System {
-        System::Molecule(Molecule {
-            electrons: 2,
-            nuclei: vec![Nucleus { charge: 1.0, position: [0.0, 0.0, 0.7] }, Nucleus { charge: 1.0, position: [0.0, 0.0, -0.7] }],
-            cusps: true,
-        })
-    }
-
     fn bosons(particles: usize) -> System {
         System::HarmonicTrap(HarmonicTrap { particles, dims: 2, omega: 1.0, interaction: Some(GaussianInteraction { g: 3.0, s: 0.5 }) })
     }
 
-    /// A gradient network with every layer random (the output layers start at zero otherwise).
-    fn network(system: &System, jastrow: bool, density: Vec<f64>, noise: &mut Noise, device: &Device) -> DriftNet {
-        network_with(system, jastrow, density, false, noise, device)
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        t.into_data().try_into_vec_as::<f64>().unwrap()
     }
 
-    fn network_with(system: &System, jastrow: bool, density: Vec<f64>, three_body: bool, noise: &mut Noise, device: &Device) -> DriftNet {
-        let (p, d) = (system.particles(), system.dims());
-        if jastrow {
-            let config = JastrowConfig { particles: p, dims: d, centres: system.centres(), length: 1.3, hidden: 8, layers: 2, skip_init: -0.6, density, three_body };
-            let mut net = config.init(noise, device);
-            net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
-            net.pair.output = linear(8, 1, false, Init::Uniform, noise, device);
-            if let Some(triple) = net.triple.as_mut() {
-                triple.output = linear(8, 1, false, Init::Uniform, noise, device);
-            }
-            DriftNet::Jastrow(net)
-        } else {
-            let mut net = Potential::init(&MlpConfig { particles: p, dims: d, hidden: 8, layers: 2, skip_init: -0.6 }, noise, device);
-            net.output = linear(8, 1, false, Init::Uniform, noise, device);
-            DriftNet::Potential(net)
+    /// Σ_D (v_D(x + h e_D) − v_D(x − h e_D))/2h per walker, h = 1e-4: the divergence of the drift
+    /// by central differences (error O(h²)), for walkers `x` of shape [w, n, d].
+    fn divergence_by_differences(net: &DriftNet, x: &[f64], [w, n, d]: [usize; 3], device: &Device) -> Vec<f64> {
+        let at = |x: &[f64]| Tensor::<3>::from_data(TensorData::new(x.to_vec(), [w, n, d]), device);
+        let h = 1e-4;
+        let mut divergence = vec![0.0; w];
+        for k in 0..n * d {
+            let shifted = |sign: f64| {
+                let mut y = x.to_vec();
+                (0..w).for_each(|b| y[b * n * d + k] += sign * h);
+                values(net.forward(at(&y)))
+            };
+            let (plus, minus) = (shifted(1.0), shifted(-1.0));
+            (0..w).for_each(|b| divergence[b] += (plus[b * n * d + k] - minus[b * n * d + k]) / (2.0 * h));
         }
+        divergence
     }
 
     /// burn's E_L equals the fused engine's exact one (f64, to 1e-10 relative) for the gradient
     /// network and the Jastrow drift (with and without density inputs, with the three-body
-    /// term), on H₂ with the cusp
-    /// prior, on 2-D bosons and on the oscillator; and the drift it returns is the full drift.
+    /// term), on H₂ with the cusp prior, on 2-D bosons and on the oscillator; and the drift it
+    /// returns is the full drift.
     #[test]
     fn burn_local_energy_equals_the_fused_engines() {
         let device = f64_device();
         let mut noise = Noise::new(21);
         let oscillator = System::Harmonic(Harmonic { particles: 2, dims: 3, omega: 1.0 });
         let cases = [
-            (h2(), true, vec![]),
-            (h2(), false, vec![]),
-            (bosons(3), true, vec![]),
-            (bosons(4), true, vec![0.5, 2.0]),
-            (bosons(4), true, vec![]),
-            (bosons(3), false, vec![]),
-            (oscillator, false, vec![]),
+            (h2(true), Kind::Jastrow),
+            (h2(true), Kind::Gradient),
+            (bosons(3), Kind::Jastrow),
+            (bosons(4), Kind::JastrowDensity),
+            (bosons(4), Kind::JastrowThree),
+            (bosons(3), Kind::Gradient),
+            (oscillator, Kind::Gradient),
         ];
-        for (case, (system, jastrow, density)) in cases.into_iter().enumerate() {
-            // The second 4-boson case has the three-body term.
-            let net = network_with(&system, jastrow, density.clone(), case == 4, &mut noise, &device);
+        for (system, kind) in cases {
+            let net = network(kind, &system, &mut noise, &device);
             let (n, d, w) = (system.particles(), system.dims(), 7);
             let x = noise.standard_normals(w * n * d);
             let xt = Tensor::<3>::from_data(TensorData::new(x.clone(), [w, n, d]), &device);
             let (v, e) = system.local_energy(&net, xt.clone()).expect("a gradient drift");
-            let e = e.into_data().try_into_vec_as::<f64>().unwrap();
+            let e = values(e);
             let fused = crate::fused::local_energies(&net, &system, &x);
             for (a, b) in e.iter().zip(&fused) {
-                assert!((a - b).abs() < 1e-10 * (1.0 + b.abs()), "jastrow {jastrow}, density {density:?}, N = {n}: burn E_L {a} vs fused {b}");
+                assert!((a - b).abs() < 1e-10 * (1.0 + b.abs()), "{kind:?}, N = {n}: burn E_L {a} vs fused {b}");
             }
             let mut full = net.forward(xt.clone());
             if let Some(prior) = system.prior_drift(xt) {
                 full = full + prior;
             }
-            let (v, full) = (v.into_data().try_into_vec_as::<f64>().unwrap(), full.into_data().try_into_vec_as::<f64>().unwrap());
-            assert_eq!(v, full);
+            assert_eq!(values(v), values(full));
         }
     }
 
-    /// The three-body term (`three_body`, 4 bosons with density inputs, every layer random): S_θ's
+    /// The three-body term (4 bosons with density inputs and W, every layer random): S_θ's
     /// x-gradient by burn's autodiff equals the drift to 1e-12; exchanging two particles leaves
     /// S_θ and E_L unchanged and swaps their drift rows; the Laplacian equals central finite
-    /// differences of the drift (h = 1e-4, to 1e-6); and the term changes S_θ (it is not zero).
+    /// differences of the drift (to 1e-6); and the term changes S_θ (it is not zero).
     #[test]
     fn three_body_term_is_symmetric_and_its_drift_and_laplacian_are_exact() {
         let mut device = f64_device().autodiff();
         Precision::F64.configure(&mut device).unwrap();
         let mut noise = Noise::new(17);
         let system = bosons(4);
-        let net = network_with(&system, true, vec![0.5, 2.0], true, &mut noise, &device);
+        let net = network(Kind::JastrowThree, &system, &mut noise, &device);
         let (n, d, w) = (4, 2, 3);
         let x = noise.standard_normals(w * n * d);
         let at = |x: &[f64]| Tensor::<3>::from_data(TensorData::new(x.to_vec(), [w, n, d]), &device);
-        let values = |t: Tensor<1>| t.into_data().try_into_vec_as::<f64>().unwrap();
         let xt = at(&x).require_grad();
         let s = net.log_psi(xt.clone()).unwrap();
-        let gx = xt.grad(&s.clone().sum().backward()).unwrap().into_data().try_into_vec_as::<f64>().unwrap();
-        let v = net.forward(at(&x)).into_data().try_into_vec_as::<f64>().unwrap();
+        let gx = values(xt.grad(&s.clone().sum().backward()).unwrap());
+        let v = values(net.forward(at(&x)));
         for (a, b) in gx.iter().zip(&v) {
             assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "∇S {a} vs v {b}");
         }
@@ -149,13 +138,19 @@ mod tests {
         let s = values(s);
         assert!(s.iter().zip(&plain).all(|(a, b)| (a - b).abs() > 1e-6), "the three-body term adds nothing: {s:?} vs {plain:?}");
         // Exchange particles 0 and 2.
-        let swapped: Vec<f64> = (0..w * n * d).map(|c| {
-            let (b, p, e) = (c / (n * d), (c / d) % n, c % d);
-            let q = match p { 0 => 2, 2 => 0, p => p };
-            x[b * n * d + q * d + e]
-        }).collect();
+        let swapped: Vec<f64> = (0..w * n * d)
+            .map(|c| {
+                let (b, p, e) = (c / (n * d), (c / d) % n, c % d);
+                let q = match p {
+                    0 => 2,
+                    2 => 0,
+                    p => p,
+                };
+                x[b * n * d + q * d + e]
+            })
+            .collect();
         let s2 = values(net.log_psi(at(&swapped)).unwrap());
-        let v2 = net.forward(at(&swapped)).into_data().try_into_vec_as::<f64>().unwrap();
+        let v2 = values(net.forward(at(&swapped)));
         let (e1, e2) = (values(system.local_energy(&net, at(&x)).unwrap().1), values(system.local_energy(&net, at(&swapped)).unwrap().1));
         for b in 0..w {
             assert!((s[b] - s2[b]).abs() < 1e-12 * (1.0 + s[b].abs()), "S changed under exchange");
@@ -165,47 +160,23 @@ mod tests {
             }
         }
         let lap = values(net.laplacian(at(&x)).unwrap());
-        let h = 1e-4;
-        let mut divergence = vec![0.0; w];
-        for k in 0..n * d {
-            let shifted = |sign: f64| {
-                let mut y = x.clone();
-                (0..w).for_each(|b| y[b * n * d + k] += sign * h);
-                net.forward(at(&y)).into_data().try_into_vec_as::<f64>().unwrap()
-            };
-            let (plus, minus) = (shifted(1.0), shifted(-1.0));
-            (0..w).for_each(|b| divergence[b] += (plus[b * n * d + k] - minus[b * n * d + k]) / (2.0 * h));
-        }
-        for (a, b) in lap.iter().zip(&divergence) {
+        for (a, b) in lap.iter().zip(&divergence_by_differences(&net, &x, [w, n, d], &device)) {
             assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "three-body Laplacian {a} vs finite differences {b}");
         }
     }
 
-    /// The Laplacian against central finite differences of the drift: Σ_D (v_D(x + h e_D) −
-    /// v_D(x − h e_D))/2h, h = 1e-4, to 1e-6 (the O(h²) error).
+    /// The Laplacian against central finite differences of the drift, to 1e-6 (the O(h²) error).
     #[test]
     fn laplacian_is_the_divergence_of_the_drift() {
         let device = f64_device();
         let mut noise = Noise::new(5);
-        for (system, jastrow, density) in [(bosons(3), true, vec![0.5, 1.0]), (h2(), true, vec![]), (h2(), false, vec![])] {
-            let net = network(&system, jastrow, density, &mut noise, &device);
+        for (system, kind) in [(bosons(3), Kind::JastrowDensity), (h2(true), Kind::Jastrow), (h2(true), Kind::Gradient)] {
+            let net = network(kind, &system, &mut noise, &device);
             let (n, d, w) = (system.particles(), system.dims(), 3);
             let x = noise.standard_normals(w * n * d);
-            let at = |x: &[f64]| Tensor::<3>::from_data(TensorData::new(x.to_vec(), [w, n, d]), &device);
-            let lap = net.laplacian(at(&x)).unwrap().into_data().try_into_vec_as::<f64>().unwrap();
-            let h = 1e-4;
-            let mut divergence = vec![0.0; w];
-            for k in 0..n * d {
-                let shifted = |sign: f64| {
-                    let mut y = x.clone();
-                    (0..w).for_each(|b| y[b * n * d + k] += sign * h);
-                    net.forward(at(&y)).into_data().try_into_vec_as::<f64>().unwrap()
-                };
-                let (plus, minus) = (shifted(1.0), shifted(-1.0));
-                (0..w).for_each(|b| divergence[b] += (plus[b * n * d + k] - minus[b * n * d + k]) / (2.0 * h));
-            }
-            for (a, b) in lap.iter().zip(&divergence) {
-                assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "jastrow {jastrow}: Laplacian {a} vs finite differences {b}");
+            let lap = values(net.laplacian(Tensor::<3>::from_data(TensorData::new(x.clone(), [w, n, d]), &device)).unwrap());
+            for (a, b) in lap.iter().zip(&divergence_by_differences(&net, &x, [w, n, d], &device)) {
+                assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "{kind:?}: Laplacian {a} vs finite differences {b}");
             }
         }
     }
