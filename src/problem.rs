@@ -100,7 +100,7 @@ struct RawDrift {
     cusps: Option<bool>,
     skip_init: Option<f64>,
     density: Option<usize>,
-    three_body: Option<bool>,
+    three_body: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -194,9 +194,10 @@ pub struct DriftSpec {
     /// `density = M` (jastrow only): M density inputs ρ_iβ of the one-body network, with
     /// β = ½, 1, 2, … doubling ([`crate::nn::Jastrow`]).
     pub density: usize,
-    /// `three_body = true` (jastrow only): the three-body term W of [`crate::nn::Jastrow`],
-    /// summed over the N(N−1)(N−2) ordered triples.
-    pub three_body: bool,
+    /// `three_body` (jastrow only): the three-body term W of [`crate::nn::Jastrow`]: `true` or
+    /// `"ordered"` (over the N(N−1)(N−2) ordered triples), `"power_sums"` (over the C(N, 3)
+    /// unordered triples, on power sums of their features), `false` (none).
+    pub three_body: Option<crate::nn::ThreeBody>,
 }
 
 impl DriftSpec {
@@ -409,8 +410,14 @@ impl Problem {
         if density > 8 {
             return Err(ctx.invalid("drift", "density", &format!("at most 8 density inputs (β = ½ … 64), got {density}")));
         }
-        let three_body = d.three_body.unwrap_or(false);
-        if three_body && kind != DriftKind::Jastrow {
+        let three_body = match &d.three_body {
+            None | Some(toml::Value::Boolean(false)) => None,
+            Some(toml::Value::Boolean(true)) => Some(crate::nn::ThreeBody::Ordered),
+            Some(toml::Value::String(form)) if form == "ordered" => Some(crate::nn::ThreeBody::Ordered),
+            Some(toml::Value::String(form)) if form == "power_sums" => Some(crate::nn::ThreeBody::PowerSums),
+            Some(other) => return Err(ctx.invalid("drift", "three_body", &format!("expected true, false, \"ordered\" or \"power_sums\", got {other}"))),
+        };
+        if three_body.is_some() && kind != DriftKind::Jastrow {
             return Err(ctx.invalid("drift", "three_body", "the three-body term needs kind = \"jastrow\""));
         }
         let drift = DriftSpec {

@@ -77,15 +77,20 @@ fn vmc_section_is_validated() {
     assert!(e.contains("p.toml") && e.contains("vmc.objective") && e.contains("\"variance\""), "{e}");
 }
 
-/// `[drift] three_body` needs the Jastrow drift and is a boolean.
+/// `[drift] three_body` needs the Jastrow drift and is a boolean or the name of a form.
 #[test]
 fn three_body_key_is_validated() {
     let base = "[system]\nkind = \"harmonic_trap\"\nparticles = 3\ndims = 2\n";
     let parse = |extra: &str| pathspace::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}"));
     let e = parse("[drift]\nkind = \"gradient\"\nthree_body = true\n").unwrap_err().to_string();
     assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("jastrow"), "{e}");
-    let e = parse("[drift]\nkind = \"jastrow\"\nthree_body = 3\n").unwrap_err().to_string();
-    assert!(e.contains("p.toml") && e.contains("three_body"), "{e}");
-    let p = parse("[drift]\nkind = \"jastrow\"\nthree_body = true\n").unwrap();
-    assert!(p.drift.three_body);
+    for bad in ["3", "\"triples\""] {
+        let e = parse(&format!("[drift]\nkind = \"jastrow\"\nthree_body = {bad}\n")).unwrap_err().to_string();
+        assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("power_sums") && !e.contains('\n'), "{e}");
+    }
+    use pathspace::nn::ThreeBody;
+    for (value, form) in [("true", Some(ThreeBody::Ordered)), ("\"ordered\"", Some(ThreeBody::Ordered)), ("\"power_sums\"", Some(ThreeBody::PowerSums)), ("false", None)] {
+        let p = parse(&format!("[drift]\nkind = \"jastrow\"\nthree_body = {value}\n")).unwrap();
+        assert_eq!(p.drift.three_body, form, "three_body = {value}");
+    }
 }

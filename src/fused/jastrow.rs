@@ -1,6 +1,6 @@
 //! The Jastrow gradient drift of [`crate::nn::Jastrow`] on a block of walkers: forward, reverse
 //! and the exact Laplacian, by the chain rule through the distance features around the scalar
-//! networks F (one-body), U (ordered pairs) and optionally W (ordered triples), each a
+//! networks F (one-body), U (ordered pairs) and optionally W (triples), each a
 //! [`PotentialParams`] whose own forward, reverse and Hessian products are those of
 //! `super::potential`.
 //!
@@ -8,8 +8,10 @@
 //! q_t = q(δ_t) = ln(1 + |δ_t|²/ℓ²) of a difference δ_t = r_a − r_b (a pair) or r_a − C_A (a
 //! centre): φ(q) = q for the plain inputs (one term), φ(q) = e^{−βq} for the density inputs
 //! ρ_iβ = Σ_{j≠i} e^{−β q_ij} of F (N − 1 terms). The three-body network W (`three_body`) has a
-//! row per ordered triple (i, j, k) with the plain inputs q_ij, q_ik, q_jk (the pair features
-//! of those ordered pairs) and y_i, y_j, y_k. With α = 2/(ℓ²(1 + |δ|²/ℓ²)), for one term:
+//! row per triple (i, j, k): ordered, with the plain inputs q_ij, q_ik, q_jk (the pair features
+//! of those ordered pairs) and y_i, y_j, y_k; or i < j < k, with the power sums Σ q^m (φ(q) =
+//! q^m, three terms) over the triangle's pair features and over its one-body features of each
+//! centre, m = 1, 2, 3. With α = 2/(ℓ²(1 + |δ|²/ℓ²)), for one term:
 //!
 //! ```text
 //! ∂q/∂r_a = γ = α δ = −∂q/∂r_b,        Q = ∂²q/∂δ² = α I − α² δ δᵀ,       tr Q = α d − α² |δ|²
@@ -31,29 +33,41 @@ use crate::nn::{Jastrow, JastrowGeometry};
 use burn::module::ParamId;
 
 /// One term φ(q) of a network input: the feature's particle a, optional second particle b, its
-/// index among the walker's features (one-body i·K + A, then pair N·K + m), and φ: `None` for
-/// φ(q) = q, `Some(β)` for φ(q) = e^{−βq}.
+/// index among the walker's features (one-body i·K + A, then pair N·K + m), and φ.
 #[derive(Debug, Clone, Copy)]
 struct Input {
     a: usize,
     b: Option<usize>,
     feature: usize,
-    decay: Option<f64>,
+    phi: Phi,
+}
+
+/// φ of a term: q itself, a density bump e^{−βq}, or a power q^m (W's power sums).
+#[derive(Debug, Clone, Copy)]
+enum Phi {
+    Plain,
+    Decay(f64),
+    Power(i32),
 }
 
 impl Input {
     fn plain(a: usize, b: Option<usize>, feature: usize) -> Self {
-        Input { a, b, feature, decay: None }
+        Input { a, b, feature, phi: Phi::Plain }
     }
 
     /// (φ(q), φ'(q), φ''(q)).
     #[inline(always)]
     fn phi(&self, q: f64) -> (f64, f64, f64) {
-        match self.decay {
-            None => (q, 1.0, 0.0),
-            Some(beta) => {
+        match self.phi {
+            Phi::Plain => (q, 1.0, 0.0),
+            Phi::Decay(beta) => {
                 let e = (-beta * q).exp();
                 (e, -beta * e, beta * beta * e)
+            }
+            Phi::Power(m) => {
+                let m_f = m as f64;
+                let (p2, p1) = (if m >= 2 { q.powi(m - 2) } else { 0.0 }, q.powi(m - 1));
+                (q.powi(m), m_f * p1, m_f * (m_f - 1.0) * p2)
             }
         }
     }
@@ -105,7 +119,7 @@ pub(crate) struct JastrowParams<F = f64> {
     geometry: JastrowGeometry,
     one: Table,
     pairs: Table,
-    /// The ordered triples' rows (none without W).
+    /// The triples' rows (none without W).
     triples: Table,
     /// The ordered pairs (i, j) of the pair features, in feature order.
     ordered: Vec<(usize, usize)>,
@@ -206,7 +220,7 @@ impl JastrowParams<f64> {
             slots.extend((0..k).map(|c| vec![Input::plain(i, None, i * k + c)]));
             for &beta in &geometry.density {
                 let terms = ordered.iter().enumerate().filter(|(_, p)| p.0 == i);
-                slots.push(terms.map(|(m_row, &(_, j))| Input { a: i, b: Some(j), feature: n * k + m_row, decay: Some(beta) }).collect());
+                slots.push(terms.map(|(m_row, &(_, j))| Input { a: i, b: Some(j), feature: n * k + m_row, phi: Phi::Decay(beta) }).collect());
             }
         }
         let one = Table::new(n, geometry.one_body_inputs(), slots);
@@ -217,16 +231,27 @@ impl JastrowParams<f64> {
             slots.extend((0..k).map(|c| vec![Input::plain(j, None, j * k + c)]));
         }
         let pairs = Table::new(ordered.len(), geometry.pair_inputs(), slots);
-        // Triple rows (i, j, k): q_ij, q_ik, q_jk (the features of the ordered pairs), y_i, y_j, y_k.
+        // Triple rows (i, j, l): each input a sum of powers of the row's base features
+        // (`JastrowGeometry::triple_slots`: q_ij, q_il, q_jl, then y of i, j, l per centre).
         let feature = |a: usize, b: usize| n * k + a * (n - 1) + if b < a { b } else { b - 1 };
-        let triple_rows = if m.triple.is_some() { geometry.ordered_triples() } else { Vec::new() };
+        let triple_rows = if m.triple.is_some() { geometry.triples() } else { Vec::new() };
+        let triple_slots = geometry.triple_slots();
         let mut slots = Vec::with_capacity(triple_rows.len() * geometry.triple_inputs());
         for &(i, j, l) in &triple_rows {
-            slots.push(vec![Input::plain(i, Some(j), feature(i, j))]);
-            slots.push(vec![Input::plain(i, Some(l), feature(i, l))]);
-            slots.push(vec![Input::plain(j, Some(l), feature(j, l))]);
-            for p in [i, j, l] {
-                slots.extend((0..k).map(|c| vec![Input::plain(p, None, p * k + c)]));
+            let base = |f: usize| match f {
+                0 => (i, Some(j), feature(i, j)),
+                1 => (i, Some(l), feature(i, l)),
+                2 => (j, Some(l), feature(j, l)),
+                f => {
+                    let p = [i, j, l][(f - 3) % 3];
+                    (p, None, p * k + (f - 3) / 3)
+                }
+            };
+            for slot in &triple_slots {
+                slots.push(slot.iter().map(|&(f, power)| {
+                    let (a, b, feature) = base(f);
+                    Input { a, b, feature, phi: if power == 1 { Phi::Plain } else { Phi::Power(power) } }
+                }).collect());
             }
         }
         let triples = Table::new(triple_rows.len(), geometry.triple_inputs(), slots);
@@ -599,7 +624,7 @@ mod tests {
         use burn::tensor::{Tensor, TensorData};
         let device = autodiff_device();
         let mut noise = Noise::new(8);
-        for (system, kind) in [(h2(false), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree), (bosons(), Kind::Gradient), (h2(false), Kind::Gradient)] {
+        for (system, kind) in [(h2(false), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree), (bosons(), Kind::JastrowPowerSums), (bosons(), Kind::Gradient), (h2(false), Kind::Gradient)] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             let (n, d, w) = (system.particles(), system.dims(), 5);
@@ -626,7 +651,7 @@ mod tests {
     fn exchange_leaves_s_unchanged_and_permutes_the_drift() {
         let device = autodiff_device();
         let mut noise = Noise::new(21);
-        for (system, kind) in [(bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree)] {
+        for (system, kind) in [(bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree), (bosons(), Kind::JastrowPowerSums)] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             let (n, d) = (system.particles(), system.dims());

@@ -43,8 +43,10 @@ pub(crate) enum Kind {
     Jastrow,
     /// The Jastrow network with two density inputs (β = ½, 2) in its one-body network.
     JastrowDensity,
-    /// The Jastrow network with the density inputs and the three-body term W.
+    /// The Jastrow network with the density inputs and the ordered three-body term W.
     JastrowThree,
+    /// The same with the power-sum form of W.
+    JastrowPowerSums,
 }
 
 /// A network of `kind` with every layer random (none zero-initialised).
@@ -71,7 +73,7 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
             net.output = linear(8, 1, false, Init::Uniform, noise, device);
             DriftNet::Potential(net)
         }
-        Kind::Jastrow | Kind::JastrowDensity | Kind::JastrowThree => {
+        Kind::Jastrow | Kind::JastrowDensity | Kind::JastrowThree | Kind::JastrowPowerSums => {
             let config = JastrowConfig {
                 particles: p,
                 dims: d,
@@ -81,7 +83,11 @@ fn network_with_layers(kind: Kind, layers: usize, system: &System, noise: &mut N
                 layers,
                 skip_init: -0.6,
                 density: if kind == Kind::Jastrow { Vec::new() } else { vec![0.5, 2.0] },
-                three_body: kind == Kind::JastrowThree,
+                three_body: match kind {
+                    Kind::JastrowThree => Some(crate::nn::ThreeBody::Ordered),
+                    Kind::JastrowPowerSums => Some(crate::nn::ThreeBody::PowerSums),
+                    _ => None,
+                },
             };
             let mut net = config.init(noise, device);
             net.one_body.output = linear(8, 1, false, Init::Uniform, noise, device);
@@ -217,6 +223,7 @@ fn jastrow_net_matches_autodiff() {
         compare(&bosons(), Kind::JastrowDensity, integrator, true);
         compare(&h2(true), Kind::JastrowDensity, integrator, true);
         compare(&bosons(), Kind::JastrowThree, integrator, true);
+        compare(&bosons(), Kind::JastrowPowerSums, integrator, true);
     }
     compare_layers(&bosons(), Kind::JastrowDensity, 3, &SOSRA, false);
     // (One particle has no pair rows: its pair network gets no gradient, which `compare` rejects.)
@@ -227,7 +234,7 @@ fn jastrow_net_matches_autodiff() {
 #[test]
 fn fused_evaluation_paths_match_burn() {
     let device = autodiff_device().inner();
-    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree)] {
+    for (system, kind) in [(h2(true), Kind::Pair), (bosons(), Kind::Mlp), (h2(true), Kind::Gradient), (bosons(), Kind::Jastrow), (h2(true), Kind::Jastrow), (bosons(), Kind::JastrowDensity), (bosons(), Kind::JastrowThree), (bosons(), Kind::JastrowPowerSums)] {
         let mut noise = Noise::new(8);
         let net = network(kind, &system, &mut noise, &device);
         let walkers = noise.gaussian([40, system.particles(), system.dims()], 0.8, &device);
@@ -323,6 +330,7 @@ fn cases() -> Vec<(System, Kind)> {
         (h2(true), Kind::Jastrow),
         (bosons(), Kind::JastrowDensity),
         (bosons(), Kind::JastrowThree),
+        (bosons(), Kind::JastrowPowerSums),
     ]
 }
 

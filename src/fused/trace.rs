@@ -206,7 +206,7 @@ mod tests {
     fn divergence_matches_finite_differences() {
         let device = Device::flex();
         let mut noise = Noise::new(5);
-        for (kind, system) in [(Kind::Mlp, h2(true)), (Kind::Pair, h2(true)), (Kind::Pair, bosons()), (Kind::Mlp, bosons()), (Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons()), (Kind::JastrowDensity, bosons()), (Kind::JastrowDensity, h2(true)), (Kind::JastrowThree, bosons())] {
+        for (kind, system) in [(Kind::Mlp, h2(true)), (Kind::Pair, h2(true)), (Kind::Pair, bosons()), (Kind::Mlp, bosons()), (Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons()), (Kind::JastrowDensity, bosons()), (Kind::JastrowDensity, h2(true)), (Kind::JastrowThree, bosons()), (Kind::JastrowPowerSums, bosons())] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             for _ in 0..3 {
@@ -223,7 +223,7 @@ mod tests {
     fn gradient_net_drift_is_the_gradient_of_its_potential() {
         let device = Device::flex();
         let mut noise = Noise::new(12);
-        for (kind, system) in [(Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons()), (Kind::JastrowDensity, bosons()), (Kind::JastrowDensity, h2(true)), (Kind::JastrowThree, bosons())] {
+        for (kind, system) in [(Kind::Gradient, h2(true)), (Kind::Gradient, bosons()), (Kind::Jastrow, h2(true)), (Kind::Jastrow, bosons()), (Kind::JastrowDensity, bosons()), (Kind::JastrowDensity, h2(true)), (Kind::JastrowThree, bosons()), (Kind::JastrowPowerSums, bosons())] {
             let net = network(kind, &system, &mut noise, &device);
             let drift = FlatDrift::new(&net, &system);
             // log ψ_T (S_θ plus the prior's potential) and the whole drift.

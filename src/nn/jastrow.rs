@@ -11,16 +11,21 @@
 //! y_i  = (q(r_i − C_A))_A                              one-body inputs       (K)
 //! ρ_i  = (Σ_{j≠i} e^{−β q(r_i − r_j)})_β               densities             (M, optional)
 //! z_ij = (q(r_i − r_j), y_i, y_j)                      ordered-pair inputs   (1 + 2K)
-//! t_ijk = (q_ij, q_ik, q_jk, y_i, y_j, y_k)             ordered-triple inputs (3 + 3K, optional)
-//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_{i,j,k distinct} W(t_ijk) + ½ c |x|²,     c = −ρ²
+//! t_ijk = (Σ q^m over q_ij, q_ik, q_jk;                             triple inputs (3 + 3K,
+//!          Σ y^m over y_i, y_j, y_k per centre),  m = 1, 2, 3     optional)
+//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_{i<j<k} W(t_ijk) + ½ c |x|²,     c = −ρ²
 //! ```
 //!
 //! W (`three_body`) is a genuine three-body term: it sees the whole triangle of three particles
 //! and where it sits, as a three-body Jastrow factor does (e.g. Huang, Moskowitz & Schmidt,
-//! J. Chem. Phys. 93, 3010 (1990)), here a small learned network summed over the N(N−1)(N−2)
-//! ordered triples, so it is symmetric for any W. Both engines have it: the drift below,
-//! [`Jastrow::laplacian`] and S_θ in burn ops, and triple rows in the fused engine's tables
-//! (`crate::fused::jastrow`), whose inputs are the same pair and centre features.
+//! J. Chem. Phys. 93, 3010 (1990)), here a small learned network summed over the C(N, 3)
+//! unordered triples. Its inputs are power sums, symmetric under any permutation of the three
+//! particles, so S is symmetric for any W; the power sums m = 1, 2, 3 of three numbers determine
+//! them up to order (Newton's identities), so W sees the triangle's three side features and
+//! the three particles' positions in the trap, each as an unordered set. A sixth of the rows of
+//! a sum over ordered triples. Both engines have it: the drift below, [`Jastrow::laplacian`]
+//! and S_θ in burn ops, and triple rows in the fused engine's tables (`crate::fused::jastrow`),
+//! whose inputs are sums of powers of the same pair and centre features.
 //!
 //! The densities make the term many-body in the DeepSets sense (Zaheer et al. 2017): F is a
 //! nonlinear function of a sum over the other particles, so its expansion holds products
@@ -64,8 +69,8 @@ pub struct JastrowConfig {
     pub skip_init: f64,
     /// The decay rates β of the density inputs of F (empty: F sees y_i only).
     pub density: Vec<f64>,
-    /// Add the three-body term Σ_{(i,j,k)} W(t_ijk) (three or more particles).
-    pub three_body: bool,
+    /// Add a three-body term W (three or more particles), in one of its forms.
+    pub three_body: Option<ThreeBody>,
 }
 
 /// The fixed geometry of a Jastrow drift (not trained; part of its shape).
@@ -77,8 +82,17 @@ pub struct JastrowGeometry {
     pub length: f64,
     /// β of each density input of F (none with a single particle).
     pub density: Vec<f64>,
-    /// Whether S_θ has the three-body term W (three or more particles).
-    pub three_body: bool,
+    /// S_θ's three-body term W, if any (three or more particles).
+    pub three_body: Option<ThreeBody>,
+}
+
+/// The form of the three-body term W (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreeBody {
+    /// W(q_ij, q_ik, q_jk, y_i, y_j, y_k) summed over the N(N−1)(N−2) ordered triples.
+    Ordered,
+    /// W(Σ q^m, Σ y^m; m = 1, 2, 3) summed over the C(N, 3) unordered triples.
+    PowerSums,
 }
 
 impl JastrowGeometry {
@@ -97,23 +111,40 @@ impl JastrowGeometry {
         1 + 2 * self.centres.len()
     }
 
-    /// Inputs of the three-body network, 3 + 3K.
+    /// The powers m = 1…POWERS of the power-sum form's inputs.
+    pub const POWERS: i32 = 3;
+
+    /// Inputs of the three-body network, 3 + 3K in either form.
     pub fn triple_inputs(&self) -> usize {
         3 + 3 * self.centres.len()
     }
 
-    /// The ordered triples (i, j, k) of distinct particles, in the order of the triple rows.
-    pub fn ordered_triples(&self) -> Vec<(usize, usize, usize)> {
+    /// The triple rows (i, j, k): the ordered triples of distinct particles, or i < j < k for
+    /// the power sums (none without W).
+    pub fn triples(&self) -> Vec<(usize, usize, usize)> {
         let n = self.particles;
-        let mut out = Vec::new();
-        for i in 0..n {
-            for j in (0..n).filter(|&j| j != i) {
-                for k in (0..n).filter(|&k| k != i && k != j) {
-                    out.push((i, j, k));
-                }
+        match self.three_body {
+            None => Vec::new(),
+            Some(ThreeBody::Ordered) => (0..n).flat_map(|i| (0..n).flat_map(move |j| (0..n).map(move |k| (i, j, k)))).filter(|&(i, j, k)| i != j && i != k && j != k).collect(),
+            Some(ThreeBody::PowerSums) => (0..n).flat_map(|i| (i + 1..n).flat_map(move |j| (j + 1..n).map(move |k| (i, j, k)))).collect(),
+        }
+    }
+
+    /// W's inputs as sums of powers of a row's base features: each input is a list of (base
+    /// feature, power m), the base features numbered 0, 1, 2 for q_ij, q_ik, q_jk and
+    /// 3 + 3A + v for y of the row's v-th particle (i, j, k) and centre A. Ordered: q_ij, q_ik,
+    /// q_jk, then y_i, y_j, y_k (each with its K centres), one feature each. Power sums: Σ q^m,
+    /// then for each centre Σ y^m, m = 1, 2, 3.
+    pub fn triple_slots(&self) -> Vec<Vec<(usize, i32)>> {
+        let k = self.centres.len();
+        match self.three_body {
+            None => Vec::new(),
+            Some(ThreeBody::Ordered) => (0..3).map(|f| vec![(f, 1)]).chain((0..3).flat_map(|v| (0..k).map(move |c| vec![(3 + 3 * c + v, 1)]))).collect(),
+            Some(ThreeBody::PowerSums) => {
+                let sums = |first: usize| (1..=Self::POWERS).map(move |m| (first..first + 3).map(|f| (f, m)).collect::<Vec<_>>());
+                sums(0).chain((0..k).flat_map(move |c| sums(3 + 3 * c))).collect()
             }
         }
-        out
     }
 
     /// The ordered pairs (i, j), i ≠ j, in the order of the pair rows.
@@ -129,7 +160,7 @@ pub struct Jastrow {
     pub(crate) one_body: Potential,
     /// U: ordered-pair inputs (1 + 2K) → scalar.
     pub(crate) pair: Potential,
-    /// W: triple inputs (3 + 3K) → scalar (`three_body`; three or more particles).
+    /// W: triple inputs (3 + 3K power sums) → scalar (`three_body`; three or more particles).
     pub(crate) triple: Option<Potential>,
     /// ρ, with c = −ρ².
     pub(crate) skip: Param<Tensor<1>>,
@@ -145,8 +176,8 @@ impl JastrowConfig {
         let one_body = Potential::init_without_skip(&sub(k + density.len()), noise, device);
         let pair = Potential::init_without_skip(&sub(1 + 2 * k), noise, device);
         let root = (-self.skip_init).max(0.0).sqrt();
-        let three_body = self.three_body && self.particles > 2;
-        let triple = three_body.then(|| Potential::init_without_skip(&sub(3 + 3 * k), noise, device));
+        let three_body = self.three_body.filter(|_| self.particles > 2);
+        let triple = three_body.map(|_| Potential::init_without_skip(&sub(3 + 3 * k), noise, device));
         let geometry = JastrowGeometry { particles: self.particles, dims: self.dims, centres: self.centres.clone(), length: self.length, density, three_body };
         Jastrow { one_body, pair, triple, skip: scalar(root, device), geometry }
     }
@@ -166,26 +197,24 @@ fn scatter(t: Tensor<3>, sel: &Tensor<2>) -> Tensor<3> {
     sel.clone().transpose().matmul(t.swap_dims(0, 1).reshape([m, w * c])).reshape([n, w, c]).swap_dims(0, 1)
 }
 
-/// The three-body term's drift ∇Σ_rows W(t): W's input gradients g times ∂t/∂r, summed into
-/// particles i, j and k of every row ([w, n, d]).
-fn triple_drift(net: &Potential, t: &TripleInputs, gammas: &[Tensor<3>]) -> Tensor<3> {
+/// The three-body term's drift ∇Σ_rows W(t): W's input gradients g times the inputs'
+/// tangents ∂t/∂(r_i, r_j, r_k), scattered into particles i, j and k of every row ([w, n, d]).
+fn triple_drift(net: &Potential, t: &TripleInputs) -> Tensor<3> {
     let [w, m, kt] = t.t.dims();
-    let k = gammas.len();
     let g = net.gradient(t.t.clone().reshape([w * m, kt])).reshape([w, m, kt]);
-    let column = |a: usize| g.clone().slice([0..w, 0..m, a..a + 1]);
-    let [g_ij, g_ik, g_jk] = t.gammas.clone();
-    let mut to = [
-        g_ij.clone() * column(0) + g_ik.clone() * column(1),
-        g_jk.clone() * column(2) - g_ij * column(0),
-        (g_ik * column(1) + g_jk * column(2)).neg(),
-    ];
-    for (slot, sel) in t.sel.iter().enumerate() {
-        for (a, gamma) in gammas.iter().enumerate() {
-            to[slot] = to[slot].clone() + gather(gamma.clone(), sel) * column(3 + slot * k + a);
-        }
-    }
-    let [a, b, c] = to;
-    scatter(a, &t.sel[0]) + scatter(b, &t.sel[1]) + scatter(c, &t.sel[2])
+    let along = sum(t.tangents.iter().enumerate().map(|(s, u)| u.clone() * g.clone().slice([0..w, 0..m, s..s + 1]))); // [w, T, 3d]
+    let d = along.dims()[2] / 3;
+    (0..3).map(|slot| scatter(along.clone().slice([0..w, 0..m, slot * d..(slot + 1) * d]), &t.sel[slot])).reduce(|a, b| a + b).expect("three particles")
+}
+
+/// b^m (m ≥ 0) by products.
+fn power_of(b: &Tensor<3>, m: i32) -> Tensor<3> {
+    if m == 0 { b.ones_like() } else { (1..m).fold(b.clone(), |acc, _| acc * b.clone()) }
+}
+
+/// The sum of a non-empty list of tensors.
+fn sum(terms: impl Iterator<Item = Tensor<3>>) -> Tensor<3> {
+    terms.reduce(|a, b| a + b).expect("at least one term")
 }
 
 /// q(δ) = ln(1 + |δ|²/ℓ²) ([w, m, 1]) and γ = ∂q/∂δ = α δ ([w, m, d]) of differences δ [w, m, d].
@@ -217,23 +246,33 @@ struct PairInputs {
     z: Tensor<3>,
 }
 
-/// The triple rows (i, j, k) at a configuration: W's inputs t = (q_ij, q_ik, q_jk, y_i, y_j,
-/// y_k), [w, T, 3 + 3K], with the selections and the γ of the three pair features.
+/// The triple rows i < j < k at a configuration: W's inputs t ([w, T, 3 + 3K]), the power sums
+/// P_m(b) = Σ_f b_f^m of each group of three base features b_f (the pair features q_ij,
+/// q_ik, q_jk; the one-body features y_i, y_j, y_k of each centre), and for each input its
+/// tangent over the row's coordinates (r_i, r_j, r_k) and, for the Laplacian, Σ_D ∂²t/∂x_D²:
+///
+/// ```text
+/// ∂P_m = Σ_f m b_f^{m−1} u_f,      Σ_D ∂²P_m/∂x_D² = Σ_f [m b_f^{m−1} s_f + m(m−1) b_f^{m−2} |u_f|²]
+/// ```
+///
+/// with u_f = ∂b_f/∂(r_i, r_j, r_k) and s_f = Σ_D ∂²b_f/∂x_D² (2 tr Q for a pair, tr Q for a centre).
 struct TripleInputs {
     sel: [Tensor<2>; 3],
-    /// γ of q_ij, q_ik, q_jk ([w, T, d] each).
-    gammas: [Tensor<3>; 3],
     t: Tensor<3>,
+    /// ∂t_s/∂(r_i, r_j, r_k) of each input s, [w, T, 3d].
+    tangents: Vec<Tensor<3>>,
+    /// Σ_D ∂²t_s/∂x_D² of each input s, [w, T, 1] (only when asked for).
+    second: Vec<Tensor<3>>,
 }
 
 impl Jastrow {
-    /// The triple rows' inputs, given F's inputs `one` ([w, n, K + M], y first); `None` without W.
-    fn triple_inputs(&self, x: &Tensor<3>, one: &Tensor<3>) -> Option<TripleInputs> {
+    /// The triple rows' inputs, given F's inputs `one` ([w, n, K + M], y first) and the γ of
+    /// each centre's feature; with `second`, the Laplacian's Σ_D ∂²t/∂x_D² too. `None` without W.
+    fn triple_inputs(&self, x: &Tensor<3>, one: &Tensor<3>, gammas: &[Tensor<3>], second: bool) -> Option<TripleInputs> {
         self.triple.as_ref()?;
-        let [w, n, _] = x.dims();
-        let y = one.clone().slice([0..w, 0..n, 0..self.geometry.centre_count()]);
+        let [w, n, d] = x.dims();
         let device = x.device();
-        let triples = self.geometry.ordered_triples();
+        let triples = self.geometry.triples();
         let m = triples.len();
         let selection = |pick: &dyn Fn(&(usize, usize, usize)) -> usize| {
             let mut values = vec![0.0; m * n];
@@ -244,12 +283,55 @@ impl Jastrow {
         };
         let sel = [selection(&|t| t.0), selection(&|t| t.1), selection(&|t| t.2)];
         let at: Vec<Tensor<3>> = sel.iter().map(|s| gather(x.clone(), s)).collect();
-        let length = self.geometry.length;
-        let (q_ij, g_ij) = distance_feature(at[0].clone() - at[1].clone(), length);
-        let (q_ik, g_ik) = distance_feature(at[0].clone() - at[2].clone(), length);
-        let (q_jk, g_jk) = distance_feature(at[1].clone() - at[2].clone(), length);
-        let t = Tensor::cat(vec![q_ij, q_ik, q_jk, gather(y.clone(), &sel[0]), gather(y.clone(), &sel[1]), gather(y.clone(), &sel[2])], 2);
-        Some(TripleInputs { sel, gammas: [g_ij, g_ik, g_jk], t })
+        let zeros = Tensor::<3>::zeros([w, m, d], &device);
+        let spread = |slot: usize, sign: f64, gamma: &Tensor<3>, parts: &mut [Tensor<3>; 3]| parts[slot] = gamma.clone() * sign;
+        let scale = 2.0 / (self.geometry.length * self.geometry.length);
+        // tr Q = α d − |γ|², α = 2e^{−q}/ℓ².
+        let trace = |q: &Tensor<3>, gamma: &Tensor<3>| q.clone().neg().exp() * (scale * d as f64) - (gamma.clone() * gamma.clone()).sum_dim(2);
+        // The base features (b, u over (r_i, r_j, r_k), s when asked), numbered as in
+        // `JastrowGeometry::triple_slots`.
+        let mut base: Vec<(Tensor<3>, Tensor<3>, Option<Tensor<3>>)> = [(0, 1), (0, 2), (1, 2)]
+            .iter()
+            .map(|&(a, b)| {
+                let (q, gamma) = distance_feature(at[a].clone() - at[b].clone(), self.geometry.length);
+                let mut parts = [zeros.clone(), zeros.clone(), zeros.clone()];
+                spread(a, 1.0, &gamma, &mut parts);
+                spread(b, -1.0, &gamma, &mut parts);
+                let s = second.then(|| trace(&q, &gamma) * 2.0);
+                (q, Tensor::cat(parts.to_vec(), 2), s)
+            })
+            .collect();
+        for (c, gamma) in gammas.iter().enumerate() {
+            let y = one.clone().slice([0..w, 0..n, c..c + 1]);
+            let tr = second.then(|| trace(&y, gamma));
+            for slot in 0..3 {
+                let mut parts = [zeros.clone(), zeros.clone(), zeros.clone()];
+                spread(slot, 1.0, &gather(gamma.clone(), &sel[slot]), &mut parts);
+                base.push((gather(y.clone(), &sel[slot]), Tensor::cat(parts.to_vec(), 2), tr.as_ref().map(|t| gather(t.clone(), &sel[slot]))));
+            }
+        }
+        let (mut values, mut tangents, mut seconds) = (Vec::new(), Vec::new(), Vec::new());
+        for slot in self.geometry.triple_slots() {
+            // b^m, m b^{m−1} and m(m−1) b^{m−2} by products: burn's backward of `div_scalar`
+            // and `powi_scalar` is not exact to f64 rounding.
+            values.push(sum(slot.iter().map(|&(f, m)| power_of(&base[f].0, m))));
+            let d1 = |b: &Tensor<3>, m: i32| if m == 1 { None } else { Some(power_of(b, m - 1) * m as f64) };
+            tangents.push(sum(slot.iter().map(|&(f, m)| {
+                let (b, u, _) = &base[f];
+                d1(b, m).map_or(u.clone(), |d| u.clone() * d)
+            })));
+            if second {
+                seconds.push(sum(slot.iter().map(|&(f, m)| {
+                    let (b, u, s) = &base[f];
+                    let s = s.clone().expect("asked for");
+                    match d1(b, m) {
+                        None => s,
+                        Some(d) => s * d + (u.clone() * u.clone()).sum_dim(2) * power_of(b, m - 2) * (m * (m - 1)) as f64,
+                    }
+                })));
+            }
+        }
+        Some(TripleInputs { sel, t: Tensor::cat(values, 2), tangents, second: seconds })
     }
 
     fn inputs(&self, x: Tensor<3>) -> Inputs {
@@ -291,13 +373,13 @@ impl Jastrow {
         self.skip.val().powi_scalar(2).neg().reshape([1, 1, 1])
     }
 
-    /// S_θ(x) = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + ½c|x|² per walker ([walkers]).
+    /// S_θ(x) = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_{i<j<k} W(t_ijk) + ½c|x|² per walker ([walkers]).
     pub fn log_psi(&self, x: Tensor<3>) -> Tensor<1> {
         let [w, n, _] = x.dims();
         let quadratic = (x.clone() * x.clone()).sum_dim(2).sum_dim(1) * self.curvature() * 0.5; // [w, 1, 1]
-        let Inputs { one, pairs, .. } = self.inputs(x.clone());
+        let Inputs { one, pairs, gammas } = self.inputs(x.clone());
         let kf = self.geometry.one_body_inputs();
-        let triples = self.triple_inputs(&x, &one);
+        let triples = self.triple_inputs(&x, &one, &gammas, false);
         let mut s = self.one_body.value(one.reshape([w * n, kf])).reshape([w, n]).sum_dim(1); // [w, 1]
         if let Some(p) = pairs {
             let [_, m, kp] = p.z.dims();
@@ -334,37 +416,19 @@ impl Jastrow {
         // tr Q of a feature from q and γ: α d − |γ|², α = 2e^{−q}/ℓ².
         let trace = |q: Tensor<3>, gamma: &Tensor<3>| q.neg().exp() * (scale * d as f64) - (gamma.clone() * gamma.clone()).sum_dim(2);
         let Inputs { gammas, one, pairs } = self.inputs(x.clone());
-        let triples = self.triple_inputs(&x, &one);
+        let triples = self.triple_inputs(&x, &one, &gammas, true);
         let ys: Vec<Tensor<3>> = (0..k).map(|a| one.clone().slice([0..w, 0..n, a..a + 1])).collect();
         let eye = Tensor::<2>::eye(n, &device).reshape([1, n, n, 1]);
         // F's rows: tangents [w, n (row i), n (particle p), d] per input, and Σ_D ∂²z/∂x_D².
         let mut tangents: Vec<Tensor<4>> = gammas.iter().map(|gamma| gamma.clone().reshape([w, n, 1, d]) * eye.clone()).collect();
         let mut second: Vec<Tensor<3>> = ys.iter().zip(&gammas).map(|(y, gamma)| trace(y.clone(), gamma)).collect();
         let mut lap = (self.curvature().reshape([1]) * (n * d) as f64).repeat_dim(0, w);
-        if let (Some(net), Some(t)) = (&self.triple, &triples) {
-            let m = t.sel[0].dims()[0];
-            let zeros = Tensor::<3>::zeros([w, m, d], &device);
-            // Tangents over the coordinates of (i, j, k), [w, T, 3d] per input, and Σ_D ∂²t/∂x_D².
-            let tangent = |parts: [Tensor<3>; 3]| Tensor::cat(parts.to_vec(), 2).reshape([w, m, 3 * d, 1]);
-            let [g_ij, g_ik, g_jk] = t.gammas.clone();
-            let mut tangents = vec![
-                tangent([g_ij.clone(), g_ij.clone().neg(), zeros.clone()]),
-                tangent([g_ik.clone(), zeros.clone(), g_ik.clone().neg()]),
-                tangent([zeros.clone(), g_jk.clone(), g_jk.clone().neg()]),
-            ];
-            let mut second: Vec<Tensor<3>> = [(0, &g_ij), (1, &g_ik), (2, &g_jk)].iter().map(|(c, g)| trace(t.t.clone().slice([0..w, 0..m, *c..*c + 1]), g) * 2.0).collect();
-            for (slot, sel) in t.sel.iter().enumerate() {
-                for (y, gamma) in ys.iter().zip(&gammas) {
-                    let mut parts = [zeros.clone(), zeros.clone(), zeros.clone()];
-                    parts[slot] = gather(gamma.clone(), sel);
-                    tangents.push(tangent(parts));
-                    second.push(gather(trace(y.clone(), gamma), sel));
-                }
-            }
-            let kt = self.geometry.triple_inputs();
-            let flat = t.t.clone().reshape([w * m, kt]);
-            let u = Tensor::cat(tangents, 3).reshape([w * m, 3 * d, kt]);
-            let chain = (net.gradient(flat.clone()) * Tensor::cat(second, 2).reshape([w * m, kt])).sum_dim(1);
+        if let (Some(net), Some(t)) = (&self.triple, triples) {
+            let [_, m, kt] = t.t.dims();
+            let dd = t.tangents[0].dims()[2];
+            let flat = t.t.reshape([w * m, kt]);
+            let u = Tensor::cat(t.tangents.into_iter().map(|u| u.reshape([w, m, dd, 1])).collect(), 3).reshape([w * m, dd, kt]);
+            let chain = (net.gradient(flat.clone()) * Tensor::cat(t.second, 2).reshape([w * m, kt])).sum_dim(1);
             lap = lap + (net.curvature_along(flat, u) + chain).reshape([w, m]).sum_dim(1).reshape([w]);
         }
         if let Some(p) = &pairs {
@@ -425,8 +489,8 @@ impl Jastrow {
         let kf = geometry.one_body_inputs();
         let mut v = x.clone() * self.curvature();
         let Inputs { gammas, one, pairs } = self.inputs(x.clone());
-        if let (Some(net), Some(t)) = (&self.triple, self.triple_inputs(&x, &one)) {
-            v = v + triple_drift(net, &t, &gammas);
+        if let (Some(net), Some(t)) = (&self.triple, self.triple_inputs(&x, &one, &gammas, false)) {
+            v = v + triple_drift(net, &t);
         }
         let g_one = self.one_body.gradient(one.reshape([w * n, kf])).reshape([w, n, kf]);
         for (a, gamma) in gammas.iter().enumerate() {

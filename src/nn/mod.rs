@@ -19,7 +19,7 @@ mod mlp;
 mod pair;
 mod potential;
 
-pub use jastrow::{Jastrow, JastrowConfig, JastrowGeometry};
+pub use jastrow::{Jastrow, JastrowConfig, JastrowGeometry, ThreeBody};
 pub use mlp::{Mlp, MlpConfig};
 pub use pair::{PairNet, PairNetConfig};
 pub use potential::Potential;

@@ -88,6 +88,7 @@ mod tests {
             (bosons(3), Kind::Jastrow),
             (bosons(4), Kind::JastrowDensity),
             (bosons(4), Kind::JastrowThree),
+            (bosons(4), Kind::JastrowPowerSums),
             (bosons(3), Kind::Gradient),
             (oscillator, Kind::Gradient),
         ];
@@ -110,17 +111,23 @@ mod tests {
         }
     }
 
-    /// The three-body term (4 bosons with density inputs and W, every layer random): S_θ's
+    /// The three-body term in both forms (4 bosons with density inputs and W, every layer
+    /// random): S_θ's
     /// x-gradient by burn's autodiff equals the drift to 1e-12; exchanging two particles leaves
     /// S_θ and E_L unchanged and swaps their drift rows; the Laplacian equals central finite
     /// differences of the drift (to 1e-6); and the term changes S_θ (it is not zero).
     #[test]
     fn three_body_term_is_symmetric_and_its_drift_and_laplacian_are_exact() {
+        three_body_case(Kind::JastrowThree);
+        three_body_case(Kind::JastrowPowerSums);
+    }
+
+    fn three_body_case(kind: Kind) {
         let mut device = f64_device().autodiff();
         Precision::F64.configure(&mut device).unwrap();
         let mut noise = Noise::new(17);
         let system = bosons(4);
-        let net = network(Kind::JastrowThree, &system, &mut noise, &device);
+        let net = network(kind, &system, &mut noise, &device);
         let (n, d, w) = (4, 2, 3);
         let x = noise.standard_normals(w * n * d);
         let at = |x: &[f64]| Tensor::<3>::from_data(TensorData::new(x.to_vec(), [w, n, d]), &device);
