@@ -256,7 +256,7 @@ impl JastrowParams<f64> {
         }
         let triples = Table::new(triple_rows.len(), geometry.triple_inputs(), slots);
         let root = super::params::values(&m.skip)[0];
-        JastrowParams {
+        let params = JastrowParams {
             one_body: PotentialParams::from_module(&m.one_body),
             pair: PotentialParams::from_module(&m.pair),
             triple: m.triple.as_ref().map(PotentialParams::from_module),
@@ -268,7 +268,12 @@ impl JastrowParams<f64> {
             one,
             pairs,
             ordered,
+        };
+        // The forward and reverse passes gather the terms per feature and move its particles.
+        for table in [&params.one, &params.pairs, &params.triples] {
+            assert!(table.terms.iter().all(|t| params.ends(t.feature) == (t.a, t.b)), "a term's particles are not its feature's");
         }
+        params
     }
 
     /// (S, v = ∇S, ΔS) of `rows` walkers (x: rows × n); ΔS only if `laplacian` (0 otherwise).
@@ -375,6 +380,20 @@ impl<F: Real> JastrowParams<F> {
     /// particles · dims.
     fn dim(&self) -> usize {
         self.geometry.particles * self.geometry.dims
+    }
+
+    /// The particles (a, b) of feature f: (i, None) for a centre's feature i·K + A, (i, j) for
+    /// the pair feature N·K + m of the ordered pair m = (i, j).
+    #[inline(always)]
+    fn ends(&self, f: usize) -> (usize, Option<usize>) {
+        let k = self.geometry.centre_count();
+        let one = self.geometry.particles * k;
+        if f < one {
+            (f / k, None)
+        } else {
+            let (i, j) = self.ordered[f - one];
+            (i, Some(j))
+        }
     }
 
     /// The parameters cast to `G`.
@@ -493,20 +512,29 @@ impl<F: Real> JastrowParams<F> {
         for (v, x) in v[..walkers * n].iter_mut().zip(x) {
             *v = self.skip * *x;
         }
-        for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair), (&self.triples, &cache.g_triple)] {
-            let slots = table.rows * table.width;
-            for w in 0..walkers {
-                let vw = &mut v[w * n..(w + 1) * n];
+        // v_a += c_f γ_f, v_b −= c_f γ_f once per feature f, with c_f = Σ_{terms t on f} g_s φ'_t.
+        let mut coefficient = vec![0.0; features.per_walker];
+        for w in 0..walkers {
+            coefficient.fill(0.0);
+            for (table, g) in [(&self.one, &cache.g_one), (&self.pairs, &cache.g_pair), (&self.triples, &cache.g_triple)] {
+                let slots = table.rows * table.width;
                 for slot in 0..slots {
                     let gs = g[w * slots + slot].f64();
                     for is in table.slot(slot) {
-                        let coefficient = gs * is.phi(features.q(w, is.feature)).1;
-                        for (e, gamma) in features.gamma(w, is.feature).enumerate() {
-                            vw[is.a * d + e] += F::of(coefficient * gamma);
-                            if let Some(b) = is.b {
-                                vw[b * d + e] -= F::of(coefficient * gamma);
-                            }
-                        }
+                        coefficient[is.feature] += gs * is.phi(features.q(w, is.feature)).1;
+                    }
+                }
+            }
+            let vw = &mut v[w * n..(w + 1) * n];
+            for (f, &c) in coefficient.iter().enumerate() {
+                if c == 0.0 {
+                    continue;
+                }
+                let (a, b) = self.ends(f);
+                for (e, gamma) in features.gamma(w, f).enumerate() {
+                    vw[a * d + e] += F::of(c * gamma);
+                    if let Some(b) = b {
+                        vw[b * d + e] -= F::of(c * gamma);
                     }
                 }
             }
@@ -525,20 +553,22 @@ impl<F: Real> JastrowParams<F> {
             *xb += self.skip * *vb;
         }
         let features = &cache.features;
-        // v̄_a − v̄_b of an input.
-        let relative = |w: usize, is: &Input, e: usize| {
-            let a = v_bar[w * n + is.a * d + e].f64();
-            a - is.b.map_or(0.0, |b| v_bar[w * n + b * d + e].f64())
+        let per_walker = features.per_walker;
+        // w_f = v̄_a − v̄_b of feature f (v̄_a alone for a centre's feature).
+        let relative = |w: usize, f: usize, e: usize| {
+            let (a, b) = self.ends(f);
+            v_bar[w * n + a * d + e].f64() - b.map_or(0.0, |b| v_bar[w * n + b * d + e].f64())
         };
-        for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar), (&self.triples, &mut scratch.t_bar)] {
-            let slots = table.rows * table.width;
-            for w in 0..walkers {
+        // z̄_s = Σ_t φ'_t (γ_t·w_t), with γ_f·w_f once per feature.
+        let mut dots = vec![0.0; per_walker];
+        for w in 0..walkers {
+            for (f, dot) in dots.iter_mut().enumerate() {
+                *dot = features.gamma(w, f).enumerate().map(|(e, gamma)| gamma * relative(w, f, e)).sum();
+            }
+            for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar), (&self.triples, &mut scratch.t_bar)] {
+                let slots = table.rows * table.width;
                 for slot in 0..slots {
-                    let mut sum = 0.0;
-                    for is in table.slot(slot) {
-                        let dot: f64 = features.gamma(w, is.feature).enumerate().map(|(e, gamma)| gamma * relative(w, is, e)).sum();
-                        sum += is.phi(features.q(w, is.feature)).1 * dot;
-                    }
+                    let sum: f64 = table.slot(slot).iter().map(|is| is.phi(features.q(w, is.feature)).1 * dots[is.feature]).sum();
                     bar[w * slots + slot] = F::of(sum);
                 }
             }
@@ -553,27 +583,41 @@ impl<F: Real> JastrowParams<F> {
             scratch.h_triple.fill(F::ZERO);
             net.backward(&cache.t, c, t, &scratch.t_bar, &mut scratch.h_triple, g, walkers * self.triples.rows);
         }
+        // x̄ of every term t on feature f (v̄ and w as above, along = δ·w):
+        //   h_s φ' α δ + g_s (φ' (α w − α² along δ) + φ'' α² along δ),
+        // summed per feature first: A_f = Σ h_s φ'_t, B_f = Σ g_s φ'_t, C_f = Σ g_s φ''_t.
+        let mut sums = vec![[0.0; 3]; per_walker];
         let mut wv = vec![0.0; d];
-        for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair), (&self.triples, &cache.g_triple, &scratch.h_triple)] {
-            let slots = table.rows * table.width;
-            for w in 0..walkers {
+        for w in 0..walkers {
+            sums.fill([0.0; 3]);
+            for (table, g, h) in [(&self.one, &cache.g_one, &scratch.h_one), (&self.pairs, &cache.g_pair, &scratch.h_pair), (&self.triples, &cache.g_triple, &scratch.h_triple)] {
+                let slots = table.rows * table.width;
                 for slot in 0..slots {
                     let (gs, hs) = (g[w * slots + slot].f64(), h[w * slots + slot].f64());
                     for is in table.slot(slot) {
-                        let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
                         let (_, d1, d2) = is.phi(features.q(w, is.feature));
-                        for (e, r) in wv.iter_mut().enumerate() {
-                            *r = relative(w, is, e);
-                        }
-                        let along: f64 = delta.iter().zip(&wv).map(|(a, b)| a * b).sum();
-                        for e in 0..d {
-                            let value = hs * d1 * alpha * delta[e]
-                                + gs * (d1 * (alpha * wv[e] - alpha * alpha * along * delta[e]) + d2 * alpha * alpha * along * delta[e]);
-                            x_bar[w * n + is.a * d + e] += F::of(value);
-                            if let Some(b) = is.b {
-                                x_bar[w * n + b * d + e] -= F::of(value);
-                            }
-                        }
+                        let sum = &mut sums[is.feature];
+                        sum[0] += hs * d1;
+                        sum[1] += gs * d1;
+                        sum[2] += gs * d2;
+                    }
+                }
+            }
+            for (f, &[big_a, big_b, big_c]) in sums.iter().enumerate() {
+                if big_a == 0.0 && big_b == 0.0 && big_c == 0.0 {
+                    continue;
+                }
+                let (alpha, delta) = (features.alpha(w, f), features.delta(w, f));
+                for (e, r) in wv.iter_mut().enumerate() {
+                    *r = relative(w, f, e);
+                }
+                let along: f64 = delta.iter().zip(&wv).map(|(a, b)| a * b).sum();
+                let (a, b) = self.ends(f);
+                for e in 0..d {
+                    let value = big_a * alpha * delta[e] + big_b * (alpha * wv[e] - alpha * alpha * along * delta[e]) + big_c * alpha * alpha * along * delta[e];
+                    x_bar[w * n + a * d + e] += F::of(value);
+                    if let Some(b) = b {
+                        x_bar[w * n + b * d + e] -= F::of(value);
                     }
                 }
             }
