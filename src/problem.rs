@@ -415,7 +415,11 @@ impl Problem {
             Some(toml::Value::Boolean(true)) => Some(crate::nn::ThreeBody::Ordered),
             Some(toml::Value::String(form)) if form == "ordered" => Some(crate::nn::ThreeBody::Ordered),
             Some(toml::Value::String(form)) if form == "power_sums" => Some(crate::nn::ThreeBody::PowerSums),
-            Some(other) => return Err(ctx.invalid("drift", "three_body", &format!("expected true, false, \"ordered\" or \"power_sums\", got {other}"))),
+            Some(other) => {
+                // (A string's escapes keep the message on one line; any other value by its type.)
+                let got = if let toml::Value::String(text) = other { format!("{text:?}") } else { format!("a {}", other.type_str()) };
+                return Err(ctx.invalid("drift", "three_body", &format!("expected true, false, \"ordered\" or \"power_sums\", got {got}")));
+            }
         };
         if three_body.is_some() && kind != DriftKind::Jastrow {
             return Err(ctx.invalid("drift", "three_body", "the three-body term needs kind = \"jastrow\""));

@@ -84,7 +84,7 @@ fn three_body_key_is_validated() {
     let parse = |extra: &str| pathspace::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}"));
     let e = parse("[drift]\nkind = \"gradient\"\nthree_body = true\n").unwrap_err().to_string();
     assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("jastrow"), "{e}");
-    for bad in ["3", "\"triples\""] {
+    for bad in ["3", "\"triples\"", "\"\"\"power\nsums\"\"\"", "[1, 2]"] {
         let e = parse(&format!("[drift]\nkind = \"jastrow\"\nthree_body = {bad}\n")).unwrap_err().to_string();
         assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("power_sums") && !e.contains('\n'), "{e}");
     }

@@ -11,21 +11,22 @@
 //! y_i  = (q(r_i − C_A))_A                              one-body inputs       (K)
 //! ρ_i  = (Σ_{j≠i} e^{−β q(r_i − r_j)})_β               densities             (M, optional)
 //! z_ij = (q(r_i − r_j), y_i, y_j)                      ordered-pair inputs   (1 + 2K)
-//! t_ijk = (Σ q^m over q_ij, q_ik, q_jk;                             triple inputs (3 + 3K,
-//!          Σ y^m over y_i, y_j, y_k per centre),  m = 1, 2, 3     optional)
-//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_{i<j<k} W(t_ijk) + ½ c |x|²,     c = −ρ²
+//! t_ijk = (q_ij, q_ik, q_jk, y_i, y_j, y_k)             ordered-triple inputs (3 + 3K, optional)
+//!   or  (Σ q^m over q_ij, q_ik, q_jk; Σ y^m over y_i, y_j, y_k per centre; m = 1, 2, 3)   (i < j < k)
+//! S_θ  = Σ_i F(y_i, ρ_i) + Σ_{i≠j} U(z_ij) + Σ_triples W(t_ijk) + ½ c |x|²,     c = −ρ²
 //! ```
 //!
 //! W (`three_body`) is a genuine three-body term: it sees the whole triangle of three particles
 //! and where it sits, as a three-body Jastrow factor does (e.g. Huang, Moskowitz & Schmidt,
-//! J. Chem. Phys. 93, 3010 (1990)), here a small learned network summed over the C(N, 3)
-//! unordered triples. Its inputs are power sums, symmetric under any permutation of the three
-//! particles, so S is symmetric for any W; the power sums m = 1, 2, 3 of three numbers determine
-//! them up to order (Newton's identities), so W sees the triangle's three side features and
-//! the three particles' positions in the trap, each as an unordered set. A sixth of the rows of
-//! a sum over ordered triples. Both engines have it: the drift below, [`Jastrow::laplacian`]
-//! and S_θ in burn ops, and triple rows in the fused engine's tables (`crate::fused::jastrow`),
-//! whose inputs are sums of powers of the same pair and centre features.
+//! J. Chem. Phys. 93, 3010 (1990)), here a small learned network in one of two forms
+//! ([`ThreeBody`]). `Ordered`: summed over the N(N−1)(N−2) ordered triples, so S is symmetric
+//! for any W. `PowerSums`: summed over the C(N, 3) unordered triples, a sixth of the rows, on
+//! inputs symmetric under any permutation of the three particles: the power sums m = 1, 2, 3 of
+//! three numbers fix them up to order (Newton's identities), so W sees the triangle's three side
+//! features and its corners' one-body features, each as an unordered set, but not which corner
+//! is opposite which side. Both engines have both forms, from one list of inputs
+//! ([`JastrowGeometry::triple_slots`]): the drift below, [`Jastrow::laplacian`] and S_θ in burn
+//! ops, and triple rows in the fused engine's tables (`crate::fused::jastrow`).
 //!
 //! The densities make the term many-body in the DeepSets sense (Zaheer et al. 2017): F is a
 //! nonlinear function of a sum over the other particles, so its expansion holds products
@@ -160,7 +161,7 @@ pub struct Jastrow {
     pub(crate) one_body: Potential,
     /// U: ordered-pair inputs (1 + 2K) → scalar.
     pub(crate) pair: Potential,
-    /// W: triple inputs (3 + 3K power sums) → scalar (`three_body`; three or more particles).
+    /// W: triple inputs (3 + 3K) → scalar (`three_body`; three or more particles).
     pub(crate) triple: Option<Potential>,
     /// ρ, with c = −ρ².
     pub(crate) skip: Param<Tensor<1>>,
@@ -246,13 +247,14 @@ struct PairInputs {
     z: Tensor<3>,
 }
 
-/// The triple rows i < j < k at a configuration: W's inputs t ([w, T, 3 + 3K]), the power sums
-/// P_m(b) = Σ_f b_f^m of each group of three base features b_f (the pair features q_ij,
-/// q_ik, q_jk; the one-body features y_i, y_j, y_k of each centre), and for each input its
-/// tangent over the row's coordinates (r_i, r_j, r_k) and, for the Laplacian, Σ_D ∂²t/∂x_D²:
+/// The triple rows (i, j, k) at a configuration: W's inputs t ([w, T, 3 + 3K]), each a sum
+/// P = Σ_f b_f^m over a list of the row's base features b_f (the pair features q_ij, q_ik,
+/// q_jk; the one-body features y_i, y_j, y_k of each centre; one feature with m = 1 in the
+/// ordered form, [`JastrowGeometry::triple_slots`]), and for each input its tangent over the
+/// row's coordinates (r_i, r_j, r_k) and, for the Laplacian, Σ_D ∂²t/∂x_D²:
 ///
 /// ```text
-/// ∂P_m = Σ_f m b_f^{m−1} u_f,      Σ_D ∂²P_m/∂x_D² = Σ_f [m b_f^{m−1} s_f + m(m−1) b_f^{m−2} |u_f|²]
+/// ∂P = Σ_f m b_f^{m−1} u_f,      Σ_D ∂²P/∂x_D² = Σ_f [m b_f^{m−1} s_f + m(m−1) b_f^{m−2} |u_f|²]
 /// ```
 ///
 /// with u_f = ∂b_f/∂(r_i, r_j, r_k) and s_f = Σ_D ∂²b_f/∂x_D² (2 tr Q for a pair, tr Q for a centre).
@@ -392,8 +394,8 @@ impl Jastrow {
         (s + quadratic.reshape([w, 1])).reshape([w])
     }
 
-    /// ΔS_θ(x) per walker ([walkers]), by the chain rule through the inputs z of every row of F
-    /// and U (x_D the n·d coordinates; u_D = ∂z/∂x_D, g = ∇_z and H = ∇_z² of the row's network):
+    /// ΔS_θ(x) per walker ([walkers]), by the chain rule through the inputs z of every row of F,
+    /// U and W (x_D the n·d coordinates; u_D = ∂z/∂x_D, g = ∇_z and H = ∇_z² of the row's network):
     ///
     /// ```text
     /// ΔS = Σ_rows [ Σ_D u_Dᵀ H u_D + g · Σ_D ∂²z/∂x_D² ] + n d c
@@ -403,7 +405,8 @@ impl Jastrow {
     ///
     /// with α = 2e^{−q}/ℓ². Σ_D uᵀHu is [`Potential::curvature_along`]'s forward-mode pass
     /// along the row's tangents: every coordinate for F (its densities move with all
-    /// particles), the 2d coordinates of particles i and j for U. The same sums as the fused
+    /// particles), the 2d coordinates of particles i and j for U, the 3d of i, j, k for W (its
+    /// power sums' second derivatives are `TripleInputs`'). The same sums as the fused
     /// engine's exact Laplacian (`crate::fused::jastrow`), in burn ops, so E_L built from it is
     /// differentiable in θ and runs on any device.
     pub fn laplacian(&self, x: Tensor<3>) -> Tensor<1> {
