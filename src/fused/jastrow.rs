@@ -66,8 +66,14 @@ impl Input {
             }
             Phi::Power(m) => {
                 let m_f = m as f64;
-                let (p2, p1) = (if m >= 2 { q.powi(m - 2) } else { 0.0 }, q.powi(m - 1));
-                (q.powi(m), m_f * p1, m_f * (m_f - 1.0) * p2)
+                // q^{m−2}, q^{m−1}, q^m by products (`powi` is a library call in the hot loop).
+                let (p2, p1) = if m >= 2 {
+                    let p2 = (2..m).fold(1.0, |acc, _| acc * q);
+                    (p2, p2 * q)
+                } else {
+                    (0.0, 1.0)
+                };
+                (p1 * q, m_f * p1, m_f * (m_f - 1.0) * p2)
             }
         }
     }

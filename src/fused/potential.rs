@@ -263,20 +263,26 @@ impl<F: Real> PotentialParams<F> {
             let a_bar = &before[k - 1][..rows * d];
             let h = &cache.h[k - 1][..rows * d];
             let h_bar = &mut scratch.h_bar[k - 1][..rows * d];
-            for i in 0..rows * d {
-                p_bar[i] = a_bar[i] * (F::ONE - h[i] * h[i]);
-                h_bar[i] += F::of(-2.0) * a_bar[i] * cache.p[k][i] * h[i];
+            let minus_two = F::of(-2.0);
+            for ((((pb, &ab), &h), hb), &p) in p_bar.iter_mut().zip(a_bar).zip(h).zip(h_bar.iter_mut()).zip(&cache.p[k][..rows * d]) {
+                *pb = ab * (F::ONE - h * h);
+                *hb += minus_two * ab * p * h;
             }
             self.hidden[k].accumulate(p_bar, &mut after[0], rows);
             self.hidden[k].backward_weight(p_bar, &cache.a[k], &mut grad.hidden[k], rows);
         }
         let width = self.hidden[last].d_out;
         let w_o = &self.output.w;
-        for i in 0..rows * width {
-            let m = i % width;
-            let (a_bar, h) = (scratch.a_bar[last][i], cache.h[last][i]);
-            grad.output.w[m] += a_bar * (F::ONE - h * h);
-            scratch.h_bar[last][i] += F::of(-2.0) * a_bar * w_o[m] * h;
+        // Row by row, so that the loop over the width is a plain (vectorisable) zip.
+        let minus_two = F::of(-2.0);
+        let a_rows = scratch.a_bar[last][..rows * width].chunks_exact(width);
+        let h_rows = cache.h[last][..rows * width].chunks_exact(width);
+        let gw = &mut grad.output.w[..width];
+        for ((a_row, h_row), hb_row) in a_rows.zip(h_rows).zip(scratch.h_bar[last][..rows * width].chunks_exact_mut(width)) {
+            for ((((g, &ab), &h), hb), &w) in gw.iter_mut().zip(a_row).zip(h_row).zip(hb_row.iter_mut()).zip(w_o) {
+                *g += ab * (F::ONE - h * h);
+                *hb += minus_two * ab * w * h;
+            }
         }
         // The forward layers, from h_{L−1} back to x.
         for k in (0..=last).rev() {
