@@ -19,8 +19,8 @@
 //! reverse   z̄_s = Σ_t φ'_t γ_t·w_t,  w_t = v̄_a − v̄_b;   θ̄ += ∂_θ(z̄·g),  h = H z̄
 //!           x̄_a += h_s φ'_t γ_t + g_s (φ'_t Q_t w_t + φ''_t γ_t (γ_t·w_t)),   x̄_b −= the same
 //! Laplacian ΔS = Σ_rows [ Σ_{s,s'} H_ss' G_ss' + Σ_s g_s Σ_t (1 + [b_t]) (φ'_t tr Q_t + φ''_t |γ_t|²) ] + n c,
-//!           G_ss' = Σ_{t ∈ s, t' ∈ s'} φ'_t φ'_t' Σ_p σ_tp σ_t'p γ_t·γ_t'
-//!           (σ_tp = +1 if p = a_t, −1 if p = b_t, else 0)
+//!           G_ss' = Σ_{t ∈ s, t' ∈ s'} φ'_t φ'_t' Σ_p σ_tp σ_t'p γ_t·γ_t' = u_s·u_s',  u_s = Σ_{t ∈ s} φ'_t σ_t γ_t
+//!           (σ_tp = +1 if p = a_t, −1 if p = b_t, else 0; u_s = ∂z_s/∂x over all particles)
 //! ```
 //!
 //! H (the network's Hessian in its inputs, at most (1 + 2K)² entries) comes from one reverse
@@ -32,12 +32,10 @@ use super::real::Real;
 use crate::nn::{Jastrow, JastrowGeometry};
 use burn::module::ParamId;
 
-/// One term φ(q) of a network input: the feature's particle a, optional second particle b, its
-/// index among the walker's features (one-body i·K + A, then pair N·K + m), and φ.
+/// One term φ(q_f) of a network input: its feature f (the index among the walker's features:
+/// one-body i·K + A, then pair N·K + m; its particles are [`JastrowParams::ends`]) and φ.
 #[derive(Debug, Clone, Copy)]
 struct Input {
-    a: usize,
-    b: Option<usize>,
     feature: usize,
     phi: Phi,
 }
@@ -51,13 +49,14 @@ enum Phi {
 }
 
 impl Input {
-    fn plain(a: usize, b: Option<usize>, feature: usize) -> Self {
-        Input { a, b, feature, phi: Phi::Plain }
+    fn plain(feature: usize) -> Self {
+        Input { feature, phi: Phi::Plain }
     }
 
-    /// (φ(q), φ'(q), φ''(q)).
+    /// (φ(q), φ'(q), φ''(q)) at walker w's q_f.
     #[inline(always)]
-    fn phi(&self, q: f64) -> (f64, f64, f64) {
+    fn phi(&self, features: &Features, w: usize) -> (f64, f64, f64) {
+        let q = features.q(w, self.feature);
         match self.phi {
             Phi::Plain => (q, 1.0, 0.0),
             Phi::Decay(beta) => {
@@ -223,46 +222,40 @@ impl JastrowParams<f64> {
         let ordered = geometry.ordered_pairs();
         let mut slots = Vec::with_capacity(n * geometry.one_body_inputs());
         for i in 0..n {
-            slots.extend((0..k).map(|c| vec![Input::plain(i, None, i * k + c)]));
+            slots.extend((0..k).map(|c| vec![Input::plain(i * k + c)]));
             for &beta in &geometry.density {
                 let terms = ordered.iter().enumerate().filter(|(_, p)| p.0 == i);
-                slots.push(terms.map(|(m_row, &(_, j))| Input { a: i, b: Some(j), feature: n * k + m_row, phi: Phi::Decay(beta) }).collect());
+                slots.push(terms.map(|(m_row, _)| Input { feature: n * k + m_row, phi: Phi::Decay(beta) }).collect());
             }
         }
         let one = Table::new(n, geometry.one_body_inputs(), slots);
         let mut slots = Vec::with_capacity(ordered.len() * geometry.pair_inputs());
         for (m_row, &(i, j)) in ordered.iter().enumerate() {
-            slots.push(vec![Input::plain(i, Some(j), n * k + m_row)]);
-            slots.extend((0..k).map(|c| vec![Input::plain(i, None, i * k + c)]));
-            slots.extend((0..k).map(|c| vec![Input::plain(j, None, j * k + c)]));
+            slots.push(vec![Input::plain(n * k + m_row)]);
+            slots.extend((0..k).map(|c| vec![Input::plain(i * k + c)]));
+            slots.extend((0..k).map(|c| vec![Input::plain(j * k + c)]));
         }
         let pairs = Table::new(ordered.len(), geometry.pair_inputs(), slots);
         // Triple rows (i, j, l): each input a sum of powers of the row's base features
         // (`JastrowGeometry::triple_slots`: q_ij, q_il, q_jl, then y of i, j, l per centre).
-        let feature = |a: usize, b: usize| n * k + a * (n - 1) + if b < a { b } else { b - 1 };
+        let feature = |a: usize, b: usize| pair_feature(n, k, a, b);
         let triple_rows = if m.triple.is_some() { geometry.triples() } else { Vec::new() };
         let triple_slots = geometry.triple_slots();
         let mut slots = Vec::with_capacity(triple_rows.len() * geometry.triple_inputs());
         for &(i, j, l) in &triple_rows {
             let base = |f: usize| match f {
-                0 => (i, Some(j), feature(i, j)),
-                1 => (i, Some(l), feature(i, l)),
-                2 => (j, Some(l), feature(j, l)),
-                f => {
-                    let p = [i, j, l][(f - 3) % 3];
-                    (p, None, p * k + (f - 3) / 3)
-                }
+                0 => feature(i, j),
+                1 => feature(i, l),
+                2 => feature(j, l),
+                f => [i, j, l][(f - 3) % 3] * k + (f - 3) / 3,
             };
             for slot in &triple_slots {
-                slots.push(slot.iter().map(|&(f, power)| {
-                    let (a, b, feature) = base(f);
-                    Input { a, b, feature, phi: if power == 1 { Phi::Plain } else { Phi::Power(power) } }
-                }).collect());
+                slots.push(slot.iter().map(|&(f, power)| Input { feature: base(f), phi: if power == 1 { Phi::Plain } else { Phi::Power(power) } }).collect());
             }
         }
         let triples = Table::new(triple_rows.len(), geometry.triple_inputs(), slots);
         let root = super::params::values(&m.skip)[0];
-        let params = JastrowParams {
+        JastrowParams {
             one_body: PotentialParams::from_module(&m.one_body),
             pair: PotentialParams::from_module(&m.pair),
             triple: m.triple.as_ref().map(PotentialParams::from_module),
@@ -274,12 +267,7 @@ impl JastrowParams<f64> {
             one,
             pairs,
             ordered,
-        };
-        // The forward and reverse passes gather the terms per feature and move its particles.
-        for table in [&params.one, &params.pairs, &params.triples] {
-            assert!(table.terms.iter().all(|t| params.ends(t.feature) == (t.a, t.b)), "a term's particles are not its feature's");
         }
-        params
     }
 
     /// (S, v = ∇S, ΔS) of `rows` walkers (x: rows × n); ΔS only if `laplacian` (0 otherwise).
@@ -319,32 +307,39 @@ impl JastrowParams<f64> {
             }
             let hessians = hessians(net, input, net_cache, rows * table.rows, table.width);
             let k = table.width;
+            // u_s = ∂z_s/∂x = Σ_{t ∈ s} φ'_t σ_tp γ_t over the walker's particles p, one n-vector
+            // per input, so that G_ss' = u_s·u_s'.
+            let mut u = vec![0.0; k * n];
             for (w, o) in out.iter_mut().enumerate() {
                 for r in 0..table.rows {
                     let row = w * table.rows + r;
+                    u.fill(0.0);
                     for s in 0..k {
-                        let terms = table.slot(r * k + s);
-                        for is in terms {
-                            let (alpha, delta) = (features.alpha(w, is.feature), features.delta(w, is.feature));
+                        let us = &mut u[s * n..(s + 1) * n];
+                        let gs = g[row * k + s];
+                        for is in table.slot(r * k + s) {
+                            // Σ_D ∂²φ/∂x_D² = φ' Δq + φ'' |∇q|² (Δq = tr Q, twice for a pair); u_s += φ' ∇q.
+                            let f = is.feature;
+                            let (_, d1, d2) = is.phi(features, w);
+                            let (alpha, delta) = (features.alpha(w, f), features.delta(w, f));
                             let norm2: f64 = delta.iter().map(|c| c * c).sum();
-                            let (_, d1, d2) = is.phi(features.q(w, is.feature));
-                            let blocks = if is.b.is_some() { 2.0 } else { 1.0 };
-                            o.2 += g[row * k + s] * blocks * (d1 * (alpha * d as f64 - alpha * alpha * norm2) + d2 * alpha * alpha * norm2);
-                        }
-                        for t in 0..k {
-                            let hessian = hessians[row * k * k + s * k + t];
-                            for is in terms {
-                                let d1s = is.phi(features.q(w, is.feature)).1;
-                                for it in table.slot(r * k + t) {
-                                    let sign = overlap(is, it);
-                                    if sign == 0.0 {
-                                        continue;
-                                    }
-                                    let d1t = it.phi(features.q(w, it.feature)).1;
-                                    let dot: f64 = features.gamma(w, is.feature).zip(features.gamma(w, it.feature)).map(|(a, b)| a * b).sum();
-                                    o.2 += hessian * sign * d1s * d1t * dot;
+                            let (a, b) = self.ends(f);
+                            let blocks = if b.is_some() { 2.0 } else { 1.0 };
+                            o.2 += gs * blocks * (d1 * (alpha * d as f64 - alpha * alpha * norm2) + d2 * alpha * alpha * norm2);
+                            for (e, c) in delta.iter().enumerate() {
+                                us[a * d + e] += d1 * alpha * c;
+                                if let Some(b) = b {
+                                    us[b * d + e] -= d1 * alpha * c;
                                 }
                             }
+                        }
+                    }
+                    let h = &hessians[row * k * k..(row + 1) * k * k];
+                    for s in 0..k {
+                        let us = &u[s * n..(s + 1) * n];
+                        for t in 0..k {
+                            let dot: f64 = us.iter().zip(&u[t * n..(t + 1) * n]).map(|(a, b)| a * b).sum();
+                            o.2 += h[s * k + t] * dot;
                         }
                     }
                 }
@@ -354,11 +349,10 @@ impl JastrowParams<f64> {
     }
 }
 
-/// Σ_p σ_sp σ_tp for two inputs (see the module docs).
-fn overlap(s: &Input, t: &Input) -> f64 {
-    let same = |p: Option<usize>, q: Option<usize>| matches!((p, q), (Some(p), Some(q)) if p == q);
-    let count = |p: Option<usize>, q: Option<usize>| if same(p, q) { 1.0 } else { 0.0 };
-    count(Some(s.a), Some(t.a)) + count(s.b, t.b) - count(Some(s.a), t.b) - count(s.b, Some(t.a))
+/// The index of the pair feature of the ordered pair (a, b), a ≠ b, among a walker's N·K
+/// one-body and N(N − 1) pair features ([`JastrowParams::ends`] inverts it).
+fn pair_feature(n: usize, k: usize, a: usize, b: usize) -> usize {
+    n * k + a * (n - 1) + if b < a { b } else { b - 1 }
 }
 
 /// The network's Hessian in its `k` inputs at each of `rows` rows (row-major k × k per row),
@@ -486,8 +480,18 @@ impl<F: Real> JastrowParams<F> {
                     push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - c[e]));
                 }
             }
+            // (i, j) with j < i is (j, i) mirrored: the same q and α (bit for bit), −δ.
             for &(i, j) in &self.ordered {
-                push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
+                if j < i {
+                    let mirror = w * per_walker + pair_feature(n, k, j, i);
+                    f.q.push(f.q[mirror]);
+                    f.alpha.push(f.alpha[mirror]);
+                    f.delta.extend_from_within(mirror * d..(mirror + 1) * d);
+                    let start = f.delta.len() - d;
+                    f.delta[start..].iter_mut().for_each(|c| *c = -*c);
+                } else {
+                    push(f, &mut (0..d).map(|e| xw[i * d + e].f64() - xw[j * d + e].f64()));
+                }
             }
         }
     }
@@ -503,7 +507,7 @@ impl<F: Real> JastrowParams<F> {
             let slots = table.rows * table.width;
             for w in 0..walkers {
                 for slot in 0..slots {
-                    let z: f64 = table.slot(slot).iter().map(|is| is.phi(features.q(w, is.feature)).0).sum();
+                    let z: f64 = table.slot(slot).iter().map(|is| is.phi(&features, w).0).sum();
                     input[w * slots + slot] = F::of(z);
                 }
             }
@@ -527,7 +531,7 @@ impl<F: Real> JastrowParams<F> {
                 for slot in 0..slots {
                     let gs = g[w * slots + slot].f64();
                     for is in table.slot(slot) {
-                        coefficient[is.feature] += gs * is.phi(features.q(w, is.feature)).1;
+                        coefficient[is.feature] += gs * is.phi(&features, w).1;
                     }
                 }
             }
@@ -574,7 +578,7 @@ impl<F: Real> JastrowParams<F> {
             for (table, bar) in [(&self.one, &mut scratch.y_bar), (&self.pairs, &mut scratch.z_bar), (&self.triples, &mut scratch.t_bar)] {
                 let slots = table.rows * table.width;
                 for slot in 0..slots {
-                    let sum: f64 = table.slot(slot).iter().map(|is| is.phi(features.q(w, is.feature)).1 * dots[is.feature]).sum();
+                    let sum: f64 = table.slot(slot).iter().map(|is| is.phi(features, w).1 * dots[is.feature]).sum();
                     bar[w * slots + slot] = F::of(sum);
                 }
             }
@@ -601,7 +605,7 @@ impl<F: Real> JastrowParams<F> {
                 for slot in 0..slots {
                     let (gs, hs) = (g[w * slots + slot].f64(), h[w * slots + slot].f64());
                     for is in table.slot(slot) {
-                        let (_, d1, d2) = is.phi(features.q(w, is.feature));
+                        let (_, d1, d2) = is.phi(features, w);
                         let sum = &mut sums[is.feature];
                         sum[0] += hs * d1;
                         sum[1] += gs * d1;

@@ -215,8 +215,8 @@ impl<F: Real> PotentialParams<F> {
         let width = self.hidden[last].d_out;
         let w_o = &self.output.w;
         for (a, h) in cache.a[last][..rows * width].chunks_exact_mut(width).zip(cache.h[last].chunks_exact(width)) {
-            for m in 0..width {
-                a[m] = w_o[m] * (F::ONE - h[m] * h[m]);
+            for ((a, &h), &w) in a.iter_mut().zip(h).zip(w_o) {
+                *a = w * (F::ONE - h * h);
             }
         }
         for k in (1..=last).rev() {
