@@ -13,7 +13,7 @@ pub use blocking::{Blocking, blocking};
 pub use plateau::{Slope, fit_slope};
 pub use richardson::{Extrapolation, richardson};
 pub use tensor_guide::{TensorGuide, guide_on};
-pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Moved, Reweighted, Walk, WalkSettings, WalkTerms, metropolis_move, walk, walk_on};
+pub use walkers::{Advance, Evaluation, Guide, MAX_COPIES, Moved, Reweighted, Walk, WalkSettings, WalkTerms, metropolis_move, metropolis_sample, walk, walk_on};
 
 /// A value with its one-standard-deviation statistical error.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

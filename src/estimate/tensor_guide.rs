@@ -104,8 +104,8 @@ mod tests {
     use crate::integrators::SOSRA;
 
     /// H₂ with the cusp prior and a Jastrow drift whose every layer is random, in f64 on the CPU:
-    /// the tensor guide's evaluation, integrator step, and a short local-energy walk and
-    /// Metropolis DMC walk (same seeds) equal the fused guide's to 1e-10.
+    /// the tensor guide's evaluation, integrator step, a VMC sample, and a short local-energy
+    /// walk and Metropolis DMC walk (same seeds) equal the fused guide's to 1e-10.
     #[test]
     fn tensor_guide_equals_the_fused_guide() {
         let mut device = Device::flex();
@@ -132,6 +132,10 @@ mod tests {
         close("step", &p.next, &q.next);
         close("running", &p.running, &q.running);
         close("martingale", &p.martingale, &q.martingale);
+        let (ya, ea) = crate::estimate::metropolis_sample(&tensor, x.clone(), 3, 0.02, &mut Noise::new(6));
+        let (yb, eb) = crate::estimate::metropolis_sample(&fused, x.clone(), 3, 0.02, &mut Noise::new(6));
+        close("VMC sample", &ya, &yb);
+        close("VMC sample's E_L", &ea, &eb);
         let unbranched = WalkSettings { branching: false, metropolis: false, ..WalkSettings::dmc(0.02, 20, 60, false, 1.0) };
         for settings in [unbranched, WalkSettings::dmc(0.02, 20, 60, true, 1.0)] {
             let a = walk(&tensor, x.clone(), &settings, &mut Noise::new(3));

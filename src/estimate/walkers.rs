@@ -96,6 +96,7 @@ pub struct Advance {
 /// The drift, E_L and the exact part ([`Guide::exact_part`]) at a set of walkers.
 pub struct Evaluation {
     pub v: Vec<f64>,
+    /// E_L per walker; empty from [`Guide::evaluate_drift`], which does not compute it.
     pub e: Vec<f64>,
     pub exact: Option<(Vec<f64>, Vec<f64>)>,
 }
@@ -122,6 +123,12 @@ pub trait Guide {
     fn evaluate(&self, x: &[f64]) -> Evaluation {
         let (v, e) = self.drift_and_local_energy(x);
         Evaluation { v, e, exact: self.exact_part(x) }
+    }
+    /// The drift and the exact part without E_L (`e` empty): all that a Metropolis move needs
+    /// ([`metropolis_sample`]). A guide whose E_L costs more than its drift overrides this.
+    fn evaluate_drift(&self, x: &[f64]) -> Evaluation {
+        let (v, _) = self.drift_and_local_energy(x);
+        Evaluation { v, e: Vec::new(), exact: self.exact_part(x) }
     }
     /// What the unbranched walk needs at every walker: the drift, E_L and, if the guide can give
     /// it, a lower-variance integrand for ⟨|c|²⟩_ρ than (V + ½|v|²) − E_L (see the module docs).
@@ -679,14 +686,39 @@ pub struct Moved {
 /// ΔS = S_e(X′) − S_e(X) + ½(u(X) + u(X′))·(X′ − X): exact for S_e and the trapezoid line
 /// integral, to O(|ΔX|³), for the smooth rest u. (The trapezoid rule on the whole drift is poor
 /// across a cusp, where v jumps.)
-/// `exact` is the exact part at `x` (carried from the previous move).
+/// `exact` is the exact part at `x` (carried from the previous move). A proposal whose E_L or
+/// acceptance ratio is not a number is rejected.
 pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise) -> Moved {
+    propose(guide, x, v, e, exact, dt, noise, true)
+}
+
+/// `moves` Metropolis moves of every walker from `x` ([`metropolis_move`]: the same noise draws
+/// and acceptances) that evaluate only the drift and the exact part on the way
+/// ([`Guide::evaluate_drift`]), then E_L once at the final positions: the walkers and their
+/// E_L. A VMC step needs E_L only where its moves end, and E_L (a Laplacian) costs several
+/// times the drift.
+pub fn metropolis_sample(guide: &dyn Guide, x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
+    let mut x = x;
+    let mut at = guide.evaluate_drift(&x);
+    for _ in 0..moves {
+        let moved = propose(guide, &x, &at.v, &at.e, at.exact.as_ref(), dt, noise, false);
+        x = moved.next;
+        at = Evaluation { v: moved.v_next, e: Vec::new(), exact: moved.exact_next };
+    }
+    let e = guide.local_energy(&x);
+    (x, e)
+}
+
+/// One Metropolis move ([`metropolis_move`]); `with_energy`: evaluate E_L at the proposals (else
+/// `e` is not read and `e_next`, `e_weight` stay empty).
+#[allow(clippy::too_many_arguments)]
+fn propose(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise, with_energy: bool) -> Moved {
     let dim = guide.dim();
     let n = x.len() / dim;
     let xi = noise.standard_normals(x.len());
     let sqrt_dt = dt.sqrt();
     let proposal: Vec<f64> = (0..x.len()).map(|k| x[k] + v[k] * dt + sqrt_dt * xi[k]).collect();
-    let Evaluation { v: v_prop, e: e_prop, exact: exact_prop } = guide.evaluate(&proposal);
+    let Evaluation { v: v_prop, e: e_prop, exact: exact_prop } = if with_energy { guide.evaluate(&proposal) } else { guide.evaluate_drift(&proposal) };
     let mut exact_next = exact_prop.as_ref().map(|_| (Vec::with_capacity(n), Vec::with_capacity(x.len())));
     let mut out = Moved {
         next: Vec::with_capacity(x.len()),
@@ -715,17 +747,20 @@ pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact
             forward += xi[k] * xi[k] * 0.5;
             backward += (-dx - v_prop[k] * dt).powi(2) / (2.0 * dt);
         }
-        let p = if e_prop[i].is_finite() { (2.0 * ds - backward + forward).exp().min(1.0) } else { 0.0 };
+        let log_p = 2.0 * ds - backward + forward;
+        let valid = !log_p.is_nan() && (!with_energy || e_prop[i].is_finite());
+        let p = if valid { log_p.exp().min(1.0) } else { 0.0 };
         let accept = noise.uniform() < p;
         out.accepted_r2 += p * r2;
         out.proposed_r2 += r2;
         out.acceptance_sum += p;
-        out.e_weight.push(if p > 0.0 { p * 0.5 * (e[i] + e_prop[i]) + (1.0 - p) * e[i] } else { e[i] });
-        let (pos, drift, energy): (&[f64], &[f64], f64) =
-            if accept { (&proposal[r.clone()], &v_prop[r.clone()], e_prop[i]) } else { (&x[r.clone()], &v[r.clone()], e[i]) };
+        let (pos, drift): (&[f64], &[f64]) = if accept { (&proposal[r.clone()], &v_prop[r.clone()]) } else { (&x[r.clone()], &v[r.clone()]) };
         out.next.extend_from_slice(pos);
         out.v_next.extend_from_slice(drift);
-        out.e_next.push(energy);
+        if with_energy {
+            out.e_weight.push(if p > 0.0 { p * 0.5 * (e[i] + e_prop[i]) + (1.0 - p) * e[i] } else { e[i] });
+            out.e_next.push(if accept { e_prop[i] } else { e[i] });
+        }
         if let (Some((s_next, g_next)), Some((s, g)), Some((s_prop, g_prop))) = (&mut exact_next, exact, &exact_prop) {
             let (s, g) = if accept { (s_prop, g_prop) } else { (s, g) };
             s_next.push(s[i]);

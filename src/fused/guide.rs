@@ -5,7 +5,7 @@
 //! splits Metropolis ratios and is the control variate of the non-gradient estimate.
 
 use super::trace::LocalTerms;
-use super::{BLOCK, FlatNet, FusedSimulator, local_block, parallel_blocks};
+use super::{BLOCK, FusedSimulator, gradient_block, local_block, parallel_blocks};
 use crate::estimate::{Advance, Evaluation, Guide, WalkTerms};
 use crate::noise::Noise;
 
@@ -19,6 +19,23 @@ impl FusedSimulator {
             local_block(&self.drift, &x[w0 * dim..w1 * dim])
         });
         blocks.into_iter().flatten().collect()
+    }
+
+    /// S and v = ∇S (each with the system's prior) of every walker of a gradient network, over
+    /// walker blocks on threads, without the Laplacian; `None` for a drift that is not a gradient.
+    fn gradient_terms(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let dim = self.drift.dim();
+        let walkers = x.len() / dim;
+        let blocks = parallel_blocks(walkers.div_ceil(BLOCK), &mut Vec::<()>::new(), &|_, b| {
+            let (w0, w1) = (b * BLOCK, ((b + 1) * BLOCK).min(walkers));
+            gradient_block(&self.drift, &x[w0 * dim..w1 * dim])
+        });
+        let (mut s, mut v) = (Vec::with_capacity(walkers), Vec::with_capacity(x.len()));
+        for (sw, vw) in blocks.into_iter().collect::<Option<Vec<_>>>()?.into_iter().flatten() {
+            s.push(sw);
+            v.extend(vw);
+        }
+        Some((s, v))
     }
 }
 
@@ -91,32 +108,23 @@ impl Guide for FusedSimulator {
         Evaluation { v, e, exact: self.exact_part(x) }
     }
 
+    /// A gradient network: S and v only (the Laplacian, most of E_L's cost, is skipped).
+    fn evaluate_drift(&self, x: &[f64]) -> Evaluation {
+        if let Some((s, v)) = self.gradient_terms(x) {
+            return Evaluation { v: v.clone(), e: Vec::new(), exact: Some((s, v)) };
+        }
+        let (v, _) = self.drift_and_local_energy(x);
+        Evaluation { v, e: Vec::new(), exact: self.exact_part(x) }
+    }
+
     /// A gradient network ([`super::potential`]) makes the whole drift exact: S_e = S_θ plus the
     /// cusp prior's potential where the system has one; otherwise the reference potential.
     fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        if let Some(terms) = self.gradient_terms(x) {
+            return Some(terms);
+        }
         let dim = self.drift.dim();
         let mut gradient = vec![0.0; x.len()];
-        let value_and_gradient = |xw: &[f64]| match &self.drift.net {
-            FlatNet::Potential(p) => Some(p.value_and_gradient(xw)),
-            FlatNet::Jastrow(j) => j.terms(xw, 1, false).pop().map(|t| (t.0, t.1)),
-            _ => None,
-        };
-        if matches!(self.drift.net, FlatNet::Potential(_) | FlatNet::Jastrow(_)) {
-            let system = &self.drift.system;
-            let potential = x
-                .chunks(dim)
-                .zip(gradient.chunks_mut(dim))
-                .map(|(xw, g)| {
-                    let (s, v) = value_and_gradient(xw).expect("a gradient network");
-                    g.copy_from_slice(&v);
-                    if system.has_prior() {
-                        system.add_prior(xw, g);
-                    }
-                    s + if system.has_prior() { system.prior_potential(xw) } else { 0.0 }
-                })
-                .collect();
-            return Some((potential, gradient));
-        }
         let potential: Option<Vec<f64>> =
             x.chunks(dim).zip(gradient.chunks_mut(dim)).map(|(xw, g)| self.drift.system.reference_potential(xw, g).map(|r| r.0)).collect();
         potential.map(|p| (p, gradient))

@@ -380,6 +380,7 @@ dispatch!(train_block<F: Real>, train_block_avx2, path::train_block,
 dispatch!(eval_block<F: Real>, eval_block_avx2, path::eval_block,
     (drift: &FlatDrift<F>, scheme: Scheme, steps: usize, measure: bool, x0: &[f64], normals: &Normals, w0: usize, count: usize) -> EvalBlock);
 dispatch!(local_block, local_block_avx2, trace::local_terms_block, (drift: &FlatDrift, x: &[f64]) -> Vec<trace::LocalTerms>);
+dispatch!(gradient_block, gradient_block_avx2, trace::gradient_terms_block, (drift: &FlatDrift, x: &[f64]) -> Option<Vec<(f64, Vec<f64>)>>);
 
 /// E_L = V − ½∇·v − ½|v|² of the drift `net` + the system's prior at the walkers `x` (f64,
 /// walker-major), exact ∇·v ([`trace`]), in f64 on the CPU whatever device `net` is on.

@@ -85,12 +85,6 @@ impl PotentialParams<f64> {
         }
     }
 
-    /// S and ∇S at one configuration.
-    pub fn value_and_gradient(&self, x: &[f64]) -> (f64, Vec<f64>) {
-        let t = self.terms(x, 1, false).pop().expect("one walker");
-        (t.0, t.1)
-    }
-
     /// (S, v = ∇S, ΔS) of `rows` consecutive walkers (x: rows × n, f64); ΔS only if `laplacian`
     /// (0 otherwise). The tangents of all rows · n directions go through the layers together.
     pub fn terms(&self, x: &[f64], rows: usize, laplacian: bool) -> Vec<(f64, Vec<f64>, f64)> {

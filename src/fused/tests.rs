@@ -454,3 +454,33 @@ fn dmc_guided_by_a_random_gradient_network_is_exact() {
     assert!((dmc.value - 1.5).abs() < 3.0 * dmc.error, "DMC {dmc:?} (dt 0.02: {:?}, 0.01: {:?}), exact 1.5", runs[0], runs[1]);
     assert!(local.value - 1.5 > 10.0 * dmc.error.max(local.error), "the guide should be poor: local energy {local:?}");
 }
+
+/// A VMC sample evaluates only S and v on its moves and E_L once at the end
+/// ([`crate::estimate::metropolis_sample`]): for gradient drifts with and without a prior,
+/// walkers with every layer random, its positions equal those of the same moves with E_L
+/// evaluated at every proposal (bit for bit: the same draws, the same acceptances), and its
+/// E_L equal the last move's; the drift-only evaluation equals the full one's v and S.
+#[test]
+fn vmc_sample_equals_moves_with_the_local_energy() {
+    use crate::estimate::{Evaluation, Guide, metropolis_move, metropolis_sample};
+    let device = Device::flex();
+    for (system, kind) in [(h2(true), Kind::Jastrow), (bosons(), Kind::JastrowPowerSums), (bosons(), Kind::Gradient)] {
+        let mut noise = Noise::new(31);
+        let net = network(kind, &system, &mut noise, &device);
+        let guide = FusedSimulator::new(&net, &system, &SOSRA);
+        let x: Vec<f64> = noise.standard_normals(40 * guide.dim()).iter().map(|c| 0.7 * c).collect();
+        let (full, drift) = (guide.evaluate(&x), guide.evaluate_drift(&x));
+        assert!(drift.e.is_empty() && drift.v == full.v && drift.exact == full.exact, "{kind:?}: drift-only evaluation");
+        let (sampled, e) = metropolis_sample(&guide, x.clone(), 4, 0.05, &mut Noise::new(8));
+        let (mut y, mut at, mut moves_noise, mut accepted) = (x, full, Noise::new(8), 0.0);
+        for _ in 0..4 {
+            let m = metropolis_move(&guide, &y, &at.v, &at.e, at.exact.as_ref(), 0.05, &mut moves_noise);
+            accepted += m.acceptance_sum;
+            y = m.next;
+            at = Evaluation { v: m.v_next, e: m.e_next, exact: m.exact_next };
+        }
+        assert!(accepted > 0.5 * 4.0 * 40.0 && accepted < 4.0 * 40.0, "{kind:?}: acceptance {accepted} of 160 should be neither 0 nor all");
+        assert_eq!(sampled, y, "{kind:?}: positions");
+        assert_eq!(e, at.e, "{kind:?}: E_L at the end");
+    }
+}

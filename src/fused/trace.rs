@@ -89,6 +89,28 @@ pub(super) fn local_terms_block(drift: &FlatDrift, x: &[f64]) -> Vec<LocalTerms>
         .collect()
 }
 
+/// S and v = ∇S of consecutive walkers of a gradient network, each with the system's prior
+/// (as in [`local_terms_block`]), without the Laplacian; `None` for a drift that is not a
+/// gradient.
+#[inline(always)]
+pub(super) fn gradient_terms_block(drift: &FlatDrift, x: &[f64]) -> Option<Vec<(f64, Vec<f64>)>> {
+    let dim = drift.dim();
+    let terms = match &drift.net {
+        FlatNet::Potential(p) => p.terms(x, x.len() / dim, false),
+        FlatNet::Jastrow(j) => j.terms(x, x.len() / dim, false),
+        FlatNet::Mlp(_) | FlatNet::Pair(_) => return None,
+    };
+    let system = &drift.system;
+    let with_prior = |((s, mut v, _), xw): ((f64, Vec<f64>, f64), &[f64])| {
+        if !system.has_prior() {
+            return (s, v);
+        }
+        system.add_prior(xw, &mut v);
+        (s + system.prior_potential(xw), v)
+    };
+    Some(terms.into_iter().zip(x.chunks_exact(dim)).map(with_prior).collect())
+}
+
 /// Writes v(x) of the MLP (without prior) and returns tr ∂v/∂x.
 #[inline(always)]
 fn mlp_divergence(m: &MlpParams, x: &[f64], v: &mut [f64]) -> f64 {

@@ -4,7 +4,7 @@
 //! A gradient drift v = ∇log ψ_T, ψ_T = e^{S_θ + S_prior}, makes dX = v dt + dW the overdamped
 //! Langevin process with stationary density ψ_T²; Metropolis-adjusted moves (the proposal
 //! X′ = X + v dt + √dt ξ, accepted with min(1, ψ_T(X′)² G(X←X′) / ψ_T(X)² G(X′←X)); Rossky, Doll &
-//! Friedman, J. Chem. Phys. 69, 4628 (1978); [`crate::estimate::metropolis_move`]) sample it with
+//! Friedman, J. Chem. Phys. 69, 4628 (1978); [`crate::estimate::metropolis_sample`]) sample it with
 //! no time-step bias. The variational energy and its gradient are then (real ψ_T, Hermitian H;
 //! e.g. Umrigar & Filippi, PRL 94, 150201 (2005), eq. 4; Pfau et al., FermiNet, PRR 2, 033429
 //! (2020), eq. 7)
@@ -44,7 +44,7 @@
 //! optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does not vanish at the optimum, so
 //! it stalls at an E_L variance well above what the drift's family can reach (README, H₂).
 
-use crate::estimate::{Evaluation, guide_on, metropolis_move};
+use crate::estimate::{guide_on, metropolis_sample};
 use crate::integrators::EULER_MARUYAMA;
 use crate::nn::DriftNet;
 use crate::noise::Noise;
@@ -108,19 +108,12 @@ pub fn variance_mask(local: &[f64], clip: f64) -> (Vec<f64>, f64) {
 
 impl VmcEngine<'_> {
     /// `moves` Metropolis-adjusted moves of the walkers `x` under the drift of `net`: the new
-    /// walkers and their E_L.
+    /// walkers and their E_L ([`metropolis_sample`]: E_L only at the final positions).
     /// On the CPU the fused engine evaluates the drift and E_L; on another device
     /// ([`crate::estimate::TensorGuide`], through [`guide_on`]) they are tensor ops there.
     pub fn sample(&self, net: &DriftNet, x: Vec<f64>, device: &Device, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
         let guide = guide_on(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
-        let mut at = guide.evaluate(&x);
-        let mut x = x;
-        for _ in 0..self.moves {
-            let moved = metropolis_move(guide.as_ref(), &x, &at.v, &at.e, at.exact.as_ref(), self.dt, noise);
-            x = moved.next;
-            at = Evaluation { v: moved.v_next, e: moved.e_next, exact: moved.exact_next };
-        }
-        (x, at.e)
+        metropolis_sample(guide.as_ref(), x, self.moves, self.dt, noise)
     }
 }
 
