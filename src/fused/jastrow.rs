@@ -238,15 +238,14 @@ impl JastrowParams<f64> {
         let pairs = Table::new(ordered.len(), geometry.pair_inputs(), slots);
         // Triple rows (i, j, l): each input a sum of powers of the row's base features
         // (`JastrowGeometry::triple_slots`: q_ij, q_il, q_jl, then y of i, j, l per centre).
-        let feature = |a: usize, b: usize| pair_feature(n, k, a, b);
         let triple_rows = if m.triple.is_some() { geometry.triples() } else { Vec::new() };
         let triple_slots = geometry.triple_slots();
         let mut slots = Vec::with_capacity(triple_rows.len() * geometry.triple_inputs());
         for &(i, j, l) in &triple_rows {
             let base = |f: usize| match f {
-                0 => feature(i, j),
-                1 => feature(i, l),
-                2 => feature(j, l),
+                0 => pair_feature(n, k, i, j),
+                1 => pair_feature(n, k, i, l),
+                2 => pair_feature(n, k, j, l),
                 f => [i, j, l][(f - 3) % 3] * k + (f - 3) / 3,
             };
             for slot in &triple_slots {
