@@ -611,7 +611,7 @@ fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
         None => line("converged", format!("no (no plateau in {} iterations)", c.iterations_run)),
     }
     if let Some(b) = c.second_stage_from {
-        line("vmc stage", format!("iterations {b} to {} (energy minimisation after the path-space KL)", c.iterations_run));
+        line("vmc stage", format!("iterations {b} to {} (variational Monte Carlo after the path-space KL, [vmc] objective)", c.iterations_run));
     }
     for f in files {
         line("wrote", f.display().to_string());
