@@ -35,9 +35,8 @@ impl<'a> TensorGuide<'a> {
         matches!(net, DriftNet::Potential(_) | DriftNet::Jastrow(_)).then(|| TensorGuide { net, system, integrator, device: device.clone() })
     }
 
-    /// S_e = S_θ + S_prior per walker.
-    fn log_psi(&self, x: &[f64]) -> Vec<f64> {
-        let t = self.tensor(x);
+    /// S_e = S_θ + S_prior per walker at the walkers `t` ([`Self::tensor`]).
+    fn log_psi(&self, t: Tensor<3>) -> Vec<f64> {
         let s = self.net.log_psi(t.clone()).expect("a gradient drift");
         values(match self.system.prior_potential(t) {
             Some(prior) => s + prior,
@@ -89,15 +88,17 @@ impl Guide for TensorGuide<'_> {
 
     /// A gradient drift is exact as a whole: S_e = S_θ + S_prior, ∇S_e = v.
     fn evaluate(&self, x: &[f64]) -> Evaluation {
-        let (v, e) = self.system.local_energy(self.net, self.tensor(x)).expect("a gradient drift");
+        let t = self.tensor(x);
+        let (v, e) = self.system.local_energy(self.net, t.clone()).expect("a gradient drift");
         let v = values(v);
-        Evaluation { v: v.clone(), e: values(e), exact: Some((self.log_psi(x), v)) }
+        Evaluation { v: v.clone(), e: values(e), exact: Some((self.log_psi(t), v)) }
     }
 
     /// v = ∇S_θ + the prior's drift and S_e, without the Laplacian.
     fn evaluate_drift(&self, x: &[f64]) -> Evaluation {
-        let v = values(full_drift(self.net, self.system)(self.tensor(x)));
-        Evaluation { v: v.clone(), e: Vec::new(), exact: Some((self.log_psi(x), v)) }
+        let t = self.tensor(x);
+        let v = values(full_drift(self.net, self.system)(t.clone()));
+        Evaluation { v: v.clone(), e: Vec::new(), exact: Some((self.log_psi(t), v)) }
     }
 
     fn exact_part(&self, x: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {

@@ -697,8 +697,7 @@ pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact
 /// ([`Guide::evaluate_drift`]), then E_L once at the final positions: the walkers and their
 /// E_L. A VMC step needs E_L only where its moves end, and E_L (a Laplacian) costs several
 /// times the drift.
-pub fn metropolis_sample(guide: &dyn Guide, x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-    let mut x = x;
+pub fn metropolis_sample(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
     let mut at = guide.evaluate_drift(&x);
     for _ in 0..moves {
         let moved = propose(guide, &x, &at.v, &at.e, at.exact.as_ref(), dt, noise, false);

@@ -49,13 +49,24 @@ impl FlatDrift<f64> {
         local_terms_block(self, x).pop().expect("one walker")
     }
 
+    /// Adds the cusp prior, where the system has one, to the network's v and (a gradient
+    /// network) S: S_e = S_θ + S_prior, v = ∇S_e.
+    #[inline(always)]
+    fn add_prior(&self, x: &[f64], v: &mut [f64], log_psi: Option<&mut f64>) {
+        if self.system.has_prior() {
+            self.system.add_prior(x, v);
+            if let Some(s) = log_psi {
+                *s += self.system.prior_potential(x);
+            }
+        }
+    }
+
     /// Adds the prior and the potential to the network's (v, ∇·v, S).
     #[inline(always)]
     fn complete(&self, x: &[f64], mut v: Vec<f64>, mut divergence: f64, mut log_psi: Option<f64>) -> LocalTerms {
+        self.add_prior(x, &mut v, log_psi.as_mut());
         if self.system.has_prior() {
-            self.system.add_prior(x, &mut v);
             divergence += self.system.prior_divergence(x);
-            log_psi = log_psi.map(|s| s + self.system.prior_potential(x));
         }
         let potential = self.system.potential(x, None);
         let kinetic = 0.5 * v.iter().map(|a| a * a).sum::<f64>();
@@ -100,13 +111,9 @@ pub(super) fn gradient_terms_block(drift: &FlatDrift, x: &[f64]) -> Option<Vec<(
         FlatNet::Jastrow(j) => j.terms(x, x.len() / dim, false),
         FlatNet::Mlp(_) | FlatNet::Pair(_) => return None,
     };
-    let system = &drift.system;
-    let with_prior = |((s, mut v, _), xw): ((f64, Vec<f64>, f64), &[f64])| {
-        if !system.has_prior() {
-            return (s, v);
-        }
-        system.add_prior(xw, &mut v);
-        (s + system.prior_potential(xw), v)
+    let with_prior = |((mut s, mut v, _), xw): ((f64, Vec<f64>, f64), &[f64])| {
+        drift.add_prior(xw, &mut v, Some(&mut s));
+        (s, v)
     };
     Some(terms.into_iter().zip(x.chunks_exact(dim)).map(with_prior).collect())
 }
