@@ -6,7 +6,7 @@
 //!   reverse pass through every integrator step) on the GPU device equals the same step on the
 //!   CPU device, in f32, for the oscillator, H₂ with cusps and three interacting bosons: loss
 //!   and energy to 1e-4 relative, every parameter gradient to 1e-3 of its largest component.
-//! - `solve` of a short oscillator problem on the GPU device (40 training iterations and the
+//! - `solve` of a short oscillator problem on the GPU device (10 training iterations and the
 //!   variational evaluation, what runs off the CPU today) lands within 4σ of the exact 3/2.
 //! - The guided estimators on the GPU device ([`pathspace::estimate::TensorGuide`]: the drift,
 //!   the exact local energy through the network's forward-mode Laplacian and log ψ_T as tensor
@@ -91,11 +91,12 @@ fn oscillator_solve_on_the_gpu_is_exact_within_its_error_bar() {
     let mut p = problem("problems/harmonic.toml");
     // Small sizes: lavapipe runs the kernels on the CPU. The gradient drift starts at the
     // exact v = −x (restoring skip −1, output layer zero); training must keep it there.
-    p.train.iterations = 40;
+    p.train.iterations = 10;
     p.train.walkers = 128;
+    p.sde.steps = 50;
     p.eval.walkers = 256;
-    p.eval.steps = 256;
-    p.eval.burn_in = 64;
+    p.eval.steps = 128;
+    p.eval.burn_in = 32;
     p.eval.estimators = vec![pathspace::problem::Estimator::Variational];
     p.eval.extrapolate = false;
     p.output.path_walkers = 0;
@@ -159,11 +160,11 @@ fn oscillator_local_energy_and_dmc_on_the_gpu() {
     p.eval.steps = 64;
     p.eval.burn_in = 64;
     p.eval.extrapolate = false;
-    p.eval.local_steps = 1000;
+    p.eval.local_steps = 300;
     p.eval.estimators = vec![pathspace::problem::Estimator::Variational, pathspace::problem::Estimator::LocalEnergy, pathspace::problem::Estimator::Dmc];
     p.dmc.walkers = 256;
-    p.dmc.steps = 400;
-    p.dmc.burn_in = 100;
+    p.dmc.steps = 300;
+    p.dmc.burn_in = 60;
     p.dmc.extrapolate = false;
     p.output.path_walkers = 0;
     let out = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| {}).unwrap();
