@@ -55,7 +55,7 @@ fn untrained_guide_of_strongly_interacting_bosons_is_not_trusted() {
             ("walkers = 512\nsteps = 512", "walkers = 128\nsteps = 200"),
             ("local_steps = 512", "local_steps = 400"),
             ("walkers = 512\ndt = 0.04", "walkers = 128\ndt = 0.04"),
-            ("steps = 700\nburn_in = 200", "steps = 600\nburn_in = 300"),
+            ("steps = 1000\nburn_in = 300", "steps = 600\nburn_in = 300"),
             ("target_relative_error = 1.5e-4\n", ""),
             ("max_seconds = 300\n", ""),
             ("stop_on_plateau = true\n", ""),
