@@ -12,7 +12,7 @@ use pathspace::latent::chain::{Chain, Stage};
 use pathspace::latent::data::two_moons;
 use pathspace::latent::fit::gaussian_limit;
 use pathspace::latent::kernels::FlowConfig;
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 fn main() {
     let device = Device::flex();

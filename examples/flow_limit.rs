@@ -11,7 +11,7 @@ use pathspace::latent::bounds::{mean_elbo, mean_iwae};
 use pathspace::latent::checkpoint::FitCheckpoint;
 use pathspace::latent::config::FitProblem;
 use pathspace::latent::fit::{chain_template, gaussian_limit, load_splits};
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 use std::path::PathBuf;
 
 fn main() -> pathspace::Result<()> {

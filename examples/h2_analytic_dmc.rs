@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release --example h2_analytic_dmc -- [dt] [steps] [walkers]`
 
-use pathspace::estimate::{Advance, Guide, WalkSettings, walk};
-use pathspace::noise::Noise;
+use pathspace::quantum::walk::{WalkSettings, walk};
+use pathspace::quantum::engine::{Advance, Guide};
+use pathspace::base::noise::Noise;
 
 const R: f64 = 1.401;
 

@@ -4,8 +4,8 @@
 //! `cargo run --release --example harmonic_oscillator`
 
 use burn::tensor::Device;
-use pathspace::problem::Problem;
-use pathspace::solve::{Overrides, solve};
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::solve::{Overrides, solve};
 use std::path::Path;
 
 const PROBLEM: &str = r#"

@@ -7,9 +7,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use pathspace::latent::data::ring;
-use pathspace::latent::mixture::{Estimator, MixtureConfig, fit_baseline, gradient_moments};
+use pathspace::latent::mixture::{GradientEstimator, MixtureConfig, fit_baseline, gradient_moments};
 use pathspace::latent::values;
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 fn main() {
     let device = Device::flex();
@@ -20,7 +20,7 @@ fn main() {
     let mut model = MixtureConfig { components: 8, dim: 6, hidden: 32 }.init(&data.values, &mut noise, &ad);
     let mut optim = AdamConfig::new().init();
     for _ in 0..300 {
-        let step = model.step(x.clone(), Estimator::Exact, &mut noise);
+        let step = model.step(x.clone(), GradientEstimator::Exact, &mut noise);
         let grads = GradientsParams::from_grads(step.loss.backward(), &model);
         model = optim.step(1e-2, model, grads);
     }
@@ -28,7 +28,7 @@ fn main() {
     println!("exact training: mean log p(x) = {:.4}", ll.iter().sum::<f64>() / ll.len() as f64);
     let xb = x.narrow(0, 0, 100);
     let model = fit_baseline(model, &xb, 200, 1e-2, &mut noise);
-    for estimator in [Estimator::Reinforce, Estimator::Nvil] {
+    for estimator in [GradientEstimator::Reinforce, GradientEstimator::Nvil] {
         let m = gradient_moments(&model, &xb, estimator, 200, &mut noise);
         println!("{:>9}: encoder-gradient variance {:.4e}", estimator.name(), m.total_variance());
     }

@@ -10,7 +10,7 @@ use pathspace::latent::bounds::{elbo, mean_elbo, mean_iwae};
 use pathspace::latent::chain::{Chain, SdeStage, Stage};
 use pathspace::latent::data::{dequantise, dequantise_fixed, load_digits, split_digits};
 use pathspace::latent::kernels::{GaussianKernelConfig, SdeSegmentConfig, Variance};
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 fn main() -> pathspace::Result<()> {
     let device = Device::flex();

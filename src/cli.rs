@@ -12,14 +12,16 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pathspace::device::Precision;
-use pathspace::problem::Problem;
-use pathspace::io::checkpoint::Checkpoint;
+use pathspace::base::device::Precision;
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::checkpoint::Checkpoint;
 use pathspace::io::hdf5::RunFile;
-use pathspace::solve::{Outcome, Overrides, solve_with};
-use pathspace::train::{Control, TrainState, TrainingRow};
+use pathspace::quantum::solve::{Outcome, Overrides, solve_with};
+use pathspace::base::interrupt::Control;
+use pathspace::io::training::TrainingRow;
+use pathspace::quantum::train::TrainState;
 use std::path::{Path, PathBuf};
-use pathspace::interrupt::{self, Phase};
+use pathspace::base::interrupt::{self, Phase};
 use pathspace::io::lock::RunLock;
 use pathspace::parallel::Comm;
 use std::time::{Duration, Instant};
@@ -287,11 +289,11 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             }
             let path = Checkpoint::path_in(&from);
             let checkpoint = Checkpoint::read(&path)?;
-            pathspace::solve::check_same_system(&problem, &path, &checkpoint)?;
+            pathspace::quantum::solve::check_same_system(&problem, &path, &checkpoint)?;
             // Rank 0 alone takes the run directory and writes dmc.json.
             let _lock = lock_on_root(comm, &from)?;
             let device = choose_device(Precision::F64)?;
-            let out = pathspace::solve::dmc_from_checkpoint_on(&problem, &path, &checkpoint, &device, seed, comm)?;
+            let out = pathspace::quantum::solve::dmc_from_checkpoint_on(&problem, &path, &checkpoint, &device, seed, comm)?;
             if !comm.is_root() {
                 return Ok(());
             }
@@ -325,7 +327,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
 
 /// `bench integrators`: the weak-error table (or JSON) on stdout, the plot where asked.
 fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>) -> Result<()> {
-    use pathspace::integrators::weak_error;
+    use pathspace::path::integrators::weak_error;
     if let Some(file) = &plot {
         pathspace::plot::integrators::check_target(file)?;
     }
@@ -419,7 +421,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let out = resume.or(out).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
     let seed = seed.unwrap_or(problem.train.seed);
     let total = iterations.unwrap_or(problem.train.iterations + problem.vmc.iterations);
-    let attributes = pathspace::io::run_attributes(&problem, seed);
+    let attributes = pathspace::quantum::output::run_attributes(&problem, seed);
     let checkpoint_path = Checkpoint::path_in(&out);
 
     let bar = if root { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
@@ -429,7 +431,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let every = problem.output.checkpoint_every;
     let mut last_progress = Instant::now();
     let mut write_error: Option<pathspace::Error> = None;
-    let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::noise::Noise| {
+    let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::base::noise::Noise| {
         bar.set_position(row.iteration as u64 + 1);
         bar.set_message(format!("{:.5}", row.energy));
         // Over several ranks, a stop request or a write failure on any rank stops all of them
@@ -442,7 +444,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
             }
             if root && (due || last_progress.elapsed() > Duration::from_secs(2)) {
                 last_progress = Instant::now();
-                pathspace::io::write_progress(&out, &attributes, &state.rows)?;
+                pathspace::quantum::output::write_progress(&out, &attributes, &state.rows)?;
             }
             Ok::<(), pathspace::Error>(())
         })();
@@ -481,7 +483,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     // No checkpoint exists when no iteration ran (e.g. --iterations 0).
     let extra: Vec<PathBuf> = std::iter::once(checkpoint_path.clone()).filter(|p| p.exists()).collect();
     interrupt::set_phase(Phase::Writing);
-    let files = pathspace::io::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
+    let files = pathspace::quantum::output::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
         .with_context(|| format!("writing results to {}", out.display()))?;
     interrupt::set_phase(Phase::Other);
     crate::signals::finished(&out);
@@ -489,7 +491,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     let c = &output.summary.convergence;
     // No training ran (`--iterations 0`, or a resume past the end): nothing to judge.
     if !c.converged && c.iterations_run > 0 {
-        let slope = |s: Option<pathspace::estimate::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
+        let slope = |s: Option<pathspace::stats::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
         eprintln!(
             "warning: training ran its {} iterations without a plateau (energy slope {}, log var E_L slope {}; window {} × {} iterations); summary.json has convergence.converged = false",
             c.iterations_run,
@@ -504,7 +506,7 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
 
 /// After all files are written: an error when the run diverged (always) or, with `--strict`,
 /// when its headline is not trusted. Both name the problem file and what was written.
-fn judge(file: &Path, headline: &pathspace::solve::Headline, strict: bool, written: &Path) -> Result<()> {
+fn judge(file: &Path, headline: &pathspace::quantum::solve::Headline, strict: bool, written: &Path) -> Result<()> {
     if let Some(d) = &headline.diverged {
         anyhow::bail!("{}: run diverged: {d} (results in {})", file.display(), written.display());
     }
@@ -515,7 +517,7 @@ fn judge(file: &Path, headline: &pathspace::solve::Headline, strict: bool, writt
 }
 
 /// Prints the guided estimates and the headline.
-fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evaluate::GuidedEnergies, reference: Option<f64>) {
+fn print_guided(headline: &pathspace::quantum::solve::Headline, guided: &pathspace::quantum::evaluate::GuidedEnergies, reference: Option<f64>) {
     let line = |k: &str, v: String| println!("  {k:<24} {v}");
     let diff = |e: f64| reference.map(|r| format!("   ({:+.3} mHa)", 1e3 * (e - r))).unwrap_or_default();
     if let Some(w) = &guided.local_energy {
@@ -557,7 +559,7 @@ fn print_guided(headline: &pathspace::solve::Headline, guided: &pathspace::evalu
 }
 
 /// One line of a walk's diagnostics (docs/energies.md, "When DMC cannot be trusted").
-fn diagnostics(w: &pathspace::estimate::Walk) -> String {
+fn diagnostics(w: &pathspace::quantum::walk::Walk) -> String {
     let blocking = if w.blocking.converged { "converged" } else { "NOT converged" };
     if !w.branching {
         return format!("var E_L {:.3e}, blocking {blocking}, {} generations", w.local_energy_variance, w.generations);
@@ -577,7 +579,7 @@ fn diagnostics(w: &pathspace::estimate::Walk) -> String {
     )
 }
 
-fn print_table(s: &pathspace::solve::Summary, files: &[PathBuf]) {
+fn print_table(s: &pathspace::quantum::solve::Summary, files: &[PathBuf]) {
     let line = |k: &str, v: String| println!("  {k:<24} {v}");
     println!("{}", s.name);
     line("energy (dt)", format!("{:.6} ± {:.6} Ha   (dt = {}, {})", s.energy, s.energy_error, s.dt, s.integrator));

@@ -1,5 +1,5 @@
 //! SIGINT/SIGTERM for the binary. The handler only records the signal
-//! ([`pathspace::interrupt::request`]); a watchdog thread acts on it:
+//! ([`pathspace::base::interrupt::request`]); a watchdog thread acts on it:
 //!
 //! - during training (phase `Training`) the training observer stops at the next iteration
 //!   boundary with a checkpoint and [`exit_interrupted`] is called from there; if that takes
@@ -13,7 +13,7 @@
 //! the process immediately.
 
 use anyhow::{Context, Result};
-use pathspace::interrupt::{self, Phase, Temporaries};
+use pathspace::base::interrupt::{self, Phase, Temporaries};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -1,6 +1,6 @@
 //! DMC against an exact reference computed here (issue 15): two bosons in a 2-D trap
 //! (ω = 1, Gaussian interaction g/(π s²) e^{−r²/s²}, s = 0.5) separate into the centre of mass
-//! (E = ω) and a radial relative-motion problem, solved in `pathspace::physics::exact` to ~1e-11
+//! (E = ω) and a radial relative-motion problem, solved in `pathspace::quantum::physics::exact` to ~1e-11
 //! (oscillator basis, cross-checked against an extrapolated grid in that module's tests).
 //!
 //! The shipped files problems/bosons_2d_pair_g3.toml and _g12.toml (Jastrow drift) are trained
@@ -8,7 +8,7 @@
 //! extrapolated to dt → 0) must be trusted, within 2σ of the exact energy, and its error bar at
 //! most 0.02 % of the energy.
 
-use pathspace::physics::exact::two_bosons_2d_energy;
+use pathspace::quantum::physics::exact::two_bosons_2d_energy;
 use std::path::Path;
 use std::process::Command;
 

@@ -50,28 +50,28 @@ fn engine_is_chosen_recorded_and_both_agree() {
 #[test]
 fn unknown_engine_is_an_error_naming_the_key() {
     let text = PROBLEM.replace("seed = 21", "seed = 21\n    engine = \"gpu\"");
-    let err = pathspace::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
+    let err = pathspace::quantum::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
     assert!(err.contains("train.engine"), "{err}");
 }
 
 #[test]
 fn unknown_precision_is_an_error_naming_the_key() {
     let text = PROBLEM.replace("seed = 21", "seed = 21\n    precision = \"f16\"");
-    let err = pathspace::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
+    let err = pathspace::quantum::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
     assert!(err.contains("test.toml") && err.contains("train.precision") && err.contains("f16"), "{err}");
     let text = PROBLEM.replace("seed = 21", "seed = 21\n    checkpoint_segment = -1");
-    let err = pathspace::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
+    let err = pathspace::quantum::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap_err().to_string();
     assert!(err.contains("test.toml") && err.contains("checkpoint_segment"), "{err}");
 }
 
 #[test]
 fn precision_and_checkpoint_segment_are_read() {
     let text = PROBLEM.replace("seed = 21", "seed = 21\n    precision = \"f64\"\n    checkpoint_segment = 4");
-    let problem = pathspace::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap();
-    assert_eq!(problem.train.precision, pathspace::device::Precision::F64);
+    let problem = pathspace::quantum::problem::Problem::parse(std::path::Path::new("test.toml"), &text).unwrap();
+    assert_eq!(problem.train.precision, pathspace::base::device::Precision::F64);
     assert_eq!(problem.train.checkpoint_segment, 4);
-    let defaults = pathspace::problem::Problem::parse(std::path::Path::new("test.toml"), PROBLEM).unwrap();
-    assert_eq!(defaults.train.precision, pathspace::device::Precision::F32);
+    let defaults = pathspace::quantum::problem::Problem::parse(std::path::Path::new("test.toml"), PROBLEM).unwrap();
+    assert_eq!(defaults.train.precision, pathspace::base::device::Precision::F32);
     assert_eq!(defaults.train.checkpoint_segment, 0);
     // A checkpointed f64 run trains like the default one up to f32 rounding.
     let segmented = run(&text);

@@ -6,7 +6,8 @@
 //! fits). Fixed seeds, a few thousand inputs per file: well under a minute.
 
 use pathspace::latent::config::FitProblem;
-use pathspace::problem::{Problem, check_name, physical_memory};
+use pathspace::base::config::{check_name, physical_memory};
+use pathspace::quantum::problem::Problem;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -148,7 +149,7 @@ fn byte_flips_in_shipped_files_are_refused_with_a_position() {
             b[at] = 0x80 | (rng.next_u64() as u8);
             let path = dir.path().join(file.file_name().unwrap());
             std::fs::write(&path, &b).unwrap();
-            let result = std::panic::catch_unwind(|| pathspace::problem::read_text(&path));
+            let result = std::panic::catch_unwind(|| pathspace::base::config::read_text(&path));
             match result.expect("read_text panicked") {
                 Ok(_) => {}
                 Err(e) => {

@@ -8,7 +8,7 @@
 //!   and energy to 1e-4 relative, every parameter gradient to 1e-3 of its largest component.
 //! - `solve` of a short oscillator problem on the GPU device (10 training iterations and the
 //!   variational evaluation, what runs off the CPU today) lands within 4σ of the exact 3/2.
-//! - The guided estimators on the GPU device ([`pathspace::estimate::TensorGuide`]: the drift,
+//! - The guided estimators on the GPU device ([`pathspace::quantum::walk::TensorGuide`]: the drift,
 //!   the exact local energy through the network's forward-mode Laplacian and log ψ_T as tensor
 //!   ops there): on an H₂ Jastrow drift trained briefly on the CPU, E_L at random walkers equals
 //!   the fused CPU engine's to f32 precision, and a Metropolis DMC walk on the GPU agrees with
@@ -21,9 +21,10 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, DeviceKind, Tensor};
-use pathspace::noise::Noise;
-use pathspace::problem::Problem;
-use pathspace::train::{AutodiffEngine, PathEngine};
+use pathspace::base::noise::Noise;
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::train::AutodiffEngine;
+use pathspace::quantum::engine::PathEngine;
 use std::path::Path;
 
 fn gpu() -> Device {
@@ -54,8 +55,8 @@ fn grad_values(grads: &GradientsParams, id: ParamId, rank: usize) -> Vec<f64> {
 fn step(file: &str, device: &Device) -> (f64, f64, Vec<(Vec<usize>, Vec<f64>)>) {
     let p = problem(file);
     let ad = device.clone().autodiff();
-    let net = pathspace::solve::build_net(&p, &mut Noise::new(3), &ad);
-    let walkers = pathspace::solve::initial_walkers(&p, 32, &mut Noise::new(4), &ad);
+    let net = pathspace::quantum::solve::build_net(&p, &mut Noise::new(3), &ad);
+    let walkers = pathspace::quantum::solve::initial_walkers(&p, 32, &mut Noise::new(4), &ad);
     let mut engine = AutodiffEngine { system: &p.system, integrator: p.sde.integrator, dt: p.sde.dt, steps: 8, boundary: true };
     let out = engine.step(&net, walkers, &mut Noise::new(5));
     let mut params = Collect(Vec::new());
@@ -97,10 +98,10 @@ fn oscillator_solve_on_the_gpu_is_exact_within_its_error_bar() {
     p.eval.walkers = 256;
     p.eval.steps = 128;
     p.eval.burn_in = 32;
-    p.eval.estimators = vec![pathspace::problem::Estimator::Variational];
+    p.eval.estimators = vec![pathspace::quantum::problem::Estimator::Variational];
     p.eval.extrapolate = false;
     p.output.path_walkers = 0;
-    let out = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| {}).unwrap();
+    let out = pathspace::quantum::solve::solve(&p, &gpu(), &pathspace::quantum::solve::Overrides::default(), &mut |_| {}).unwrap();
     let s = &out.summary;
     assert_eq!(s.engine, "autodiff", "the fused engine is CPU-only");
     assert!(s.energy_error > 0.0 && s.energy_error < 0.05, "error bar {}", s.energy_error);
@@ -109,31 +110,32 @@ fn oscillator_solve_on_the_gpu_is_exact_within_its_error_bar() {
 
 /// problems/h2.toml's Jastrow drift after 30 Feynman–Kac iterations on the CPU (variational
 /// evaluation only), moved to `device`.
-fn trained_h2(device: &Device) -> (Problem, pathspace::nn::DriftNet) {
+fn trained_h2(device: &Device) -> (Problem, pathspace::quantum::nn::DriftNet) {
     let mut p = problem("problems/h2.toml");
     p.vmc.iterations = 0;
     p.eval.walkers = 64;
     p.eval.steps = 16;
     p.eval.burn_in = 8;
     p.eval.extrapolate = false;
-    p.eval.estimators = vec![pathspace::problem::Estimator::Variational];
+    p.eval.estimators = vec![pathspace::quantum::problem::Estimator::Variational];
     p.output.path_walkers = 0;
-    let overrides = pathspace::solve::Overrides { iterations: Some(30), ..Default::default() };
-    let out = pathspace::solve::solve(&p, &Device::flex(), &overrides, &mut |_| {}).unwrap();
+    let overrides = pathspace::quantum::solve::Overrides { iterations: Some(30), ..Default::default() };
+    let out = pathspace::quantum::solve::solve(&p, &Device::flex(), &overrides, &mut |_| {}).unwrap();
     let net = out.net.to_device(device);
     (p, net)
 }
 
 #[test]
 fn guided_estimators_on_the_gpu_equal_the_cpu() {
-    use pathspace::estimate::{Guide, TensorGuide, WalkSettings, walk};
+    use pathspace::quantum::walk::{TensorGuide, WalkSettings, walk};
+use pathspace::quantum::engine::Guide;
     let (p, gpu_net) = trained_h2(&gpu());
     let cpu_net = gpu_net.clone().to_device(&Device::flex());
     let system = &p.system;
     // Walkers around the nuclei (±0.7 on z): 64 walkers × 2 electrons × 3.
     let x: Vec<f64> = Noise::new(6).standard_normals(64 * 6).iter().enumerate().map(|(k, z)| 0.6 * z + if k % 3 == 2 { if k % 6 < 3 { 0.7 } else { -0.7 } } else { 0.0 }).collect();
     let guide = TensorGuide::new(&gpu_net, system, p.sde.integrator, &gpu()).expect("a gradient drift");
-    let fused = pathspace::fused::FusedSimulator::new(&cpu_net, system, p.sde.integrator);
+    let fused = pathspace::quantum::fused::FusedSimulator::new(&cpu_net, system, p.sde.integrator);
     let (a, b) = (guide.evaluate(&x), fused.evaluate(&x));
     for (g, c) in a.e.iter().zip(&b.e) {
         assert!((g - c).abs() <= 1e-3 * (1.0 + c.abs()), "E_L on the GPU {g} vs the fused CPU engine {c}");
@@ -161,13 +163,13 @@ fn oscillator_local_energy_and_dmc_on_the_gpu() {
     p.eval.burn_in = 64;
     p.eval.extrapolate = false;
     p.eval.local_steps = 300;
-    p.eval.estimators = vec![pathspace::problem::Estimator::Variational, pathspace::problem::Estimator::LocalEnergy, pathspace::problem::Estimator::Dmc];
+    p.eval.estimators = vec![pathspace::quantum::problem::Estimator::Variational, pathspace::quantum::problem::Estimator::LocalEnergy, pathspace::quantum::problem::Estimator::Dmc];
     p.dmc.walkers = 256;
     p.dmc.steps = 300;
     p.dmc.burn_in = 60;
     p.dmc.extrapolate = false;
     p.output.path_walkers = 0;
-    let out = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| {}).unwrap();
+    let out = pathspace::quantum::solve::solve(&p, &gpu(), &pathspace::quantum::solve::Overrides::default(), &mut |_| {}).unwrap();
     let guided = &out.summary.guided;
     let local = guided.local_energy.as_ref().expect("local energy").energy;
     let dmc = guided.dmc.as_ref().expect("dmc").energy();
@@ -181,10 +183,10 @@ fn oscillator_local_energy_and_dmc_on_the_gpu() {
 #[test]
 fn guided_estimators_for_a_non_gradient_drift_off_the_cpu_are_refused_before_training() {
     let mut p = problem("problems/h2.toml");
-    p.drift.kind = pathspace::problem::DriftKind::Mlp;
+    p.drift.kind = pathspace::quantum::problem::DriftKind::Mlp;
     p.vmc.iterations = 0;
     let mut rows = 0;
-    let error = pathspace::solve::solve(&p, &gpu(), &pathspace::solve::Overrides::default(), &mut |_| rows += 1).err().expect("refused");
+    let error = pathspace::quantum::solve::solve(&p, &gpu(), &pathspace::quantum::solve::Overrides::default(), &mut |_| rows += 1).err().expect("refused");
     let message = error.to_string();
     assert!(message.contains("h2.toml") && message.contains("eval.estimators"), "{message}");
     assert_eq!(rows, 0, "refused only after {rows} training iterations");

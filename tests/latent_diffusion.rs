@@ -29,7 +29,7 @@ fn diffusion_on_moons_learns_and_writes_its_outputs() {
     assert!(v.iter().all(|x| x.is_finite()));
     // Samples lie where the moons are: within the test data's bounding box (the fit's test
     // set, seed 13), widened by 0.25, for 90 % of them.
-    let test = pathspace::latent::data::two_moons(100, 0.05, &mut pathspace::noise::Noise::new(13));
+    let test = pathspace::latent::data::two_moons(100, 0.05, &mut pathspace::base::noise::Noise::new(13));
     let range = |i: usize| {
         let c = test.values.iter().skip(i).step_by(2);
         (c.clone().fold(f64::INFINITY, |a, &b| a.min(b)) - 0.25, c.fold(f64::NEG_INFINITY, |a, &b| a.max(b)) + 0.25)

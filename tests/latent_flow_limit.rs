@@ -8,7 +8,7 @@ use pathspace::latent::chain::{Chain, PathTerm, Stage};
 use pathspace::latent::fit::gaussian_limit;
 use pathspace::latent::kernels::FlowConfig;
 use pathspace::latent::values;
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 fn device() -> Device {
     let mut d = Device::flex();

@@ -6,8 +6,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, FloatDType};
 use pathspace::latent::data::ring;
-use pathspace::latent::mixture::{Estimator, MixtureConfig, fit_baseline, gradient_moments};
-use pathspace::noise::Noise;
+use pathspace::latent::mixture::{GradientEstimator, MixtureConfig, fit_baseline, gradient_moments};
+use pathspace::base::noise::Noise;
 
 #[test]
 fn reinforce_and_nvil_match_the_exact_gradient_and_nvil_has_lower_variance() {
@@ -22,17 +22,17 @@ fn reinforce_and_nvil_match_the_exact_gradient_and_nvil_has_lower_variance() {
     // A partly trained model (exact ELBO), as during training.
     let mut optim = AdamConfig::new().init();
     for _ in 0..100 {
-        let step = model.step(x.clone(), Estimator::Exact, &mut noise);
+        let step = model.step(x.clone(), GradientEstimator::Exact, &mut noise);
         let grads = GradientsParams::from_grads(step.loss.backward(), &model);
         model = optim.step(0.03, model, grads);
     }
     let batch = pathspace::latent::data::Dataset { values: data.values[..6 * 32].to_vec(), rows: 32, dim: 6, labels: Vec::new() };
     let xb = batch.all(&ad);
     let model = fit_baseline(model, &xb, 300, 0.02, &mut noise);
-    let exact = gradient_moments(&model, &xb, Estimator::Exact, 2, &mut noise).mean;
+    let exact = gradient_moments(&model, &xb, GradientEstimator::Exact, 2, &mut noise).mean;
     let repeats = 1500;
-    let reinforce = gradient_moments(&model, &xb, Estimator::Reinforce, repeats, &mut noise);
-    let nvil = gradient_moments(&model, &xb, Estimator::Nvil, repeats, &mut noise);
+    let reinforce = gradient_moments(&model, &xb, GradientEstimator::Reinforce, repeats, &mut noise);
+    let nvil = gradient_moments(&model, &xb, GradientEstimator::Nvil, repeats, &mut noise);
     for m in [&reinforce, &nvil] {
         let worst = exact
             .iter()
@@ -46,7 +46,7 @@ fn reinforce_and_nvil_match_the_exact_gradient_and_nvil_has_lower_variance() {
     println!("encoder-gradient variance: REINFORCE {:.4e}, NVIL {:.4e}, ratio {ratio:.1}", reinforce.total_variance(), nvil.total_variance());
     assert!(ratio >= 10.0, "NVIL variance reduction only {ratio:.1}×");
     // The Gumbel-softmax relaxation is biased but reparameterised: far less variance than REINFORCE.
-    let relaxed = gradient_moments(&model, &xb, Estimator::Relaxed, 300, &mut noise);
+    let relaxed = gradient_moments(&model, &xb, GradientEstimator::Relaxed, 300, &mut noise);
     println!("relaxed (τ = 0.5) encoder-gradient variance {:.4e}", relaxed.total_variance());
     assert!(relaxed.total_variance() < reinforce.total_variance() / 10.0, "relaxed variance {}", relaxed.total_variance());
     let _ = model.valid();

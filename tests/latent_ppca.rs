@@ -13,7 +13,7 @@ use pathspace::latent::chain::{Chain, GaussianStage, Stage};
 use pathspace::latent::data::Dataset;
 use pathspace::latent::kernels::{GaussianKernelConfig, Variance};
 use pathspace::latent::ppca::Ppca;
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 const D: usize = 6;
 const Q: usize = 2;

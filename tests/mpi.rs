@@ -48,7 +48,7 @@ fn main() {
 
     let oscillator = Oscillator { a: 0.8, dims: 3 };
     let hydrogen = Hydrogen { alpha: 0.8 };
-    for (guide, exact, name) in [(&oscillator as &(dyn pathspace::estimate::Guide + Sync), 1.5, "oscillator"), (&hydrogen, -0.5, "hydrogen")] {
+    for (guide, exact, name) in [(&oscillator as &(dyn pathspace::quantum::engine::Guide + Sync), 1.5, "oscillator"), (&hydrogen, -0.5, "hydrogen")] {
         let two = dmc(comm, guide, 300, 0.01, 4000, true, 11);
         let one = dmc(&Single, guide, 300, 0.01, 4000, true, 11);
         let threads = Threads::run(2, |c: &dyn Comm| dmc(c, guide, 300, 0.01, 4000, true, 11));

@@ -3,7 +3,7 @@
 //! checkpoint and resume (bit-identical training), and one-line errors for damaged files.
 
 use pathspace::io::hdf5::RunFile;
-use pathspace::train::TrainingRow;
+use pathspace::io::training::TrainingRow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -253,7 +253,7 @@ fn plateau_stop_resumes_identically() {
     assert_eq!(a["convergence"]["converged"], true, "{}", a["convergence"]);
     let stop = a["convergence"]["iteration"].as_u64().unwrap() as usize;
     assert!((20..2000).contains(&stop), "stopped at {stop}");
-    assert_eq!(pathspace::io::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, stop);
+    assert_eq!(pathspace::quantum::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, stop);
     check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", "12"]).output().unwrap(), "first part");
     check(bin().arg("solve").arg(&file).arg("--resume").arg(&part).output().unwrap(), "resume");
     assert_same_training(&full, &part);
@@ -320,7 +320,7 @@ fn sigint_writes_a_checkpoint_and_resume_completes_identically() {
     assert!(!cut.join("summary.json").exists());
     // What the stopped run did is in run.h5 and the checkpoint, up to the same iteration.
     assert_eq!(RunFile::read(&cut.join("run.h5")).unwrap().training.len(), stopped);
-    let ck = pathspace::io::checkpoint::Checkpoint::read(&cut.join("checkpoint.bin")).unwrap();
+    let ck = pathspace::quantum::checkpoint::Checkpoint::read(&cut.join("checkpoint.bin")).unwrap();
     assert_eq!((ck.iteration, ck.rows.len()), (stopped, stopped));
     check(bin().arg("solve").arg(&file).arg("--resume").arg(&cut).output().unwrap(), "resume");
     check(bin().arg("solve").arg(&file).arg("--out").arg(&full).output().unwrap(), "full run");
@@ -341,7 +341,7 @@ fn sigterm_stops_training_with_a_checkpoint() {
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let done = child.wait_with_output().unwrap();
     assert_eq!(done.status.code(), Some(143), "128 + SIGTERM: {}", String::from_utf8_lossy(&done.stderr));
-    let ck = pathspace::io::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).unwrap();
+    let ck = pathspace::quantum::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).unwrap();
     assert!(ck.iteration > 0 && ck.iteration < 100000);
     assert_eq!(parse_csv(&out.join("training.csv")).len(), ck.iteration);
 }
@@ -474,7 +474,7 @@ fn plateau_ends_the_first_stage_and_vmc_follows() {
     assert!((20..2000).contains(&began) && began % 5 == 0, "began at {began}");
     assert_eq!(a["convergence"]["stopped_on_plateau"], false);
     assert_eq!(parse_csv(&full.join("training.csv")).len(), began + 7);
-    assert_eq!(pathspace::io::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, began + 7);
+    assert_eq!(pathspace::quantum::checkpoint::Checkpoint::read(&full.join("checkpoint.bin")).unwrap().iteration, began + 7);
     for cut in [12, began + 3] {
         let part = dir.path().join(format!("part{cut}"));
         check(bin().arg("solve").arg(&file).arg("--out").arg(&part).args(["--iterations", &cut.to_string()]).output().unwrap(), "first part");

@@ -45,10 +45,10 @@ fn two_rank_resume_is_bit_identical() {
 
     // `dmc --from` on that two-rank checkpoint: over two ranks each starts from its own walkers
     // and both report the same DMC; one process starts from rank 0's.
-    let path = pathspace::io::checkpoint::Checkpoint::path_in(dir.path());
-    let checkpoint = pathspace::io::checkpoint::Checkpoint::read(&path).unwrap();
+    let path = pathspace::quantum::checkpoint::Checkpoint::path_in(dir.path());
+    let checkpoint = pathspace::quantum::checkpoint::Checkpoint::read(&path).unwrap();
     let device = burn::tensor::Device::flex();
-    let from = |comm: &dyn Comm| pathspace::solve::dmc_from_checkpoint_on(&problem(), &path, &checkpoint, &device, None, comm).expect("dmc --from");
+    let from = |comm: &dyn Comm| pathspace::quantum::solve::dmc_from_checkpoint_on(&problem(), &path, &checkpoint, &device, None, comm).expect("dmc --from");
     let two = Threads::run(2, from);
     assert_eq!(two[0].ranks, 2);
     assert_eq!(two[0].headline.energy.to_bits(), two[1].headline.energy.to_bits());
@@ -65,7 +65,7 @@ fn two_rank_resume_is_bit_identical() {
 fn dmc_over_one_two_and_three_ranks_agrees() {
     let oscillator = Oscillator { a: 0.8, dims: 3 };
     let hydrogen = Hydrogen { alpha: 0.8 };
-    for (guide, exact, name) in [(&oscillator as &(dyn pathspace::estimate::Guide + Sync), 1.5, "oscillator"), (&hydrogen, -0.5, "hydrogen")] {
+    for (guide, exact, name) in [(&oscillator as &(dyn pathspace::quantum::engine::Guide + Sync), 1.5, "oscillator"), (&hydrogen, -0.5, "hydrogen")] {
         let walks: Vec<_> = [1, 2, 3].iter().map(|&r| Threads::run(r, |comm: &dyn Comm| dmc(comm, guide, 300, 0.01, 4000, true, 11))).collect();
         let single = dmc(&Single, guide, 300, 0.01, 4000, true, 11);
         assert_eq!(single.energy.value.to_bits(), walks[0][0].energy.value.to_bits(), "{name}: one thread rank is the plain walk");

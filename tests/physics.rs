@@ -70,7 +70,7 @@ fn hydrogen_atom_within_10_mha() {
     assert!((s.energy + 0.5).abs() < 0.010, "E(dt) = {} ± {}", s.energy, s.energy_error);
 }
 
-fn bosons(g: f64, seed: u64) -> pathspace::solve::Summary {
+fn bosons(g: f64, seed: u64) -> pathspace::quantum::solve::Summary {
     run(&format!(r#"
         [system]
         kind = "harmonic_trap"

@@ -19,7 +19,7 @@ fn shipped_problem_files_parse() {
         let result = if text.lines().any(|l| l.trim() == "[model]") {
             pathspace::latent::config::FitProblem::load(&file).map(|_| ())
         } else {
-            pathspace::problem::Problem::load(&file).map(|_| ())
+            pathspace::quantum::problem::Problem::load(&file).map(|_| ())
         };
         if let Err(e) = result {
             panic!("{}: {e}", file.display());
@@ -34,14 +34,14 @@ fn shipped_problem_files_parse() {
 #[test]
 fn h2_problem_is_the_documented_one() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml");
-    let p = pathspace::problem::Problem::load(&file).unwrap();
+    let p = pathspace::quantum::problem::Problem::load(&file).unwrap();
     assert_eq!(p.reference, Some(-1.1744759));
-    assert_eq!(p.drift.kind, pathspace::problem::DriftKind::Jastrow);
+    assert_eq!(p.drift.kind, pathspace::quantum::problem::DriftKind::Jastrow);
     assert!(p.vmc.iterations > 0);
     assert_eq!(p.vmc.dt, 0.05, "the default move step, min(0.05, 1/Z²)");
-    assert!(p.eval.estimators.contains(&pathspace::problem::Estimator::Dmc));
-    let bench = pathspace::problem::Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/h2_gradient.toml")).unwrap();
-    assert_eq!(bench.drift.kind, pathspace::problem::DriftKind::Gradient);
+    assert!(p.eval.estimators.contains(&pathspace::quantum::problem::Estimator::Dmc));
+    let bench = pathspace::quantum::problem::Problem::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/h2_gradient.toml")).unwrap();
+    assert_eq!(bench.drift.kind, pathspace::quantum::problem::DriftKind::Gradient);
     assert_eq!((bench.system.particles(), bench.reference), (2, Some(-1.1744759)));
 }
 
@@ -54,7 +54,7 @@ fn shipped_problem_files_are_estimated_to_fit_a_small_machine() {
         let terms = if text.lines().any(|l| l.trim() == "[model]") {
             pathspace::latent::config::FitProblem::load(&file).unwrap().memory_estimate()
         } else {
-            pathspace::problem::Problem::load(&file).unwrap().memory_estimate()
+            pathspace::quantum::problem::Problem::load(&file).unwrap().memory_estimate()
         };
         let total: f64 = terms.iter().map(|t| t.1).sum();
         assert!(total > 1e6 && total < 2.0 * (1u64 << 30) as f64, "{}: estimated {total:.3e} bytes ({terms:?})", file.display());

@@ -2,8 +2,8 @@
 //! the runs), the run-directory lock between two live runs and after a SIGKILL, and the
 //! run name taken from a file stem.
 
-use pathspace::problem::Problem;
-use pathspace::solve::Headline;
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::solve::Headline;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ fn headline(energy: f64, error: f64) -> Headline {
     }
 }
 
-fn system(text: &str) -> pathspace::physics::System {
+fn system(text: &str) -> pathspace::quantum::physics::System {
     Problem::parse(Path::new("t.toml"), text).unwrap().system
 }
 
@@ -99,7 +99,7 @@ fn a_second_run_into_a_busy_directory_is_refused() {
     let done = first.wait_with_output().unwrap();
     assert_eq!(done.status.code(), Some(143), "{}", String::from_utf8_lossy(&done.stderr));
     assert!(!out.join(".pathspace.lock").exists(), "the lock is released at exit");
-    pathspace::io::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).expect("the first run's checkpoint is intact");
+    pathspace::quantum::checkpoint::Checkpoint::read(&out.join("checkpoint.bin")).expect("the first run's checkpoint is intact");
 }
 
 /// SIGKILL leaves the lock of a dead process: a resume takes it over.

@@ -34,16 +34,16 @@ fn same_seed_gives_identical_training_csv() {
     let a = run(PROBLEM);
     let b = run(PROBLEM);
     // Every column but the wall-clock `seconds`.
-    let strip = |rows: &[pathspace::train::TrainingRow]| -> Vec<(usize, u64, u64, u64)> {
+    let strip = |rows: &[pathspace::io::training::TrainingRow]| -> Vec<(usize, u64, u64, u64)> {
         rows.iter().map(|r| (r.iteration, r.loss.to_bits(), r.energy.to_bits(), r.learning_rate.to_bits())).collect()
     };
     assert_eq!(a.rows.len(), 8);
     assert_eq!(strip(&a.rows), strip(&b.rows));
     assert_eq!(a.summary.energy.to_bits(), b.summary.energy.to_bits());
-    let c = pathspace::solve::solve(
+    let c = pathspace::quantum::solve::solve(
         &common::problem(PROBLEM),
         &common::device(),
-        &pathspace::solve::Overrides { seed: Some(22), iterations: None },
+        &pathspace::quantum::solve::Overrides { seed: Some(22), iterations: None },
         &mut |_| {},
     )
     .unwrap();

@@ -3,10 +3,11 @@
 //! error exit after the files are written; runs that diverge exit with a one-line error naming
 //! the problem file.
 
-use pathspace::estimate::{Advance, Guide, WalkSettings};
-use pathspace::evaluate::{GuidedSettings, guided_energies};
-use pathspace::noise::Noise;
-use pathspace::solve::Headline;
+use pathspace::quantum::walk::WalkSettings;
+use pathspace::quantum::engine::{Advance, Guide};
+use pathspace::quantum::evaluate::{GuidedSettings, guided_energies};
+use pathspace::base::noise::Noise;
+use pathspace::quantum::solve::Headline;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,7 +2,7 @@
 
 mod common;
 use common::{problem, run};
-use pathspace::noise::Noise;
+use pathspace::base::noise::Noise;
 
 /// 3-D unit oscillator, gradient drift started at S = −0.2|x|² (ψ_T = e^{−0.2|x|²}, a = 0.4:
 /// E = 3(a/4 + 1/(4a)) = 2.175 over ψ_T²), no path-space training, 300 VMC iterations: the drift becomes
@@ -53,7 +53,7 @@ fn reaches_the_ground_state(objective: &str) {
     assert!(first > 1.7, "the initial trial function should be poor: mean E_L {first}");
     let system = problem(text).system;
     let x: Vec<f64> = Noise::new(5).standard_normals(3 * 2000).iter().map(|z| z / 2f64.sqrt()).collect();
-    let e = pathspace::fused::local_energies(&out.net, &system, &x);
+    let e = pathspace::quantum::fused::local_energies(&out.net, &system, &x);
     let mean = e.iter().sum::<f64>() / e.len() as f64;
     let var = e.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / e.len() as f64;
     assert!((mean - 1.5).abs() < 2e-3, "{objective}: mean E_L at ψ₀² samples {mean}");
@@ -64,7 +64,7 @@ fn reaches_the_ground_state(objective: &str) {
 #[test]
 fn vmc_section_is_validated() {
     let base = "[system]\nkind = \"harmonic\"\n";
-    let error = |extra: &str| pathspace::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}")).unwrap_err().to_string();
+    let error = |extra: &str| pathspace::quantum::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}")).unwrap_err().to_string();
     let e = error("[drift]\nkind = \"mlp\"\n[vmc]\niterations = 10\n");
     assert!(e.contains("p.toml") && e.contains("vmc.iterations") && e.contains("gradient drift"), "{e}");
     let e = error("[drift]\nkind = \"gradient\"\n[vmc]\niterations = 10\nmoves = 0\n");
@@ -81,14 +81,14 @@ fn vmc_section_is_validated() {
 #[test]
 fn three_body_key_is_validated() {
     let base = "[system]\nkind = \"harmonic_trap\"\nparticles = 3\ndims = 2\n";
-    let parse = |extra: &str| pathspace::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}"));
+    let parse = |extra: &str| pathspace::quantum::problem::Problem::parse(std::path::Path::new("p.toml"), &format!("{base}{extra}"));
     let e = parse("[drift]\nkind = \"gradient\"\nthree_body = true\n").unwrap_err().to_string();
     assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("jastrow"), "{e}");
     for bad in ["3", "\"triples\"", "\"\"\"power\nsums\"\"\"", "[1, 2]"] {
         let e = parse(&format!("[drift]\nkind = \"jastrow\"\nthree_body = {bad}\n")).unwrap_err().to_string();
         assert!(e.contains("p.toml") && e.contains("drift.three_body") && e.contains("power_sums") && !e.contains('\n'), "{e}");
     }
-    use pathspace::nn::ThreeBody;
+    use pathspace::quantum::nn::ThreeBody;
     for (value, form) in [("true", Some(ThreeBody::Ordered)), ("\"ordered\"", Some(ThreeBody::Ordered)), ("\"power_sums\"", Some(ThreeBody::PowerSums)), ("false", None)] {
         let p = parse(&format!("[drift]\nkind = \"jastrow\"\nthree_body = {value}\n")).unwrap();
         assert_eq!(p.drift.three_body, form, "three_body = {value}");

@@ -1,5 +1,5 @@
-//! `bench dmc`: throughput of the DMC walker loop ([`crate::estimate::walk`]) guided by the
-//! fused engine's gradient drift ([`crate::fused::FusedSimulator`]), beside the fused training
+//! `bench dmc`: throughput of the DMC walker loop ([`crate::quantum::walk::walk`]) guided by the
+//! fused engine's gradient drift ([`crate::quantum::fused::FusedSimulator`]), beside the fused training
 //! kernel's, in one run and with FLOP rates from the analytic counts of [`super::flops`].
 //!
 //! 1. Trains the guide of a gradient-drift problem (default benches/h2_gradient.toml) for a few
@@ -13,18 +13,20 @@
 //! of a walker-generation. Benchmarks report; they assert nothing.
 //!
 //! Off the CPU (a GPU build) step 1 is skipped (`training` is null: the fused kernel is
-//! CPU-only) and the walks are guided by [`crate::estimate::TensorGuide`] on the device, with the untrained
+//! CPU-only) and the walks are guided by [`crate::quantum::walk::TensorGuide`] on the device, with the untrained
 //! network from the problem's seed: the same arithmetic per walker-generation (the zero output
 //! layer is multiplied like any other), in the device's precision.
 
 use super::flops::{PassFlops, PotentialShape};
-use crate::error::{Error, Result};
-use crate::estimate::{WalkSettings, guide_on, walk};
-use crate::evaluate::cycle_walkers;
-use crate::fused::{self, FusedEngine};
-use crate::noise::Noise;
-use crate::problem::{DriftKind, Problem};
-use crate::train::PathEngine;
+use crate::base::config::EngineChoice;
+use crate::base::error::{Error, Result};
+use crate::quantum::select::guide_on;
+use crate::quantum::walk::{WalkSettings, walk};
+use crate::quantum::evaluate::cycle_walkers;
+use crate::quantum::fused::{self, FusedEngine};
+use crate::base::noise::Noise;
+use crate::quantum::problem::{DriftKind, Problem};
+use crate::quantum::engine::PathEngine;
 use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
@@ -64,7 +66,7 @@ pub struct TrainingRate {
     pub steps: usize,
     pub integrator: String,
     pub stages: usize,
-    pub precision: crate::device::Precision,
+    pub precision: crate::base::device::Precision,
     pub iterations: usize,
     /// Median seconds per iteration (min, max beside it).
     pub seconds_per_iteration: f64,
@@ -110,7 +112,7 @@ pub struct DmcBenchResult {
     pub dmc_walkers: usize,
     /// Precision of the local-energy arithmetic: f64 on the CPU (the fused kernel), the
     /// device's otherwise.
-    pub dmc_precision: crate::device::Precision,
+    pub dmc_precision: crate::base::device::Precision,
     /// The fused training kernel's rate (CPU only; null on another device).
     pub training: Option<TrainingRate>,
     pub dmc: Vec<DmcRate>,
@@ -120,7 +122,7 @@ pub struct DmcBenchResult {
 /// Runs the benchmark on `device` (the plain CPU device; training uses its autodiff decorator).
 pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
     let start = Instant::now();
-    let cpu = fused::supported(device);
+    let cpu = EngineChoice::Fused.fused(device);
     if config.train_iterations == 0 || config.generations == 0 || config.walkers == Some(0) {
         return Err(Error::Other("bench dmc: --train-iterations, --generations and --walkers must be positive".into()));
     }
@@ -139,8 +141,8 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         (Some(rate), net, walkers)
     } else {
         let mut init = Noise::new(problem.train.seed);
-        let net = crate::solve::build_net(&problem, &mut init, device);
-        let walkers = crate::solve::initial_walkers(&problem, problem.train.walkers, &mut init, device);
+        let net = crate::quantum::solve::build_net(&problem, &mut init, device);
+        let walkers = crate::quantum::solve::initial_walkers(&problem, problem.train.walkers, &mut init, device);
         (None, net, fused::walker_values(&walkers))
     };
     let guide = guide_on(&net, &problem.system, problem.sde.integrator, device).expect("a gradient drift (checked above)");
@@ -181,10 +183,10 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         problem: config.problem.display().to_string(),
         network: shape,
         pass_flops: pass,
-        threads: crate::fused::threads(),
+        threads: crate::quantum::fused::threads(),
         config: config.clone(),
         dmc_walkers: count,
-        dmc_precision: if cpu || device.settings().float_dtype == burn::tensor::FloatDType::F64 { crate::device::Precision::F64 } else { crate::device::Precision::F32 },
+        dmc_precision: if cpu || device.settings().float_dtype == burn::tensor::FloatDType::F64 { crate::base::device::Precision::F64 } else { crate::base::device::Precision::F32 },
         training,
         dmc,
         seconds: start.elapsed().as_secs_f64(),
@@ -193,11 +195,11 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
 
 /// Trains `iterations` + 1 iterations of the fused engine (the first untimed); returns the rate,
 /// the trained network (plain device) and the final walkers (f64, walker-major).
-fn time_training(problem: &Problem, iterations: usize, pass: PassFlops, device: &Device) -> Result<(TrainingRate, crate::nn::DriftNet, Vec<f64>)> {
+fn time_training(problem: &Problem, iterations: usize, pass: PassFlops, device: &Device) -> Result<(TrainingRate, crate::quantum::nn::DriftNet, Vec<f64>)> {
     let train_device = device.clone().autodiff();
     let mut init = Noise::new(problem.train.seed);
-    let mut net = crate::solve::build_net(problem, &mut init, &train_device);
-    let mut walkers = crate::solve::initial_walkers(problem, problem.train.walkers, &mut init, &train_device);
+    let mut net = crate::quantum::solve::build_net(problem, &mut init, &train_device);
+    let mut walkers = crate::quantum::solve::initial_walkers(problem, problem.train.walkers, &mut init, &train_device);
     let (dt, steps, integrator) = (problem.sde.dt, problem.sde.steps, problem.sde.integrator);
     let precision = fused::precision_for(problem.train.precision, device);
     let mut engine = FusedEngine::new(&problem.system, integrator, dt, steps, problem.train.boundary)

@@ -1,4 +1,4 @@
-//! Floating-point operations per walker of the gradient network ([`crate::nn::Potential`],
+//! Floating-point operations per walker of the gradient network ([`crate::quantum::nn::Potential`],
 //! kernels in `src/fused/potential.rs`), counted analytically from its shape.
 //!
 //! Shape: n = particles · dims inputs, hidden layers k = 0…L−1 of widths H_k with inputs

@@ -4,23 +4,25 @@
 //!
 //! 1. Training: `repeats` timed iterations (after one untimed) of benches/h2_gradient.toml's fused
 //!    training step on W_r walkers per rank, gradients combined over the ranks
-//!    ([`crate::train::Distributed`]) and one Adam step. Walker-steps per second =
+//!    ([`crate::quantum::train::Distributed`]) and one Adam step. Walker-steps per second =
 //!    R · W_r · steps / (median seconds per iteration, slowest rank).
 //! 2. DMC: a walk of `generations` generations (after `warmup` untimed ones) with the same guide,
-//!    R · W_r walkers in all, Metropolis moves ([`crate::estimate::walk_on`]): walker-generations
+//!    R · W_r walkers in all, Metropolis moves ([`crate::quantum::walk::walk_on`]): walker-generations
 //!    per second over all ranks.
 //!
 //! Communication time is what rank 0 spends inside the collectives ([`crate::parallel::Comm::seconds`]),
 //! which includes waiting for slower ranks; it is reported per training step and per DMC
 //! generation. Every rank runs every collective of a step, so this is the cost that more ranks add.
 
-use crate::error::{Error, Result};
-use crate::estimate::{WalkSettings, walk_on};
-use crate::evaluate::cycle_walkers;
-use crate::fused::{self, FusedEngine, FusedSimulator};
+use crate::base::config::EngineChoice;
+use crate::base::error::{Error, Result};
+use crate::quantum::walk::{WalkSettings, walk_on};
+use crate::quantum::evaluate::cycle_walkers;
+use crate::quantum::fused::{self, FusedEngine, FusedSimulator};
 use crate::parallel::{Comm, rank_noise};
-use crate::problem::Problem;
-use crate::train::{Distributed, PathEngine};
+use crate::quantum::problem::Problem;
+use crate::quantum::train::Distributed;
+use crate::quantum::engine::PathEngine;
 use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
@@ -84,7 +86,7 @@ pub struct MpiBenchResult {
 /// Runs the benchmark on `device` (the CPU device) over the ranks of `comm` (collective).
 pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<MpiBenchResult> {
     let start = Instant::now();
-    if !fused::supported(device) {
+    if !EngineChoice::Fused.fused(device) {
         return Err(Error::Other("bench mpi: the fused engine runs on the CPU device only".into()));
     }
     if config.walkers_per_rank == 0 || config.generations == 0 {
@@ -95,8 +97,8 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
     let train_device = device.clone().autodiff();
     let seed = problem.train.seed;
     let mut mine = rank_noise(seed, comm.rank()).split();
-    let mut net = crate::solve::build_net(&problem, &mut rank_noise(seed, 0).split(), &train_device);
-    let mut walkers = crate::solve::initial_walkers(&problem, w, &mut mine, &train_device);
+    let mut net = crate::quantum::solve::build_net(&problem, &mut rank_noise(seed, 0).split(), &train_device);
+    let mut walkers = crate::quantum::solve::initial_walkers(&problem, w, &mut mine, &train_device);
     let (dt, steps, integrator) = (problem.sde.dt, problem.sde.steps, problem.sde.integrator);
     let precision = fused::precision_for(problem.train.precision, device);
     let inner = FusedEngine::new(&problem.system, integrator, dt, steps, problem.train.boundary).with_precision(precision);
@@ -155,7 +157,7 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
     Ok(MpiBenchResult {
         benchmark: "mpi".into(),
         ranks,
-        threads_per_rank: crate::fused::threads(),
+        threads_per_rank: crate::quantum::fused::threads(),
         config: config.clone(),
         steps,
         train_seconds_per_iteration: median,

@@ -26,7 +26,7 @@
 //! time budget cuts the largest sizes first.
 
 use super::{BenchEngine, BenchResult, Setup};
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use burn::tensor::Device;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -40,7 +40,7 @@ pub const WALKER_COUNTS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 /// Bytes in a GiB.
 const GIB: f64 = (1u64 << 30) as f64;
 
-pub use crate::problem::{bytes_per_walker_step, kept_steps};
+pub use crate::quantum::problem::{bytes_per_walker_step, kept_steps};
 
 /// A size in GiB with three significant digits.
 fn gib(x: f64) -> String {
@@ -199,7 +199,7 @@ pub fn run(config: &ScalingConfig, device: &Device, progress: &mut dyn FnMut(&Sc
     Ok(ScalingReport {
         backend: super::backend_label(device),
         engine: config.engine,
-        threads: crate::fused::threads(),
+        threads: crate::quantum::fused::threads(),
         config: config.clone(),
         points,
         seconds: started.elapsed().as_secs_f64(),
@@ -245,7 +245,7 @@ fn point(config: &ScalingConfig, name: &str, setup: Setup, last: Option<&BenchRe
         Ok(Err(e)) => point.failed = Some(e.to_string()),
         Err(panic) => {
             let message = panic.downcast_ref::<String>().map(String::as_str).or(panic.downcast_ref::<&str>().copied()).unwrap_or("panic");
-            point.failed = Some(format!("panicked: {}", crate::problem::clip(message, 200)));
+            point.failed = Some(format!("panicked: {}", crate::base::config::clip(message, 200)));
         }
     }
     point
@@ -254,7 +254,7 @@ fn point(config: &ScalingConfig, name: &str, setup: Setup, last: Option<&BenchRe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::DriftKind;
+    use crate::quantum::problem::DriftKind;
 
     #[test]
     fn memory_estimate_is_the_problem_files_formula() {
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(kept_steps(100, 10), 20.0);
         // The same number as Problem::memory_estimate's train.walkers term.
         let text = "[system]\nkind = \"harmonic\"\nparticles = 2\ndims = 3\n[drift]\nkind = \"pair\"\nhidden = 16\n[sde]\nsteps = 50\n[train]\nwalkers = 300\ncheckpoint_segment = 5\n";
-        let problem = crate::problem::Problem::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let problem = crate::quantum::problem::Problem::parse(std::path::Path::new("t.toml"), text).unwrap();
         let term = problem.memory_estimate().into_iter().find(|t| t.0 == "train.walkers").unwrap().1;
         assert_eq!(300.0 * kept_steps(50, 5) * bytes_per_walker_step(2, 3, 16, 2, DriftKind::Pair), term);
     }

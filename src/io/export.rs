@@ -9,7 +9,7 @@
 
 use super::hdf5::RunFile;
 use super::write_atomic;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 

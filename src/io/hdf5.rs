@@ -21,9 +21,9 @@
 //! Large datasets are chunked and deflate-compressed; /training datasets are chunked with an
 //! unlimited maximum shape so that HDF5 tools may extend them.
 
-use crate::error::{Error, Result};
-use crate::sample::{DriftSlice, PathSample};
-use crate::train::TrainingRow;
+use crate::base::error::{Error, Result};
+use crate::quantum::sample::{DriftSlice, PathSample};
+use crate::io::training::TrainingRow;
 use hdf5_pure::{AttrValue, File, FileBuilder, MaxExtent};
 use std::collections::HashMap;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! exit paths that skip destructors. A lock whose pid is no longer running (a process killed
 //! with SIGKILL) is stale and taken over.
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -8,7 +8,7 @@
 
 use super::chain::{Chain, PathTerm, Stage};
 use super::{log_sum_exp, values};
-use crate::noise::Noise;
+use crate::base::noise::Noise;
 use burn::tensor::Tensor;
 
 /// KL(N(μ, diag exp(log_var)) ‖ N(0, I)) per row, `[B]`.

@@ -24,7 +24,7 @@ use super::kernels::{Flow, GaussianKernel, SdeSegment};
 use super::log_standard_normal;
 use super::diffusion::DiffusionStage;
 use super::series::SeriesStage;
-use crate::noise::Noise;
+use crate::base::noise::Noise;
 use burn::module::Module;
 use burn::tensor::Tensor;
 

@@ -4,21 +4,21 @@
 //! next iteration, the count of skipped non-finite steps and the curve rows so far.
 //!
 //! File layout (`checkpoint.bin` in the run directory, little-endian), the same framing as
-//! `solve`'s checkpoints ([`crate::io::checkpoint`]): the magic `PATHSPACE-FIT-CHECKPOINT-1\n`,
+//! `solve`'s checkpoints (the codec [`crate::io::codec`]): the magic `PATHSPACE-FIT-CHECKPOINT-1\n`,
 //! length-prefixed sections in a fixed order, a 64-bit FNV-1a checksum of everything before it.
 //! A truncated or altered file fails the checksum before anything is decoded. Written atomically.
 
 use super::chain::Chain;
 use super::fit::{ChainTraining, CurveRow};
-use crate::error::{Error, Result};
-use crate::io::checkpoint::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, record_error};
-use crate::noise::Noise;
+use crate::base::error::{Error, Result};
+use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, read_file, record_error};
+use crate::base::noise::Noise;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8] = b"PATHSPACE-FIT-CHECKPOINT-1\n";
 
 /// File name of the checkpoint inside a run directory (the same name as `solve`'s).
-pub const FILE_NAME: &str = crate::io::checkpoint::FILE_NAME;
+pub const FILE_NAME: &str = "checkpoint.bin";
 
 /// A chain's training between two iterations, serialised.
 #[derive(Debug, Clone)]
@@ -69,13 +69,7 @@ impl FitCheckpoint {
         w.u64(self.seed);
         w.u64(self.iteration as u64);
         w.u64(self.bad_steps as u64);
-        w.u64(self.rows.len() as u64);
-        for r in &self.rows {
-            w.u64(r.iteration as u64);
-            for v in [r.train_elbo, r.validation_elbo, r.learning_rate, r.seconds] {
-                w.f64(v);
-            }
-        }
+        w.rows(&self.rows.iter().map(|r| (r.iteration, [r.train_elbo, r.validation_elbo, r.learning_rate, r.seconds])).collect::<Vec<_>>());
         w.bytes(self.noise.as_bytes());
         w.bytes(&self.model);
         w.bytes(&self.optim);
@@ -89,20 +83,11 @@ impl FitCheckpoint {
         let seed = r.u64("seed")?;
         let iteration = r.u64("iteration")? as usize;
         let bad_steps = r.u64("bad_steps")? as usize;
-        let n = r.u64("rows")? as usize;
-        if n > r.remaining() / 40 {
-            return Err(record_error(path, "rows", "row count larger than the file"));
-        }
-        let mut rows = Vec::with_capacity(n);
-        for _ in 0..n {
-            rows.push(CurveRow {
-                iteration: r.u64("rows")? as usize,
-                train_elbo: r.f64("rows")?,
-                validation_elbo: r.f64("rows")?,
-                learning_rate: r.f64("rows")?,
-                seconds: r.f64("rows")?,
-            });
-        }
+        let rows = r
+            .rows("rows")?
+            .into_iter()
+            .map(|(iteration, [train_elbo, validation_elbo, learning_rate, seconds])| CurveRow { iteration, train_elbo, validation_elbo, learning_rate, seconds })
+            .collect();
         let noise = r.string("noise")?;
         let model = r.bytes("model")?.to_vec();
         let optim = r.bytes("optimizer")?.to_vec();
@@ -115,8 +100,7 @@ impl FitCheckpoint {
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|cause| Error::Read { path: path.to_path_buf(), cause })?;
-        Self::from_bytes(path, &bytes)
+        Self::from_bytes(path, &read_file(path)?)
     }
 
     pub fn path_in(dir: &Path) -> PathBuf {

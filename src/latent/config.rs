@@ -15,7 +15,7 @@
 //! ```
 
 use super::kernels::Variance;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -148,7 +148,7 @@ pub struct TrainConfig {
     /// What computes a training step of a latent SDE on series: "auto" (the fused CPU engine
     /// on the CPU, burn autodiff elsewhere), "fused" or "autodiff". Other models use autodiff.
     #[serde(default = "d_engine")]
-    pub engine: crate::problem::EngineChoice,
+    pub engine: crate::base::config::EngineChoice,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,17 +191,17 @@ fn empty() -> toml::Table {
 
 impl FitProblem {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = crate::problem::read_text(path)?;
+        let text = crate::base::config::read_text(path)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let bad = |location: &str, message: String| Error::Problem { path: path.to_path_buf(), location: location.into(), message };
-        let friendly = crate::problem::friendly_toml_message;
+        let friendly = crate::base::config::friendly_toml_message;
         let f: File = toml::from_str(text).map_err(|e| bad(&span(text, e.span()), friendly(e.message())))?;
         let train: TrainConfig = toml::Table::try_into(f.train).map_err(|e| bad("table `train`", friendly(e.message())))?;
         let eval: EvalConfig = toml::Table::try_into(f.eval).map_err(|e| bad("table `eval`", friendly(e.message())))?;
-        crate::problem::check_name(&f.name).map_err(|m| bad("key `name`", m))?;
+        crate::base::config::check_name(&f.name).map_err(|m| bad("key `name`", m))?;
         if matches!(f.data.kind, DataKind::Digits | DataKind::Series) && f.data.file.is_none() {
             return Err(bad("data.file", format!("{:?} data needs a file", f.data.kind).to_lowercase()));
         }
@@ -286,7 +286,7 @@ impl FitProblem {
             }
         }
         let problem = FitProblem { name: f.name, path: path.to_path_buf(), text: text.to_string(), data: f.data, model: f.model, train, eval };
-        crate::problem::check_memory(&problem.memory_estimate(), |key, message| bad(&format!("key `{key}`"), message))?;
+        crate::base::config::check_memory(&problem.memory_estimate(), |key, message| bad(&format!("key `{key}`"), message))?;
         Ok(problem)
     }
 
@@ -384,6 +384,6 @@ fn d_lr_decay() -> f64 { 1e9 }
 fn d_true() -> bool { true }
 fn d_validate_every() -> usize { 100 }
 fn d_checkpoint_every() -> usize { 1000 }
-fn d_engine() -> crate::problem::EngineChoice { crate::problem::EngineChoice::Auto }
+fn d_engine() -> crate::base::config::EngineChoice { crate::base::config::EngineChoice::Auto }
 fn d_iwae_k() -> usize { 1000 }
 fn d_repeats() -> usize { 200 }

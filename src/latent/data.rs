@@ -6,8 +6,8 @@
 //! log-likelihood bounds the discrete one: log P(v) ≥ log p(x) − 64 ln 17 (Theis et al. 2016).
 //! The train/validation/test split is fixed (a permutation with its own seed), not the run's.
 
-use crate::error::{Error, Result};
-use crate::noise::Noise;
+use crate::base::error::{Error, Result};
+use crate::base::noise::Noise;
 use std::io::Read;
 use std::path::Path;
 
@@ -75,7 +75,7 @@ pub fn parse_digits(path: &Path, text: &str) -> Result<Dataset> {
             return Err(bad(path, i + 1, format!("expected {} columns (64 pixels and a label), found {}", DIGIT_PIXELS + 1, fields.len())));
         }
         for (c, f) in fields.iter().enumerate() {
-            let v: f64 = f.parse().map_err(|_| bad(path, i + 1, format!("column {}: \"{}\" is not a number", c + 1, crate::problem::clip(f, 40))))?;
+            let v: f64 = f.parse().map_err(|_| bad(path, i + 1, format!("column {}: \"{}\" is not a number", c + 1, crate::base::config::clip(f, 40))))?;
             if c < DIGIT_PIXELS {
                 if !(0.0..=16.0).contains(&v) || v.fract() != 0.0 {
                     return Err(bad(path, i + 1, format!("column {}: pixel value {v} is not an integer in 0..=16", c + 1)));
@@ -83,7 +83,7 @@ pub fn parse_digits(path: &Path, text: &str) -> Result<Dataset> {
                 values.push(v);
             } else {
                 if !(0.0..=9.0).contains(&v) || v.fract() != 0.0 {
-                    return Err(bad(path, i + 1, format!("column {}: label {} is not a digit 0..=9", c + 1, crate::problem::clip(f, 20))));
+                    return Err(bad(path, i + 1, format!("column {}: label {} is not a digit 0..=9", c + 1, crate::base::config::clip(f, 20))));
                 }
                 labels.push(v as u8);
             }

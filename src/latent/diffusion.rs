@@ -32,8 +32,8 @@
 //! per example (an unbiased estimate of the sum, T/n times their sum); the evaluation sums all T.
 
 use super::{LN_2PI, log_normal, log_standard_normal};
-use crate::nn::{Init, linear};
-use crate::noise::Noise;
+use crate::base::layers::{Init, linear};
+use crate::base::noise::Noise;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::{sigmoid, silu};

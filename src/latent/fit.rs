@@ -9,18 +9,18 @@ use super::chain::{Chain, GaussianStage, SdeStage, Stage};
 use super::config::{DataKind, FitProblem, ModelKind};
 use super::data::{self, DIGIT_LEVELS, Dataset};
 use super::kernels::{FlowConfig, GaussianKernel, GaussianKernelConfig, SdeSegmentConfig, Variance};
-use super::mixture::{Estimator, Mixture, MixtureConfig, categorical, gradient_moments};
+use super::mixture::{GradientEstimator, Mixture, MixtureConfig, categorical, gradient_moments};
 use super::ppca::Ppca;
 use super::series::{Gru, SeriesLayout, SeriesStage};
 use super::series_data;
 use super::diffusion::DiffusionConfig;
-use crate::nn::{Init, linear};
+use crate::base::layers::{Init, linear};
 use super::values;
-use crate::error::{Error, Result};
-use crate::noise::Noise;
+use crate::base::error::{Error, Result};
+use crate::base::noise::Noise;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use crate::train::Control;
+use crate::base::interrupt::Control;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ pub struct CurveRow {
 /// One training method of the mixture problem.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MixtureMethod {
-    pub estimator: Estimator,
+    pub estimator: GradientEstimator,
     pub test_loglik: f64,
     pub test_loglik_stderr: f64,
     /// Mean over test points of log p_model(x) − log p_true(x) (ring data), and its standard error.
@@ -94,7 +94,7 @@ pub struct FitSummary {
     pub observations_per_series: Option<f64>,
     /// Training wall time per iteration (resumed runs: of this process's part).
     pub seconds_per_iteration: Option<f64>,
-    /// What computed the training steps: "fused" ([`crate::fused::series`]) or "autodiff".
+    /// What computed the training steps: "fused" ([`crate::latent::fused`]) or "autodiff".
     pub engine: &'static str,
     pub train_seconds: f64,
     pub eval_seconds: f64,
@@ -295,10 +295,10 @@ pub fn train_chain(problem: &FitProblem, splits: &Splits, seed: u64, device: &De
     Ok((state.chain.valid(), state.rows))
 }
 
-/// Whether training steps run on the fused CPU engine ([`crate::fused::series`]): latent SDEs on
+/// Whether training steps run on the fused CPU engine ([`crate::latent::fused`]): latent SDEs on
 /// series, on the CPU, unless `[train] engine = "autodiff"`.
 pub fn uses_fused_engine(problem: &FitProblem, device: &Device) -> bool {
-    problem.model.kind == ModelKind::LatentSde && problem.train.engine != crate::problem::EngineChoice::Autodiff && crate::fused::supported(device)
+    problem.model.kind == ModelKind::LatentSde && problem.train.engine.fused(device)
 }
 
 /// Runs iterations `state.iteration..total` of Adam on −ELBO. After every iteration `observe`
@@ -334,7 +334,7 @@ pub fn train_chain_from(
             (true, [Stage::Series(stage)]) => {
                 let x = training_batch(splits, t.batch, &mut state.noise, device);
                 let b = x.dims()[0];
-                let step = crate::fused::series::elbo_step(stage, &values(x), b, &mut state.noise, f64_kernels, device);
+                let step = crate::latent::fused::elbo_step(stage, &values(x), b, &mut state.noise, f64_kernels, device);
                 (step.log_weights.iter().sum::<f64>() / b as f64, Some(step.grads))
             }
             _ => {
@@ -651,7 +651,7 @@ fn write_h5(out: &Path, problem: &FitProblem, seed: u64, rows: &[CurveRow], reco
     };
     let training = rows
         .iter()
-        .map(|r| crate::train::TrainingRow { iteration: r.iteration, loss: -r.train_elbo, energy: r.validation_elbo, learning_rate: r.learning_rate, seconds: r.seconds })
+        .map(|r| crate::io::training::TrainingRow { iteration: r.iteration, loss: -r.train_elbo, energy: r.validation_elbo, learning_rate: r.learning_rate, seconds: r.seconds })
         .collect();
     let run = crate::io::hdf5::RunFile { attributes, training, paths: None, evaluation: None, estimates: None, slice: None };
     let path = out.join(crate::io::hdf5::FILE_NAME);
@@ -687,7 +687,7 @@ fn ring_log_density(x: &[f64], modes: usize, radius: f64, sd: f64) -> f64 {
 }
 
 /// Trains a mixture with one estimator.
-pub fn train_mixture(problem: &FitProblem, splits: &Splits, estimator: Estimator, seed: u64, device: &Device, show: bool) -> (Mixture, Vec<CurveRow>) {
+pub fn train_mixture(problem: &FitProblem, splits: &Splits, estimator: GradientEstimator, seed: u64, device: &Device, show: bool) -> (Mixture, Vec<CurveRow>) {
     let t = &problem.train;
     let mut ad = device.clone().autodiff();
     let _ = ad.configure(device.settings().float_dtype);
@@ -749,12 +749,12 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
     let mut files = Vec::new();
     let mut noise = Noise::new(seed ^ 0xE7A1);
     let mut trained = Vec::new();
-    // Estimator::ALL starts with Exact: its per-point log-likelihoods are the paired reference,
+    // GradientEstimator::ALL starts with Exact: its per-point log-likelihoods are the paired reference,
     // its per-point bounds and curve go to run.h5.
     let mut exact_per_point: Option<Vec<f64>> = None;
     let mut exact_record: Option<(Vec<f64>, Vec<f64>, Vec<CurveRow>)> = None;
     let (mut train_seconds, mut eval_seconds) = (0.0, 0.0);
-    for estimator in Estimator::ALL {
+    for estimator in GradientEstimator::ALL {
         let t0 = Instant::now();
         let (trained_model, rows) = train_mixture(problem, splits, estimator, seed, device, show);
         let seconds = t0.elapsed().as_secs_f64();
@@ -770,7 +770,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         let elbo_points = values(model.exact_elbo(test.clone()));
         let iwae_points = mixture_iwae(&model, test.clone(), k, &mut noise);
         let (test_elbo, test_iwae) = (mean_and_stderr(&elbo_points).0, mean_and_stderr(&iwae_points).0);
-        if estimator == Estimator::Exact {
+        if estimator == GradientEstimator::Exact {
             exact_record = Some((elbo_points, iwae_points, rows.clone()));
         }
         methods.push(MixtureMethod {
@@ -797,7 +797,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
     let idx: Vec<usize> = (0..100.min(splits.test.rows)).collect();
     let xb = splits.test.tensor(&idx, &ad);
     let nvil_model = super::mixture::fit_baseline(nvil_model, &xb, 200, 1e-2, &mut noise);
-    for (i, estimator) in Estimator::ALL.iter().enumerate() {
+    for (i, estimator) in GradientEstimator::ALL.iter().enumerate() {
         methods[i].gradient_variance = gradient_moments(&nvil_model, &xb, *estimator, problem.eval.gradient_repeats, &mut noise).total_variance();
     }
     eval_seconds += e0.elapsed().as_secs_f64();
@@ -832,7 +832,7 @@ fn run_mixture(problem: &FitProblem, splits: &Splits, out: &Path, seed: u64, dev
         wall_seconds: 0.0,
         files: Vec::new(),
     };
-    let (elbo, iwae, rows) = exact_record.expect("Estimator::ALL starts with Exact");
+    let (elbo, iwae, rows) = exact_record.expect("GradientEstimator::ALL starts with Exact");
     let mut extra: Vec<(String, f64)> = summary.true_test_loglik.map(|t| ("true_test_loglik".to_string(), t)).into_iter().collect();
     extra.extend(summary.variance_ratio_reinforce_over_nvil.map(|r| ("variance_ratio_reinforce_over_nvil".to_string(), r)));
     for m in &summary.methods {

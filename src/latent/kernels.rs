@@ -15,10 +15,10 @@
 //!   Girsanov −E∫½|u − w|² dt (Li et al. 2020, eq. 9, unit diffusion).
 
 use super::log_normal;
-use crate::integrators::EULER_MARUYAMA;
-use crate::nn::{Init, linear};
-use crate::noise::Noise;
-use crate::sde::simulate_in_time;
+use crate::path::integrators::EULER_MARUYAMA;
+use crate::base::layers::{Init, linear};
+use crate::base::noise::Noise;
+use crate::path::sde::simulate_in_time;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};

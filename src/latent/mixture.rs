@@ -1,22 +1,22 @@
 //! A discrete latent variable: a Gaussian mixture p(x) = Σ_c π_c N(x; μ_c, σ_c² I) with an
 //! amortised posterior q(c | x) = softmax(e(x)), trained on the ELBO four ways:
 //!
-//! - [`Estimator::Exact`]: the expectation over c is a finite sum,
+//! - [`GradientEstimator::Exact`]: the expectation over c is a finite sum,
 //!   ELBO = Σ_c q(c|x) [log p(x, c) − log q(c|x)], differentiated exactly;
-//! - [`Estimator::Reinforce`]: one c ~ q per example; with f = log p(x, c) − log q(c|x) the
+//! - [`GradientEstimator::Reinforce`]: one c ~ q per example; with f = log p(x, c) − log q(c|x) the
 //!   surrogate f + sg(f − b)·log q(c|x) has the score-function gradient
 //!   ∇E_q[f] = E_q[∇f + (f − b) ∇log q] for any b independent of c; plain REINFORCE has b = 0;
-//! - [`Estimator::Nvil`]: b = b_ψ(x), a learned baseline network fitted by minimising
+//! - [`GradientEstimator::Nvil`]: b = b_ψ(x), a learned baseline network fitted by minimising
 //!   E(f − b_ψ(x))² alongside (Mnih & Gregor 2014, without their variance normalisation);
-//! - [`Estimator::Relaxed`]: the Concrete / Gumbel-softmax relaxation (Maddison et al. 2017,
+//! - [`GradientEstimator::Relaxed`]: the Concrete / Gumbel-softmax relaxation (Maddison et al. 2017,
 //!   Jang et al. 2017): y = softmax((log q(·|x) + g)/τ), g Gumbel, and the surrogate
 //!   Σ_c y_c [log p(x, c) − log q(c|x)] differentiated through y; low variance, biased (τ = 0.5).
 //!
 //! The exact marginal log p(x) = log Σ_c p(x, c) is known, which checks every estimator.
 
 use super::{LN_2PI, log_sum_exp, values};
-use crate::nn::{Init, linear};
-use crate::noise::Noise;
+use crate::base::layers::{Init, linear};
+use crate::base::noise::Noise;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
@@ -26,7 +26,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// How the encoder's gradient is estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Estimator {
+pub enum GradientEstimator {
     Exact,
     Reinforce,
     Nvil,
@@ -36,14 +36,14 @@ pub enum Estimator {
 /// Temperature of the relaxed estimator.
 const TEMPERATURE: f64 = 0.5;
 
-impl Estimator {
-    pub const ALL: [Estimator; 4] = [Estimator::Exact, Estimator::Reinforce, Estimator::Nvil, Estimator::Relaxed];
+impl GradientEstimator {
+    pub const ALL: [GradientEstimator; 4] = [GradientEstimator::Exact, GradientEstimator::Reinforce, GradientEstimator::Nvil, GradientEstimator::Relaxed];
     pub fn name(self) -> &'static str {
         match self {
-            Estimator::Exact => "exact",
-            Estimator::Reinforce => "reinforce",
-            Estimator::Nvil => "nvil",
-            Estimator::Relaxed => "relaxed",
+            GradientEstimator::Exact => "exact",
+            GradientEstimator::Reinforce => "reinforce",
+            GradientEstimator::Nvil => "nvil",
+            GradientEstimator::Relaxed => "relaxed",
         }
     }
 }
@@ -136,14 +136,14 @@ impl Mixture {
     }
 
     /// One gradient estimate of −ELBO (and, for NVIL, of the baseline's regression loss).
-    pub fn step(&self, x: Tensor<2>, estimator: Estimator, noise: &mut Noise) -> MixtureStep {
+    pub fn step(&self, x: Tensor<2>, estimator: GradientEstimator, noise: &mut Noise) -> MixtureStep {
         let b = x.dims()[0];
-        if estimator == Estimator::Exact {
+        if estimator == GradientEstimator::Exact {
             let elbo = self.exact_elbo(x).mean();
             let value = elbo.clone().into_scalar::<f64>();
             return MixtureStep { loss: -elbo, elbo: value };
         }
-        if estimator == Estimator::Relaxed {
+        if estimator == GradientEstimator::Relaxed {
             return self.relaxed_step(x, noise);
         }
         let lq = self.log_posterior(x.clone());
@@ -160,7 +160,7 @@ impl Mixture {
         let signal = f.clone().detach();
         let elbo = signal.clone().mean().into_scalar::<f64>();
         let (centred, baseline_loss) = match estimator {
-            Estimator::Nvil => {
+            GradientEstimator::Nvil => {
                 let baseline = mlp(&self.baseline, x).flatten::<1>(0, 1);
                 let regression = (signal.clone() - baseline.clone()).square().mean();
                 (signal - baseline.detach(), Some(regression))
@@ -220,7 +220,7 @@ impl Mixture {
 }
 
 /// The encoder's gradient of one estimate, flattened (all encoder weights and biases).
-pub fn encoder_gradient(model: &Mixture, x: Tensor<2>, estimator: Estimator, noise: &mut Noise) -> Vec<f64> {
+pub fn encoder_gradient(model: &Mixture, x: Tensor<2>, estimator: GradientEstimator, noise: &mut Noise) -> Vec<f64> {
     let step = model.step(x, estimator, noise);
     let grads = GradientsParams::from_grads(step.loss.backward(), model);
     let mut out = Vec::new();
@@ -250,7 +250,7 @@ impl GradientMoments {
 }
 
 /// Moments of the encoder gradient of `estimator` over `repeats` independent estimates on `x`.
-pub fn gradient_moments(model: &Mixture, x: &Tensor<2>, estimator: Estimator, repeats: usize, noise: &mut Noise) -> GradientMoments {
+pub fn gradient_moments(model: &Mixture, x: &Tensor<2>, estimator: GradientEstimator, repeats: usize, noise: &mut Noise) -> GradientMoments {
     let samples: Vec<Vec<f64>> = (0..repeats).map(|_| encoder_gradient(model, x.clone(), estimator, noise)).collect();
     let n = samples[0].len();
     let r = repeats as f64;
@@ -264,7 +264,7 @@ pub fn fit_baseline(model: Mixture, x: &Tensor<2>, steps: usize, lr: f64, noise:
     let mut optim = burn::optim::AdamConfig::new().init();
     let mut model = model;
     for _ in 0..steps {
-        let step = model.step(x.clone(), Estimator::Nvil, noise);
+        let step = model.step(x.clone(), GradientEstimator::Nvil, noise);
         let grads = GradientsParams::from_grads(step.loss.backward(), &model);
         // Keep only the baseline's gradients.
         let mut only = GradientsParams::new();

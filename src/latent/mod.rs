@@ -37,6 +37,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod fused;
 pub mod diffusion;
 pub mod fit;
 pub mod kernels;

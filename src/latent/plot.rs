@@ -11,7 +11,7 @@ use super::config::{DataKind, FitProblem};
 use super::fit::{CurveRow, Splits};
 use super::mixture::Mixture;
 use super::values;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use crate::plot::{FAMILY, finite_range, register_font};
 use burn::tensor::Device;
 use plotters::coord::Shift;
@@ -25,7 +25,7 @@ fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(Area) ->
     register_font();
     let path = dir.join(format!("{stem}.png"));
     let tmp = dir.join(format!(".{stem}.tmp.png"));
-    let _guard = crate::interrupt::Temporaries::register(&tmp);
+    let _guard = crate::base::interrupt::Temporaries::register(&tmp);
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(area).map_err(|message| Error::Write { path: path.clone(), message: crate::plot::backend_message(&message) })?;

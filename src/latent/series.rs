@@ -17,12 +17,12 @@
 //!
 //! A series is one row of the chain's data matrix: `[K·(D + 1)]`, time k holding (x_k, m_k),
 //! m_k = 1 where observed and 0 where missing (x_k stored as 0 there). Between two observation
-//! times the engine takes ⌈Δt/dt⌉ equal Euler–Maruyama steps ([`crate::sde::integrate_on_grid`]),
+//! times the engine takes ⌈Δt/dt⌉ equal Euler–Maruyama steps ([`crate::path::sde::integrate_on_grid`]),
 //! so irregular times are integrated exactly to them.
 
 use super::kernels::{GaussianKernel, SdeSegment};
-use crate::integrators::EULER_MARUYAMA;
-use crate::noise::Noise;
+use crate::path::integrators::EULER_MARUYAMA;
+use crate::base::noise::Noise;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::sigmoid;
@@ -138,7 +138,7 @@ pub fn path_on_grid(
     let mut at_observations = Vec::with_capacity(grid.observed_at.len());
     let mut next_observation = 0;
     let mut normals = |count: usize| (0..count).map(|_| noise.gaussian([b, 1, l], 1.0, &device)).collect();
-    let end = crate::sde::integrate_on_grid(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, l]), &grid.times, &mut normals, &mut |n, x, xi| {
+    let end = crate::path::sde::integrate_on_grid(&drift, &EULER_MARUYAMA, z0.reshape([b, 1, l]), &grid.times, &mut normals, &mut |n, x, xi| {
         let z = x.clone().reshape([b, l]);
         if next_observation < grid.observed_at.len() && grid.observed_at[next_observation] == n {
             at_observations.push(z.clone());

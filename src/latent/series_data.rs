@@ -20,8 +20,8 @@
 
 use super::data::Dataset;
 use super::series::SeriesLayout;
-use crate::error::{Error, Result};
-use crate::noise::Noise;
+use crate::base::error::{Error, Result};
+use crate::base::noise::Noise;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -213,7 +213,7 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<SeriesSet> {
 
 /// Reads a series CSV file (size-capped like problem files).
 pub fn load_csv(path: &Path) -> Result<SeriesSet> {
-    let text = crate::problem::read_text_limited(path, 64 << 20, "split the series over several files or thin them")?;
+    let text = crate::base::config::read_text_limited(path, 64 << 20, "split the series over several files or thin them")?;
     parse_csv(path, &text)
 }
 

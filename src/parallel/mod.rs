@@ -7,7 +7,7 @@
 //! - **training**: the gradient of the mean loss over all W walkers is
 //!   ∇L = Σ_r (W_r/W) ∇L_r, with L_r the mean over rank r's W_r walkers; every rank receives
 //!   the same ∇L and applies the same Adam step, so the parameters stay identical
-//!   ([`crate::train::Distributed`]);
+//!   ([`crate::quantum::train::Distributed`]);
 //! - **evaluation**: per-walker path functionals are gathered before the batch means, and the
 //!   per-step walker averages are combined as Σ_r W_r ā_r / W before blocking;
 //! - **DMC**: the population, the total weight Σ_i w_i and the weighted energy Σ_i w_i E_L,i
@@ -32,7 +32,7 @@ mod threads;
 
 pub use threads::Threads;
 
-use crate::noise::Noise;
+use crate::base::noise::Noise;
 use std::cell::Cell;
 use std::time::Instant;
 

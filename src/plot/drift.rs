@@ -5,7 +5,7 @@
 //! crosses: nuclei.
 
 use super::{DrawResult, FAMILY, axis_name, heat};
-use crate::sample::DriftSlice;
+use crate::quantum::sample::DriftSlice;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -6,8 +6,8 @@
 //! whose line crosses it furthest left is the cheapest at that accuracy.
 
 use super::{DrawResult, FAMILY, draw_legend};
-use crate::error::{Error, Result};
-use crate::integrators::weak_error::{WeakErrorReport, fit_power_law};
+use crate::base::error::{Error, Result};
+use crate::path::integrators::weak_error::{WeakErrorReport, fit_power_law};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};

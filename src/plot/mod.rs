@@ -24,7 +24,7 @@ pub mod energy;
 pub mod integrators;
 pub mod scaling;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 use crate::io::hdf5::RunFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -54,7 +54,7 @@ pub(crate) fn register_font() {
 /// Draws every plot the run has data for into `dir`; returns the files written.
 pub fn plot_run(run: &RunFile, dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
-    let problem = crate::problem::Problem::parse(Path::new("run.h5:/problem"), &run.attributes.problem).ok();
+    let problem = crate::quantum::problem::Problem::parse(Path::new("run.h5:/problem"), &run.attributes.problem).ok();
     // The reference of a run stopped before evaluation comes from its problem text.
     let reference = run.evaluation.as_ref().and_then(|e| e.reference).or(problem.as_ref().and_then(|p| p.reference));
     let mut files = save(dir, "energy", ENERGY_SIZE, |a| energy::draw(a, run, reference), |a| energy::draw(a, run, reference))?;
@@ -76,9 +76,9 @@ pub fn plot_run(run: &RunFile, dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Nuclear positions projected on the plane `axes`, read from the problem text stored in run.h5
 /// (none for systems without nuclei, or when the text does not parse).
-fn nuclei_in_plane(problem: Option<&crate::problem::Problem>, axes: [usize; 2]) -> Vec<(f64, f64)> {
+fn nuclei_in_plane(problem: Option<&crate::quantum::problem::Problem>, axes: [usize; 2]) -> Vec<(f64, f64)> {
     match problem {
-        Some(crate::problem::Problem { system: crate::physics::System::Molecule(m), .. }) => {
+        Some(crate::quantum::problem::Problem { system: crate::quantum::physics::System::Molecule(m), .. }) => {
             m.nuclei.iter().map(|n| (n.position[axes[0]], n.position[axes[1]])).collect()
         }
         _ => Vec::new(),
@@ -125,7 +125,7 @@ fn save(
     // The bitmap backend picks the encoder from the extension: the temporary name ends in .png.
     let tmp = dir.join(format!(".{stem}.tmp.png"));
     // Removed if drawing or the rename fails (and by a signal ending the process).
-    let _guard = crate::interrupt::Temporaries::register(&tmp);
+    let _guard = crate::base::interrupt::Temporaries::register(&tmp);
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
         png(area).map_err(|m| fail(&png_path, backend_message(&m)))?;
@@ -153,7 +153,7 @@ pub(crate) fn backend_message(m: &str) -> String {
         let kind: String = m[i + 6..].chars().take_while(|c| c.is_alphanumeric()).collect();
         return format!("cannot write the image: {kind}");
     }
-    format!("cannot draw the image: {}", crate::problem::clip(m, 100))
+    format!("cannot draw the image: {}", crate::base::config::clip(m, 100))
 }
 
 /// (min, max) of finite values, widened when degenerate; `None` when there is none.

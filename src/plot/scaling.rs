@@ -7,7 +7,7 @@
 
 use super::{DrawResult, FAMILY, draw_legend};
 use crate::bench::scaling::ScalingReport;
-use crate::error::Result;
+use crate::base::error::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};

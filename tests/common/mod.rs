@@ -4,8 +4,8 @@
 pub mod ranks;
 
 use burn::tensor::Device;
-use pathspace::problem::Problem;
-use pathspace::solve::{Overrides, SolveOutput, solve};
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::solve::{Overrides, SolveOutput, solve};
 use std::path::Path;
 
 /// The product's default device (Flex CPU, f32).

@@ -2,15 +2,18 @@
 //! default build (tests/parallel.rs) and MPI ranks under `mpirun -n 2` (tests/mpi.rs).
 
 use burn::tensor::{Device, Tensor};
-use pathspace::estimate::{Advance, Guide, Walk, WalkSettings, walk_on};
-use pathspace::fused::FusedEngine;
-use pathspace::io::checkpoint::Checkpoint;
-use pathspace::noise::Noise;
-use pathspace::nn::DriftNet;
+use pathspace::quantum::walk::{Walk, WalkSettings, walk_on};
+use pathspace::quantum::engine::{Advance, Guide};
+use pathspace::quantum::fused::FusedEngine;
+use pathspace::quantum::checkpoint::Checkpoint;
+use pathspace::base::noise::Noise;
+use pathspace::quantum::nn::DriftNet;
 use pathspace::parallel::{Comm, rank_noise, share};
-use pathspace::problem::Problem;
-use pathspace::solve::{Outcome, Overrides, SolveOutput, build_net, initial_walkers, solve_with};
-use pathspace::train::{Control, EngineStep, PathEngine, Schedule, TrainState, flatten_gradients, train_from, unflatten_gradients};
+use pathspace::quantum::problem::Problem;
+use pathspace::quantum::solve::{Outcome, Overrides, SolveOutput, build_net, initial_walkers, solve_with};
+use pathspace::base::interrupt::Control;
+use pathspace::quantum::train::{Schedule, TrainState, flatten_gradients, train_from, unflatten_gradients};
+use pathspace::quantum::engine::{EngineStep, PathEngine};
 use std::path::Path;
 
 /// A small interacting problem on the fused engine, with every estimator (DMC included).
@@ -132,7 +135,7 @@ pub fn shard_rows(ranks: usize, iterations: usize) -> Vec<(u64, u64)> {
     }
     let t = &problem.train;
     let engine = FusedEngine::new(&problem.system, problem.sde.integrator, problem.sde.dt, problem.sde.steps, t.boundary)
-        .with_precision(pathspace::fused::precision_for(t.precision, &Device::flex()));
+        .with_precision(pathspace::quantum::fused::precision_for(t.precision, &Device::flex()));
     let mut shards = Shards { engine, noises, total: t.walkers };
     let schedule = Schedule { iterations, lr: t.lr, lr_decay: t.lr_decay, warmup: t.warmup, clip_grad: t.clip_grad, monitor: t.monitor.clone(), stage: None };
     let state = TrainState::new(net.unwrap(), Tensor::cat(walkers, 0));
@@ -146,7 +149,7 @@ pub fn stop_and_resume(comm: &dyn Comm, dir: &Path, part: usize) -> SolveOutput 
     let problem = problem();
     let path = Checkpoint::path_in(dir);
     let seed = problem.train.seed;
-    let mut observe = |_: &pathspace::train::TrainingRow, state: &TrainState, noise: &Noise| {
+    let mut observe = |_: &pathspace::io::training::TrainingRow, state: &TrainState, noise: &Noise| {
         if state.iteration < part {
             return Control::Continue;
         }
@@ -243,6 +246,6 @@ pub fn dmc(comm: &dyn Comm, guide: &dyn Guide, walkers: usize, dt: f64, steps: u
 }
 
 /// |a − b| within `z` combined standard errors.
-pub fn agree(a: pathspace::estimate::Estimate, b: pathspace::estimate::Estimate, z: f64) -> bool {
+pub fn agree(a: pathspace::stats::Estimate, b: pathspace::stats::Estimate, z: f64) -> bool {
     (a.value - b.value).abs() <= z * (a.error.powi(2) + b.error.powi(2)).sqrt()
 }
