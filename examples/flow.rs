@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use pathspace::latent::bounds::{elbo, mean_elbo, mean_iwae};
 use pathspace::latent::chain::{Chain, Stage};
 use pathspace::latent::data::two_moons;
-use pathspace::latent::fit::gaussian_limit;
+use pathspace::latent::train::gaussian_limit;
 use pathspace::latent::kernels::FlowConfig;
 use pathspace::base::noise::Noise;
 

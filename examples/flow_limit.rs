@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use pathspace::latent::bounds::{mean_elbo, mean_iwae};
 use pathspace::latent::checkpoint::FitCheckpoint;
 use pathspace::latent::config::FitProblem;
-use pathspace::latent::fit::{chain_template, gaussian_limit, load_splits};
+use pathspace::latent::train::{chain_template, gaussian_limit, load_splits};
 use pathspace::base::noise::Noise;
 use std::path::PathBuf;
 

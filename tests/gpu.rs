@@ -8,7 +8,7 @@
 //!   and energy to 1e-4 relative, every parameter gradient to 1e-3 of its largest component.
 //! - `solve` of a short oscillator problem on the GPU device (10 training iterations and the
 //!   variational evaluation, what runs off the CPU today) lands within 4σ of the exact 3/2.
-//! - The guided estimators on the GPU device ([`pathspace::quantum::walk::TensorGuide`]: the drift,
+//! - The guided estimators on the GPU device ([`pathspace::quantum::autodiff::TensorGuide`]: the drift,
 //!   the exact local energy through the network's forward-mode Laplacian and log ψ_T as tensor
 //!   ops there): on an H₂ Jastrow drift trained briefly on the CPU, E_L at random walkers equals
 //!   the fused CPU engine's to f32 precision, and a Metropolis DMC walk on the GPU agrees with
@@ -23,7 +23,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, DeviceKind, Tensor};
 use pathspace::base::noise::Noise;
 use pathspace::quantum::problem::Problem;
-use pathspace::quantum::train::AutodiffEngine;
+use pathspace::quantum::autodiff::AutodiffEngine;
 use pathspace::quantum::engine::PathEngine;
 use std::path::Path;
 
@@ -127,7 +127,8 @@ fn trained_h2(device: &Device) -> (Problem, pathspace::quantum::nn::DriftNet) {
 
 #[test]
 fn guided_estimators_on_the_gpu_equal_the_cpu() {
-    use pathspace::quantum::walk::{TensorGuide, WalkSettings, walk};
+    use pathspace::quantum::walk::{WalkSettings, walk};
+use pathspace::quantum::autodiff::TensorGuide;
 use pathspace::quantum::engine::Guide;
     let (p, gpu_net) = trained_h2(&gpu());
     let cpu_net = gpu_net.clone().to_device(&Device::flex());

@@ -5,7 +5,7 @@
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use pathspace::latent::bounds::mean_iwae;
 use pathspace::latent::chain::{Chain, PathTerm, Stage};
-use pathspace::latent::fit::gaussian_limit;
+use pathspace::latent::train::gaussian_limit;
 use pathspace::latent::kernels::FlowConfig;
 use pathspace::latent::values;
 use pathspace::base::noise::Noise;

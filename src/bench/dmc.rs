@@ -13,7 +13,7 @@
 //! of a walker-generation. Benchmarks report; they assert nothing.
 //!
 //! Off the CPU (a GPU build) step 1 is skipped (`training` is null: the fused kernel is
-//! CPU-only) and the walks are guided by [`crate::quantum::walk::TensorGuide`] on the device, with the untrained
+//! CPU-only) and the walks are guided by [`crate::quantum::autodiff::TensorGuide`] on the device, with the untrained
 //! network from the problem's seed: the same arithmetic per walker-generation (the zero output
 //! layer is multiplied like any other), in the device's precision.
 

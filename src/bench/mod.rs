@@ -27,7 +27,7 @@ use crate::quantum::nn::{DriftNet, MlpConfig};
 use crate::base::noise::Noise;
 use crate::quantum::physics::{Harmonic, System};
 use crate::quantum::problem::{DriftKind, Problem};
-use crate::quantum::train::AutodiffEngine;
+use crate::quantum::autodiff::AutodiffEngine;
 use crate::quantum::engine::PathEngine;
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};

@@ -22,11 +22,37 @@
 //! unlimited maximum shape so that HDF5 tools may extend them.
 
 use crate::base::error::{Error, Result};
-use crate::quantum::sample::{DriftSlice, PathSample};
 use crate::io::training::TrainingRow;
 use hdf5_pure::{AttrValue, File, FileBuilder, MaxExtent};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// Stored paths: states and drifts every `every` steps of size `step_dt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSample {
+    pub step_dt: f64,
+    pub every: usize,
+    /// [saved_steps, walkers, particles, dims]
+    pub shape: [usize; 4],
+    pub positions: Vec<f32>,
+    pub drift: Vec<f32>,
+}
+
+/// The drift on a 2-D slice: particle `particle` moves on the plane spanned by coordinate
+/// axes `axes` through the configuration `fixed`; every other particle stays where `fixed` puts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftSlice {
+    pub axes: [usize; 2],
+    pub particle: usize,
+    /// Coordinates per particle.
+    pub dims: usize,
+    /// [particles × dims] positions of the fixed configuration.
+    pub fixed: Vec<f64>,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// [ny, nx, 2] in-plane drift components.
+    pub drift: Vec<f64>,
+}
 
 /// File name of the HDF5 file inside a run directory.
 pub const FILE_NAME: &str = "run.h5";

@@ -79,13 +79,7 @@ pub fn mean_elbo(chain: &Chain, x: &Tensor<2>, batch: usize, noise: &mut Noise) 
     mean_and_stderr(&elbo_per_example(chain, x, batch, noise)).0
 }
 
-/// Mean and standard error (over independent examples) of per-example values.
-pub fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, (var / n).sqrt())
-}
+pub use crate::stats::mean_and_stderr;
 
 fn per_batch(x: &Tensor<2>, batch: usize, mut f: impl FnMut(Tensor<2>) -> Vec<f64>) -> Vec<f64> {
     let n = x.dims()[0];

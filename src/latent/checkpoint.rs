@@ -9,7 +9,7 @@
 //! A truncated or altered file fails the checksum before anything is decoded. Written atomically.
 
 use super::chain::Chain;
-use super::fit::{ChainTraining, CurveRow};
+use super::train::{ChainTraining, CurveRow};
 use crate::base::error::{Error, Result};
 use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, read_file, record_error};
 use crate::base::noise::Noise;

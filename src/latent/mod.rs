@@ -42,11 +42,14 @@ pub mod diffusion;
 pub mod fit;
 pub mod kernels;
 pub mod mixture;
+pub mod mixture_fit;
+pub mod output;
 pub mod plot;
 pub mod ppca;
 pub mod record;
 pub mod series;
 pub mod series_data;
+pub mod train;
 
 use burn::tensor::Tensor;
 

@@ -8,11 +8,11 @@
 
 use super::record::{FitRecord, SeriesRecord};
 use super::config::{DataKind, FitProblem};
-use super::fit::{CurveRow, Splits};
+use super::train::{CurveRow, Splits};
 use super::mixture::Mixture;
 use super::values;
 use crate::base::error::{Error, Result};
-use crate::plot::{FAMILY, finite_range, register_font};
+use crate::plot::style::{FAMILY, backend_message, finite_range, register_font};
 use burn::tensor::Device;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -28,7 +28,7 @@ fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(Area) ->
     let _guard = crate::base::interrupt::Temporaries::register(&tmp);
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw(area).map_err(|message| Error::Write { path: path.clone(), message: crate::plot::backend_message(&message) })?;
+        draw(area).map_err(|message| Error::Write { path: path.clone(), message: backend_message(&message) })?;
     }
     std::fs::rename(&tmp, &path).map_err(|e| Error::Write { path: path.clone(), message: e.to_string() })?;
     Ok(path)

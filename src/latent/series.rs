@@ -279,55 +279,6 @@ impl SeriesStage {
     }
 }
 
-
-impl SeriesStage {
-    /// run.h5's /series: the test series, `paths` posterior sample paths of each of the first
-    /// `series` test series and `prior` prior paths, all decoded (means) on the whole grid.
-    pub fn record(&self, test: &Tensor<2>, series: usize, paths: usize, prior: usize, elbo_per_observation: (f64, f64), noise: &mut Noise) -> super::record::SeriesRecord {
-        let device = test.device();
-        let [s, _] = test.dims();
-        let (d, k) = (self.dim, self.times.len());
-        let rows = super::values(test.clone());
-        let width = k * (d + 1);
-        let mut test_observations = Vec::with_capacity(s * k * d);
-        for r in 0..s {
-            for j in 0..k {
-                let slot = &rows[r * width + j * (d + 1)..r * width + (j + 1) * (d + 1)];
-                let observed = slot[d] > 0.5;
-                test_observations.extend(slot[..d].iter().map(|&v| if observed { v } else { f64::NAN }));
-            }
-        }
-        // Decoded grid paths, `[B, M + 1, D]` row-major.
-        let decoded = |path: ObservedPath| {
-            let states = self.decode(&path.states);
-            let b = states[0].dims()[0];
-            let m = states.len();
-            let v = super::values(Tensor::stack::<3>(states, 1).reshape([b * m * d]));
-            (v, m)
-        };
-        let chosen = series.min(s);
-        let repeated: Vec<f64> = (0..chosen).flat_map(|r| (0..paths).flat_map(move |_| r * width..(r + 1) * width)).map(|i| rows[i]).collect();
-        let picked = Tensor::<2>::from_data(burn::tensor::TensorData::new(repeated, [chosen * paths, width]), &device);
-        let contexts = self.contexts(&picked);
-        let (z0, _) = self.initial.sample(contexts[0].clone(), noise);
-        let (posterior_paths, _) = decoded(self.posterior(z0, &contexts, true, noise));
-        let z0 = noise.gaussian([prior, self.initial.mean_dim()], 1.0, &device);
-        let (prior_paths, _) = decoded(self.prior(z0, true, noise));
-        super::record::SeriesRecord {
-            times: self.times.clone(),
-            grid_times: self.layout().grid(self.dt).times,
-            dim: d,
-            test_observations,
-            test_series: s,
-            posterior_paths,
-            posterior_shape: (chosen, paths),
-            prior_paths,
-            prior_count: prior,
-            test_elbo_per_observation: elbo_per_observation,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! A linear-Gaussian latent SDE (OU prior dz = −a z dt + dW, z_0 ~ N(0, 1), observations

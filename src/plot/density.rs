@@ -3,7 +3,7 @@
 //! drift slice, over the slice's extent; colour is the count relative to the fullest bin.
 
 use super::{DrawResult, FAMILY, axis_name, heat};
-use crate::quantum::sample::{DriftSlice, PathSample};
+use crate::io::hdf5::{DriftSlice, PathSample};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

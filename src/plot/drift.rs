@@ -5,7 +5,7 @@
 //! crosses: nuclei.
 
 use super::{DrawResult, FAMILY, axis_name, heat};
-use crate::quantum::sample::DriftSlice;
+use crate::io::hdf5::DriftSlice;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -3,7 +3,7 @@
 //!
 //! - [`PathEngine`]: one training computation — walkers and parameters in; the Feynman–Kac
 //!   loss, the energy and the gradients out ([`crate::quantum::train`] runs the loop;
-//!   implemented by [`crate::quantum::train::AutodiffEngine`], [`crate::quantum::fused::FusedEngine`]
+//!   implemented by [`crate::quantum::autodiff::AutodiffEngine`], [`crate::quantum::fused::FusedEngine`]
 //!   and the VMC engine of [`crate::quantum::objective::vmc`]).
 //! - [`PathSimulator`]: paths without gradients for the variational evaluation
 //!   ([`crate::quantum::evaluate`]).
@@ -13,9 +13,11 @@
 //! [`crate::base::config::EngineChoice::fused`]; [`crate::quantum::select`] builds it.
 
 use crate::base::noise::Noise;
+use crate::path::integrators::Tableau;
 use crate::quantum::nn::DriftNet;
+use crate::quantum::physics::System;
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 /// The result of one engine step.
 pub struct EngineStep {
@@ -51,7 +53,7 @@ pub struct Measured {
     pub walkers: Option<Tensor<3>>,
 }
 
-/// Simulates paths without gradients: the burn graph ([`crate::quantum::evaluate::BurnSimulator`], any backend) or the
+/// Simulates paths without gradients: the burn graph ([`crate::quantum::autodiff::BurnSimulator`], any backend) or the
 /// fused CPU engine ([`crate::quantum::fused::FusedSimulator`]). Noise is drawn in the same order by both.
 pub trait PathSimulator {
     /// X after `steps` steps of size `dt` from `walkers`.
@@ -122,3 +124,7 @@ pub struct WalkTerms {
     pub non_gradient: Option<Vec<f64>>,
 }
 
+/// Builds the [`Guide`] of a drift on a device (`None` where none exists there): how a user of
+/// guides (the VMC engine) gets one without naming an implementation;
+/// [`crate::quantum::select::guide_on`] is the one the runs pass.
+pub type GuideFactory = for<'a> fn(&'a DriftNet, &'a System, &'static Tableau, &Device) -> Option<Box<dyn Guide + 'a>>;

@@ -12,6 +12,7 @@
 //! - [`solve`]: a whole run from a problem; [`sample`], [`checkpoint`], [`output`]: what it stores.
 
 
+pub mod autodiff;
 pub mod checkpoint;
 pub mod engine;
 pub mod evaluate;

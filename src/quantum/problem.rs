@@ -216,6 +216,31 @@ pub struct SdeSpec {
     pub steps: usize,
 }
 
+/// `[train]`'s convergence monitor settings ([`crate::quantum::train`] runs the monitor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    /// Iterations per monitor point.
+    pub every: usize,
+    /// Monitor points in the plateau test's window (at least 3).
+    pub window: usize,
+    /// Walkers (the first ones) whose E_L variance is recorded.
+    pub walkers: usize,
+    /// A slope within `z` of its standard errors is flat.
+    pub z: f64,
+    /// A slope whose change over the window is below this (relative to |energy|; absolute for
+    /// log var E_L) is flat too.
+    pub tolerance: f64,
+    pub stop_on_plateau: bool,
+    /// No plateau is declared before this many iterations.
+    pub min_iterations: usize,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings { every: 100, window: 10, walkers: 64, z: 2.0, tolerance: 1e-3, stop_on_plateau: false, min_iterations: 0 }
+    }
+}
+
 /// `[train]`.
 #[derive(Debug, Clone)]
 pub struct TrainSpec {
@@ -241,7 +266,7 @@ pub struct TrainSpec {
     pub clip_grad: Option<f64>,
     /// The convergence monitor and the plateau test (`monitor_every`, `plateau_window`,
     /// `monitor_walkers`, `plateau_tolerance`, `stop_on_plateau`, `min_iterations`).
-    pub monitor: crate::quantum::train::MonitorSettings,
+    pub monitor: MonitorSettings,
 }
 
 /// `[eval]`.
@@ -773,8 +798,8 @@ impl Ctx<'_> {
     }
 
     /// `[train]`'s convergence-monitor keys.
-    fn monitor(&self, t: &RawTrain, iterations: usize) -> Result<crate::quantum::train::MonitorSettings> {
-        let d = crate::quantum::train::MonitorSettings::default();
+    fn monitor(&self, t: &RawTrain, iterations: usize) -> Result<MonitorSettings> {
+        let d = MonitorSettings::default();
         let window = t.plateau_window.unwrap_or(d.window);
         if window < 3 {
             return Err(self.invalid("train", "plateau_window", &format!("must be at least 3 (monitor points in the fitted window), got {window}")));
@@ -791,7 +816,7 @@ impl Ctx<'_> {
         if min_iterations > iterations {
             return Err(self.invalid("train", "min_iterations", &format!("{min_iterations} is more than train.iterations = {iterations}")));
         }
-        Ok(crate::quantum::train::MonitorSettings {
+        Ok(MonitorSettings {
             every: self.positive("train", "monitor_every", t.monitor_every.unwrap_or(d.every))?,
             window,
             walkers: self.positive("train", "monitor_walkers", t.monitor_walkers.unwrap_or(d.walkers))?,
@@ -872,6 +897,81 @@ impl Ctx<'_> {
             }
             other => Err(self.invalid("system", "kind", &format!("unknown system kind \"{other}\" (expected \"harmonic\", \"harmonic_trap\" or \"molecule\")"))),
         }
+    }
+}
+
+/// Every key a `solve` problem file accepts, as dotted names (`"name"`, `"train.walkers"`,
+/// `"system.interaction.g"`, `"system.nuclei.charge"`). The field names come from the serde
+/// derives of the `Raw*` structs (what `deny_unknown_fields` checks against), so the list cannot
+/// drift from the parser; only which struct a table holds is written here. A field that is a
+/// table of its own (`[drift]`, `[system.interaction]`, the `[[system.nuclei]]` array of tables)
+/// is listed by its keys, not by itself. problems/reference/solve.toml documents every key, and
+/// tests/reference_files.rs checks that it does.
+pub fn accepted_keys() -> Vec<String> {
+    let tables: &[(&str, &'static [&'static str])] = &[
+        ("", struct_fields::<RawProblem>()),
+        ("system", struct_fields::<RawSystem>()),
+        ("system.nuclei", struct_fields::<RawNucleus>()),
+        ("system.interaction", struct_fields::<RawInteraction>()),
+        ("drift", struct_fields::<RawDrift>()),
+        ("sde", struct_fields::<RawSde>()),
+        ("train", struct_fields::<RawTrain>()),
+        ("vmc", struct_fields::<RawVmc>()),
+        ("eval", struct_fields::<RawEval>()),
+        ("dmc", struct_fields::<RawDmc>()),
+        ("output", struct_fields::<RawOutput>()),
+    ];
+    dotted_keys(tables)
+}
+
+/// The dotted keys of `tables` (table name, its struct's fields), a field that names a table
+/// being expanded into that table's keys. Panics if a table is not a field of its parent (the
+/// hand-written nesting would be wrong).
+fn dotted_keys(tables: &[(&str, &'static [&'static str])]) -> Vec<String> {
+    let dotted = |table: &str, field: &str| if table.is_empty() { field.to_string() } else { format!("{table}.{field}") };
+    let mut keys = Vec::new();
+    for (table, fields) in tables {
+        if !table.is_empty() {
+            let (parent, field) = table.rsplit_once('.').unwrap_or(("", table));
+            let known = tables.iter().any(|(t, f)| *t == parent && f.contains(&field));
+            assert!(known, "table `{table}` is not a field of `{}`", if parent.is_empty() { "the top level" } else { parent });
+        }
+        for field in fields.iter() {
+            let key = dotted(table, field);
+            if !tables.iter().any(|(t, _)| *t == key) && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+/// The field names serde's derive passes to `deserialize_struct` for `T`.
+fn struct_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields = None;
+    // The recorder refuses everything: only the call to `deserialize_struct` matters.
+    let _ = T::deserialize(FieldRecorder(&mut fields));
+    fields.unwrap_or_else(|| panic!("{} does not deserialise as a struct", std::any::type_name::<T>()))
+}
+
+/// A `serde::Deserializer` that records the field names of the struct asked of it and fails.
+struct FieldRecorder<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for FieldRecorder<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> std::result::Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("only the field names of a struct are recorded"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> std::result::Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("field names recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
     }
 }
 

@@ -10,34 +10,8 @@ use crate::path::integrators::Integrator;
 use crate::base::noise::Noise;
 use crate::quantum::physics::System;
 use crate::path::sde::simulate;
+pub use crate::io::hdf5::{DriftSlice, PathSample};
 use burn::tensor::{Device, Tensor, TensorData};
-
-/// Stored paths: states and drifts every `every` steps of size `step_dt`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PathSample {
-    pub step_dt: f64,
-    pub every: usize,
-    /// [saved_steps, walkers, particles, dims]
-    pub shape: [usize; 4],
-    pub positions: Vec<f32>,
-    pub drift: Vec<f32>,
-}
-
-/// The drift on a 2-D slice: particle `particle` moves on the plane spanned by coordinate
-/// axes `axes` through the configuration `fixed`; every other particle stays where `fixed` puts it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DriftSlice {
-    pub axes: [usize; 2],
-    pub particle: usize,
-    /// Coordinates per particle.
-    pub dims: usize,
-    /// [particles × dims] positions of the fixed configuration.
-    pub fixed: Vec<f64>,
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
-    /// [ny, nx, 2] in-plane drift components.
-    pub drift: Vec<f64>,
-}
 
 fn values(t: Tensor<3>) -> Vec<f64> {
     t.into_data().try_into_vec_as::<f64>().expect("float data")

@@ -7,13 +7,13 @@
 use crate::base::config::EngineChoice;
 use crate::path::integrators::{Integrator, Tableau};
 use crate::quantum::engine::{Guide, PathEngine, PathSimulator};
-use crate::quantum::evaluate::BurnSimulator;
+use crate::quantum::autodiff::BurnSimulator;
 use crate::quantum::fused::{FusedEngine, FusedSimulator};
 use crate::quantum::nn::DriftNet;
 use crate::quantum::physics::System;
 use crate::quantum::problem::Problem;
-use crate::quantum::train::AutodiffEngine;
-use crate::quantum::walk::TensorGuide;
+use crate::quantum::autodiff::AutodiffEngine;
+use crate::quantum::autodiff::TensorGuide;
 use burn::tensor::{Device, Tensor};
 
 /// Whether `problem` runs on the fused CPU engine on `device` (`[train] engine`, falling back

@@ -18,7 +18,8 @@ use crate::quantum::problem::{DriftKind, Estimator, Problem};
 use crate::quantum::objective::vmc::VmcEngine;
 use crate::base::interrupt::Control;
 use crate::io::training::TrainingRow;
-use crate::quantum::train::{Distributed, Schedule, TrainStage, Staged, TrainState, full_drift, train_from};
+use crate::quantum::train::{Distributed, Schedule, TrainStage, Staged, TrainState, train_from};
+use crate::quantum::autodiff::full_drift;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
@@ -258,7 +259,7 @@ pub fn run_guided_on(problem: &Problem, net: &DriftNet, walkers: &Tensor<3>, dev
 
 /// The guided estimators (local energy, reweighting, DMC) need the drift's exact divergence. On
 /// the CPU the fused engine gives it for every drift; on another device
-/// ([`crate::quantum::walk::TensorGuide`]) the tensor form exists for the gradient drifts only
+/// ([`crate::quantum::autodiff::TensorGuide`]) the tensor form exists for the gradient drifts only
 /// (`jastrow`, `gradient`): otherwise an error naming the file and `eval.estimators`.
 fn check_guided_device(problem: &Problem, settings: &GuidedSettings, device: &Device) -> Result<()> {
     let gradient = matches!(problem.drift.kind, DriftKind::Gradient | DriftKind::Jastrow);
@@ -488,7 +489,7 @@ pub fn solve_with(
     // The variational Monte Carlo stage follows the path-space KL ([`crate::quantum::objective::vmc`]).
     let stage = (v.iterations > 0).then(|| TrainStage { start: problem.train.iterations, iterations: v.iterations, lr: v.lr, lr_decay: v.lr_decay });
     if stage.is_some() {
-        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip, objective: v.objective })));
+        engine = Box::new(Staged::new(engine, Box::new(VmcEngine { system, moves: v.moves, dt: v.dt, clip: v.clip, objective: v.objective, guide: guide_on })));
     }
     if ranks > 1 {
         engine = Box::new(Distributed { inner: engine, comm, total_walkers: problem.train.walkers });

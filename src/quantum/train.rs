@@ -21,13 +21,10 @@
 use crate::base::interrupt::Control;
 use crate::io::training::TrainingRow;
 use crate::quantum::engine::{EngineStep, PathEngine};
+pub use crate::quantum::problem::MonitorSettings;
 use crate::base::error::{Error, Result};
-use crate::path::integrators::Integrator;
 use crate::quantum::nn::DriftNet;
 use crate::base::noise::Noise;
-use crate::quantum::objective::FeynmanKacLoss;
-use crate::quantum::physics::System;
-use crate::path::sde::simulate;
 use crate::stats::{Slope, fit_slope};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -65,41 +62,6 @@ impl PathEngine for Staged<'_> {
     fn begin(&mut self, stage: usize) {
         self.second_active = stage > 0;
         self.active().begin(0);
-    }
-}
-
-/// The drift of the process: network plus the system's analytic prior.
-pub fn full_drift<'a>(net: &'a DriftNet, system: &'a System) -> impl Fn(Tensor<3>) -> Tensor<3> + 'a {
-    move |x: Tensor<3>| match system.prior_drift(x.clone()) {
-        Some(prior) => net.forward(x) + prior,
-        None => net.forward(x),
-    }
-}
-
-/// Reverse-mode autodiff through the whole path (burn, any backend).
-pub struct AutodiffEngine<'a> {
-    pub system: &'a System,
-    pub integrator: &'static dyn Integrator,
-    pub dt: f64,
-    pub steps: usize,
-    pub boundary: bool,
-}
-
-impl PathEngine for AutodiffEngine<'_> {
-    fn step(&mut self, net: &DriftNet, walkers: Tensor<3>, noise: &mut Noise) -> EngineStep {
-        let drift = full_drift(net, self.system);
-        let path = simulate(&drift, self.integrator, walkers.detach(), self.steps, self.dt, noise);
-        let potential = |x: Tensor<3>| self.system.potential(x);
-        let fk = FeynmanKacLoss::new(&path, &potential, self.boundary);
-        let loss = fk.loss.clone().into_scalar::<f64>();
-        let energy = fk.energy.into_scalar::<f64>();
-        let grads = GradientsParams::from_grads(fk.loss.backward(), net);
-        EngineStep { loss, energy, grads, walkers: path.last_state().detach() }
-    }
-
-    /// Through the fused CPU kernels (the network's values are read off its device).
-    fn local_energies(&self, net: &DriftNet, x: &[f64]) -> Option<Vec<f64>> {
-        Some(crate::quantum::fused::local_energies(net, self.system, x))
     }
 }
 
@@ -249,31 +211,6 @@ impl Schedule {
         }
         let lr = self.lr / (1.0 + iteration as f64 / self.lr_decay);
         if iteration < self.warmup { lr * (iteration + 1) as f64 / self.warmup as f64 } else { lr }
-    }
-}
-
-/// The convergence monitor's settings (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorSettings {
-    /// Iterations per monitor point.
-    pub every: usize,
-    /// Monitor points in the plateau test's window (at least 3).
-    pub window: usize,
-    /// Walkers (the first ones) whose E_L variance is recorded.
-    pub walkers: usize,
-    /// A slope within `z` of its standard errors is flat.
-    pub z: f64,
-    /// A slope whose change over the window is below this (relative to |energy|; absolute for
-    /// log var E_L) is flat too.
-    pub tolerance: f64,
-    pub stop_on_plateau: bool,
-    /// No plateau is declared before this many iterations.
-    pub min_iterations: usize,
-}
-
-impl Default for MonitorSettings {
-    fn default() -> Self {
-        MonitorSettings { every: 100, window: 10, walkers: 64, z: 2.0, tolerance: 1e-3, stop_on_plateau: false, min_iterations: 0 }
     }
 }
 
@@ -622,6 +559,8 @@ mod tests {
     //! The autodiff gradient of the Feynman–Kac loss against central finite differences, in
     //! double precision, with the same noise for every evaluation.
     use super::*;
+    use crate::quantum::autodiff::{AutodiffEngine, full_drift};
+    use crate::quantum::physics::System;
     use crate::base::device::Precision;
     use crate::path::integrators::{EULER_MARUYAMA, SOSRA};
     use crate::quantum::nn::{Mlp, MlpConfig, PairNet, PairNetConfig};

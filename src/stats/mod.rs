@@ -30,6 +30,15 @@ pub fn mean_and_error(samples: &[f64]) -> Estimate {
     Estimate { value: mean, error: (var / n).sqrt() }
 }
 
+/// Mean and standard error (over independent examples) of per-example values, as a
+/// pair (the latent models' bounds; n − 1 in the variance, at least 1).
+pub fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, (var / n).sqrt())
+}
+
 /// Control-variate estimate of E[a] from independent pairs (a_i, b_i) with E[b] = 0 known:
 /// â = mean(a − c b), c = cov(a, b)/var(b) (the variance-minimising coefficient, estimated
 /// from the same samples; its O(1/n) bias is far below the statistical error for n ≳ 100).

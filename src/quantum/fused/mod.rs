@@ -4,7 +4,7 @@
 //! threads (`std::thread::scope`), in f32 (default) or f64 ([`real`]).
 //!
 //! It is a second [`PathEngine`]: the same loss, energy and gradients as
-//! [`crate::quantum::train::AutodiffEngine`] (tests hold them equal in f64, and f32 within its rounding),
+//! [`crate::quantum::autodiff::AutodiffEngine`] (tests hold them equal in f64, and f32 within its rounding),
 //! from the same [`Noise`] draws. Burn keeps the parameters and the optimiser: they are read out
 //! of the module into flat buffers each step and the gradients go back as [`GradientsParams`]
 //! keyed by the parameter ids. See [`path`] for the equations of the forward and reverse passes

@@ -6,12 +6,12 @@ use super::*;
 use crate::base::device::fused_runs_on as supported;
 use crate::simd::testing::{Collect, assert_close, grad_values};
 use crate::base::device::Precision;
-use crate::quantum::evaluate::BurnSimulator;
+use crate::quantum::autodiff::BurnSimulator;
 use crate::quantum::engine::PathSimulator;
 use crate::path::integrators::{ALL, EULER_MARUYAMA, SOSRA};
 use crate::quantum::nn::{Init, JastrowConfig, MlpConfig, PairNetConfig, Potential, linear};
 use crate::quantum::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus};
-use crate::quantum::train::{AutodiffEngine, full_drift};
+use crate::quantum::autodiff::{AutodiffEngine, full_drift};
 use burn::module::Module;
 
 pub(crate) fn autodiff_device() -> Device {

@@ -23,7 +23,7 @@
 //! ```
 //!
 //! with burn's reverse mode through S_θ ([`crate::quantum::nn::DriftNet::log_psi`]); E_L comes from the
-//! fused engine's exact Laplacian ([`crate::quantum::fused`]) on the CPU, from [`crate::quantum::walk::TensorGuide`] on any
+//! fused engine's exact Laplacian ([`crate::quantum::fused`]) on the CPU, from [`crate::quantum::autodiff::TensorGuide`] on any
 //! other device. Ẽ is E_L clipped to median ± k·(mean absolute deviation) (FermiNet's
 //! clipping, k = `clip`): a walker near a node-free but sharp feature cannot dominate one step.
 //!
@@ -44,14 +44,13 @@
 //! optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does not vanish at the optimum, so
 //! it stalls at an E_L variance well above what the drift's family can reach (README, H₂).
 
-use crate::quantum::select::guide_on;
 use crate::quantum::walk::metropolis_sample;
 use crate::path::integrators::EULER_MARUYAMA;
 use crate::quantum::nn::DriftNet;
 use crate::base::noise::Noise;
 use crate::quantum::physics::System;
 use crate::quantum::problem::VmcObjective;
-use crate::quantum::engine::{EngineStep, PathEngine};
+use crate::quantum::engine::{EngineStep, GuideFactory, PathEngine};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -66,6 +65,8 @@ pub struct VmcEngine<'a> {
     /// k of the E_L clipping window median ± k·mean|E_L − median|.
     pub clip: f64,
     pub objective: VmcObjective,
+    /// Where the guide of the Metropolis moves comes from ([`crate::quantum::select::guide_on`]).
+    pub guide: GuideFactory,
 }
 
 /// The walkers' E_L, their mean and the gradient weights c_w of one step.
@@ -111,9 +112,9 @@ impl VmcEngine<'_> {
     /// `moves` Metropolis-adjusted moves of the walkers `x` under the drift of `net`: the new
     /// walkers and their E_L ([`metropolis_sample`]: E_L only at the final positions).
     /// On the CPU the fused engine evaluates the drift and E_L; on another device
-    /// ([`crate::quantum::walk::TensorGuide`], through [`guide_on`]) they are tensor ops there.
+    /// ([`crate::quantum::autodiff::TensorGuide`], through [`crate::quantum::select::guide_on`]) they are tensor ops there.
     pub fn sample(&self, net: &DriftNet, x: Vec<f64>, device: &Device, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-        let guide = guide_on(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
+        let guide = (self.guide)(net, self.system, &EULER_MARUYAMA, device).expect("VMC needs a gradient drift (checked when the problem is read)");
         metropolis_sample(guide.as_ref(), x, self.moves, self.dt, noise)
     }
 }
@@ -181,7 +182,7 @@ mod tests {
             let estimates: Vec<f64> = (0..40)
                 .map(|_| {
                     let x: Vec<f64> = noise.standard_normals(2000).iter().map(|z| z / (2.0 * a).sqrt()).collect();
-                    let mut engine = VmcEngine { system: &system, moves: 0, dt: 0.1, clip: f64::INFINITY, objective: VmcObjective::Energy };
+                    let mut engine = VmcEngine { system: &system, moves: 0, dt: 0.1, clip: f64::INFINITY, objective: VmcObjective::Energy, guide: crate::quantum::select::guide_on };
                     let walkers = Tensor::<3>::from_data(TensorData::new(x, [2000, 1, 1]), &device);
                     let step = engine.step(&net, walkers, &mut noise);
                     let DriftNet::Potential(p) = &net else { unreachable!() };

@@ -6,7 +6,7 @@
 
 pub mod exact;
 mod harmonic;
-mod local;
+
 mod molecule;
 mod trap;
 

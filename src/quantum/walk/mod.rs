@@ -74,10 +74,6 @@
 //! With `target_error`, generations continue (in chunks) until the blocking error reaches it or
 //! the step / time limit is hit.
 
-mod tensor_guide;
-
-pub use tensor_guide::TensorGuide;
-
 use crate::quantum::engine::{Guide, GuideValues};
 use crate::stats::{Blocking, Estimate, blocking};
 use crate::base::noise::Noise;

@@ -2,7 +2,7 @@
 //! issue 17): the drift v = ∇log ψ_T, the exact local energy E_L = V − ½(Δlog ψ_T + |v|²)
 //! ([`System::local_energy`], the network's Laplacian as an explicit forward-mode pass) and
 //! log ψ_T = S_θ + S_prior for the Metropolis ratio, for the gradient drifts (`jastrow`,
-//! `gradient`). The walker loop ([`super::walk`]) keeps its host logic: branching, population
+//! `gradient`). The walker loop ([`crate::quantum::walk::walk`]) keeps its host logic: branching, population
 //! control and the Metropolis accept/reject run on the host, on the values this guide returns.
 //!
 //! Host ↔ device traffic per generation: the proposed walkers go up (W·N·d values) and v, E_L
@@ -12,13 +12,12 @@
 //! (`tensor_guide_equals_the_fused_guide`).
 
 use crate::quantum::engine::{Advance, Guide, GuideValues};
-use crate::quantum::evaluate::BurnSimulator;
+use super::{BurnSimulator, full_drift};
 use crate::quantum::engine::PathSimulator;
 use crate::path::integrators::Integrator;
 use crate::quantum::nn::DriftNet;
 use crate::base::noise::Noise;
 use crate::quantum::physics::System;
-use crate::quantum::train::full_drift;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// The guide (see the module docs).

@@ -11,7 +11,7 @@
 //! runs where the walkers are (the GPU path, issue 17) and burn's reverse mode gives its
 //! θ-gradient.
 
-use super::System;
+use crate::quantum::physics::System;
 use crate::quantum::nn::DriftNet;
 use burn::tensor::Tensor;
 
