@@ -11,20 +11,15 @@
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use pathspace::base::device::Precision;
 use pathspace::quantum::problem::Problem;
 use pathspace::quantum::checkpoint::Checkpoint;
 use pathspace::io::hdf5::RunFile;
-use pathspace::quantum::solve::{Outcome, Overrides, solve_with};
-use pathspace::base::interrupt::Control;
-use pathspace::io::training::TrainingRow;
-use pathspace::quantum::train::TrainState;
 use std::path::{Path, PathBuf};
 use pathspace::base::interrupt::{self, Phase};
 use pathspace::io::lock::RunLock;
+use pathspace::io::run::{RunOptions, RunOutcome, lock_on_root};
 use pathspace::parallel::Comm;
-use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(name = "pathspace", version, about = "Path-space variational methods: Feynman–Kac ground states")]
@@ -252,21 +247,15 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             Ok(())
         }
         Command::Fit { file, out, seed, iterations, resume } => {
-            use pathspace::latent::fit::{FitOptions, FitOutcome, run_with};
+            use pathspace::latent::fit::run_with;
             let device = choose_device(Precision::F32)?;
-            let problem = pathspace::latent::config::FitProblem::load(&file)?;
-            let dir = resume.clone().or(out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-            crate::signals::set_run(dir.clone(), format!("pathspace fit {} --resume {}", file.display(), dir.display()));
-            interrupt::set_phase(Phase::Training);
-            let options = FitOptions { out, seed, iterations, resume, show_progress: true };
-            let stop = || interrupt::requested().is_some();
-            let over = || interrupt::set_phase(Phase::Evaluation);
-            let (s, files) = match run_with(&file, &options, &device, &stop, &over)? {
-                FitOutcome::Finished(s, files) => (s, files),
-                FitOutcome::Stopped { iteration, .. } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
+            let options = RunOptions { out, seed, iterations, resume, show_progress: true };
+            let run = match run_with(&file, &options, &device, &|dir, resume| crate::signals::set_run(dir.to_path_buf(), resume))? {
+                RunOutcome::Finished(run) => run,
+                RunOutcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
             };
-            interrupt::set_phase(Phase::Other);
-            crate::signals::finished(&dir);
+            crate::signals::finished(&run.dir);
+            let (s, files) = (&run.summary, &run.files);
             let iwae = if s.test_iwae.is_finite() { format!("IWAE(K = {}) {:.3}", s.iwae_k, s.test_iwae) } else { "no IWAE (continuous time)".to_string() };
             let per = s.test_elbo_per_observation.map(|v| format!("; per observed time point {v:.3}")).unwrap_or_default();
             println!("{}  (test ELBO {:.3}, {iwae} nats per example{per}; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
@@ -375,19 +364,6 @@ fn scaling_command(config: &pathspace::bench::scaling::ScalingConfig, json: bool
     Ok(())
 }
 
-/// The run directory's lock, taken by rank 0 alone (the only rank that writes there); a failure
-/// to take it is an error on every rank (collective), so no rank goes on without it.
-fn lock_on_root(comm: &dyn Comm, dir: &Path) -> Result<Option<RunLock>> {
-    let lock = if comm.is_root() { Some(RunLock::acquire(dir)) } else { None };
-    if comm.any(lock.as_ref().is_some_and(|l| l.is_err())) {
-        return match lock {
-            Some(Err(e)) => Err(e.into()),
-            _ => Err(anyhow::anyhow!("rank 0 could not take the run directory {}", dir.display())),
-        };
-    }
-    Ok(lock.map(|l| l.expect("checked above")))
-}
-
 /// `bench mpi`: weak scaling of training and DMC over the ranks of this run (rank 0 prints).
 fn mpi_bench_command(json: bool, walkers: Option<usize>, repeats: usize, comm: &dyn Comm) -> Result<()> {
     use pathspace::bench::mpi::{MpiBenchConfig, run};
@@ -407,87 +383,18 @@ fn mpi_bench_command(json: bool, walkers: Option<usize>, repeats: usize, comm: &
 
 #[allow(clippy::too_many_arguments)]
 fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iterations: Option<usize>, f64: bool, resume: Option<PathBuf>, strict: bool, comm: &dyn Comm) -> Result<()> {
-    let root = comm.is_root();
-    let problem = Problem::load(file)?;
-    // A damaged checkpoint is reported before anything in the run directory is touched.
-    let checkpoint = match &resume {
-        Some(dir) => {
-            let path = Checkpoint::path_in(dir);
-            Some((Checkpoint::read(&path)?, path))
-        }
-        None => None,
-    };
     let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
-    let out = resume.or(out).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-    let seed = seed.unwrap_or(problem.train.seed);
-    let total = iterations.unwrap_or(problem.train.iterations + problem.vmc.iterations);
-    let attributes = pathspace::quantum::output::run_attributes(&problem, seed);
-    let checkpoint_path = Checkpoint::path_in(&out);
-
-    let bar = if root { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} it  E = {msg}  [{elapsed_precise} < {eta_precise}]").expect("valid template"),
-    );
-    let every = problem.output.checkpoint_every;
-    let mut last_progress = Instant::now();
-    let mut write_error: Option<pathspace::Error> = None;
-    let mut observe = |row: &TrainingRow, state: &TrainState, noise: &pathspace::base::noise::Noise| {
-        bar.set_position(row.iteration as u64 + 1);
-        bar.set_message(format!("{:.5}", row.energy));
-        // Over several ranks, a stop request or a write failure on any rank stops all of them
-        // at the same iteration (every rank sees the same decision).
-        let stopping = comm.any(interrupt::requested().is_some());
-        let due = state.iteration.is_multiple_of(every) || state.last || stopping;
-        let written = (|| {
-            if due && let Some(c) = Checkpoint::capture_on(comm, &problem.text, seed, state, noise)? {
-                c.write(&checkpoint_path)?;
-            }
-            if root && (due || last_progress.elapsed() > Duration::from_secs(2)) {
-                last_progress = Instant::now();
-                pathspace::quantum::output::write_progress(&out, &attributes, &state.rows)?;
-            }
-            Ok::<(), pathspace::Error>(())
-        })();
-        let failed = comm.any(written.is_err());
-        if let Err(e) = written {
-            write_error = Some(e);
-        }
-        if failed {
-            return Control::Stop;
-        }
-        if stopping { Control::Stop } else { Control::Continue }
-    };
-    let _lock = lock_on_root(comm, &out)?;
-    if root {
-        crate::signals::set_run(out.clone(), format!("pathspace solve {} --resume {}", file.display(), out.display()));
-    }
-    interrupt::set_phase(Phase::Training);
-    let overrides = Overrides { seed: Some(seed), iterations };
-    let resume_from = checkpoint.as_ref().map(|(c, p)| (p.as_path(), c));
-    let outcome = solve_with(&problem, &device, &overrides, resume_from, &mut observe, comm);
-    bar.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("writing progress to {}", out.display()));
-    }
-    if !root {
+    let options = RunOptions { out, seed, iterations, resume, show_progress: true };
+    let started = |dir: &Path, resume: String| crate::signals::set_run(dir.to_path_buf(), resume);
+    let run = match pathspace::quantum::run::run_with(file, &options, &device, comm, &pathspace::plot::plot_run, &started)? {
+        RunOutcome::Finished(Some(run)) => run,
         // The other ranks' work ends with the collectives; rank 0 writes and judges.
-        return match outcome.with_context(|| file.display().to_string())? {
-            Outcome::Finished(_) => Ok(()),
-            Outcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
-        };
-    }
-    let mut output = match outcome.with_context(|| file.display().to_string())? {
-        Outcome::Finished(output) => output,
-        Outcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
+        RunOutcome::Finished(None) => return Ok(()),
+        RunOutcome::Stopped { iteration } => crate::signals::exit_interrupted(interrupt::requested().unwrap_or(2), Some(iteration)),
     };
-    // No checkpoint exists when no iteration ran (e.g. --iterations 0).
-    let extra: Vec<PathBuf> = std::iter::once(checkpoint_path.clone()).filter(|p| p.exists()).collect();
-    interrupt::set_phase(Phase::Writing);
-    let files = pathspace::quantum::output::write_outputs(&out, &attributes, &mut output, &extra, &pathspace::plot::plot_run)
-        .with_context(|| format!("writing results to {}", out.display()))?;
-    interrupt::set_phase(Phase::Other);
-    crate::signals::finished(&out);
-    print_table(&output.summary, &files);
+    crate::signals::finished(&run.dir);
+    let (output, files, out) = (&run.output, &run.files, &run.dir);
+    print_table(&output.summary, files);
     let c = &output.summary.convergence;
     // No training ran (`--iterations 0`, or a resume past the end): nothing to judge.
     if !c.converged && c.iterations_run > 0 {

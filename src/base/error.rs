@@ -36,4 +36,16 @@ pub enum Error {
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
+    /// An error with its context: what the run was doing, or the file it concerns (the inner
+    /// message is part of this one and deliberately not a source, so a printed chain does not
+    /// repeat it).
+    #[error("{context}: {inner}")]
+    Context { context: String, inner: Box<Error> },
+}
+
+impl Error {
+    /// This error with `context` in front of its message.
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context { context: context.into(), inner: Box::new(self) }
+    }
 }

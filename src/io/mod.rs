@@ -9,12 +9,15 @@
 //! - [`training`]: the training curve (training.csv).
 //! - [`export`]: the content of run.h5 as CSV files.
 //! - [`lock`]: the run-directory lock (one writer per run directory).
+//! - [`run`]: the run driver both applications share (run directory, resume check, lock,
+//!   checkpoint cadence).
 //! - this file: the atomic write.
 
 pub mod codec;
 pub mod export;
 pub mod hdf5;
 pub mod lock;
+pub mod run;
 pub mod training;
 
 use crate::base::error::{Error, Result};

@@ -36,6 +36,15 @@ pub struct FitCheckpoint {
     pub optim: Vec<u8>,
 }
 
+impl crate::io::run::RunCheckpoint for FitCheckpoint {
+    fn problem_text(&self) -> &str {
+        &self.problem_text
+    }
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 impl FitCheckpoint {
     pub fn capture(problem_text: &str, seed: u64, state: &ChainTraining) -> Result<Self> {
         Ok(FitCheckpoint {

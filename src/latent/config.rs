@@ -15,6 +15,7 @@
 //! ```
 
 use super::kernels::Variance;
+use crate::base::config::{dotted_keys, struct_fields};
 use crate::base::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -403,55 +404,4 @@ pub fn accepted_keys() -> Vec<String> {
         ("eval", struct_fields::<EvalConfig>()),
     ];
     dotted_keys(tables)
-}
-
-/// The dotted keys of `tables` (table name, its struct's fields), a field that names a table
-/// being expanded into that table's keys. Panics if a table is not a field of its parent (the
-/// hand-written nesting would be wrong).
-fn dotted_keys(tables: &[(&str, &'static [&'static str])]) -> Vec<String> {
-    let dotted = |table: &str, field: &str| if table.is_empty() { field.to_string() } else { format!("{table}.{field}") };
-    let mut keys = Vec::new();
-    for (table, fields) in tables {
-        if !table.is_empty() {
-            let (parent, field) = table.rsplit_once('.').unwrap_or(("", table));
-            let known = tables.iter().any(|(t, f)| *t == parent && f.contains(&field));
-            assert!(known, "table `{table}` is not a field of `{}`", if parent.is_empty() { "the top level" } else { parent });
-        }
-        for field in fields.iter() {
-            let key = dotted(table, field);
-            if !tables.iter().any(|(t, _)| *t == key) && !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-    }
-    keys
-}
-
-/// The field names serde's derive passes to `deserialize_struct` for `T`.
-fn struct_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    let mut fields = None;
-    // The recorder refuses everything: only the call to `deserialize_struct` matters.
-    let _ = T::deserialize(FieldRecorder(&mut fields));
-    fields.unwrap_or_else(|| panic!("{} does not deserialise as a struct", std::any::type_name::<T>()))
-}
-
-/// A `serde::Deserializer` that records the field names of the struct asked of it and fails.
-struct FieldRecorder<'a>(&'a mut Option<&'static [&'static str]>);
-
-impl<'de> serde::Deserializer<'de> for FieldRecorder<'_> {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> std::result::Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("only the field names of a struct are recorded"))
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> std::result::Result<V::Value, Self::Error> {
-        *self.0 = Some(fields);
-        Err(serde::de::Error::custom("field names recorded"))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-    }
 }

@@ -1,68 +1,49 @@
-//! A whole `pathspace fit FILE` run: load data, build the chain (or the mixture), train by
-//! minimising the pathwise KL (−ELBO) with Adam, evaluate on the test set (ELBO, IWAE(K),
-//! PPCA for digits), write training.csv, summary.json, run.h5 (/training) and the plots.
+//! A whole `pathspace fit FILE` run: the shared run driver ([`crate::io::run`]: run
+//! directory, resume check, lock, checkpoint cadence) around training a chain
+//! ([`super::train`]) or the mixture methods ([`super::mixture_fit`]), the test-set evaluation
+//! ([`super::evaluate`]), then training.csv, summary.json, run.h5 and the plots
+//! ([`super::output`], [`super::plot`]). `solve`'s counterpart is [`crate::quantum::run`].
 
 use super::checkpoint::FitCheckpoint;
-use super::bounds::{bits_per_dim, elbo_per_example, iwae_per_example, mean_and_stderr, mean_elbo, mean_iwae};
-use super::record::TestEvaluation;
-use super::chain::Stage;
-use super::config::{DataKind, FitProblem, ModelKind};
-use super::data::{self, DIGIT_LEVELS};
-use super::ppca::Ppca;
+use super::config::{FitProblem, ModelKind};
+use super::evaluate::evaluate;
+use super::mixture_fit::run_mixture;
+use super::output::{FitSummary, write_curves, write_h5, write_summary};
 use super::series_data;
-use super::values;
+use super::train::{chain_template, load_splits, start_chain, train_chain_from};
 use crate::base::error::{Error, Result};
-use crate::base::noise::Noise;
+use crate::base::interrupt::{self, Phase};
+use crate::io::run::{RunOptions, RunOutcome, Saver, check_checkpoint, lock_on_root, run_directory};
+use crate::parallel::Single;
 use burn::module::Module;
-use crate::base::interrupt::Control;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::train::*;
-use super::output::*;
-use super::mixture_fit::run_mixture;
-
-/// Kernel width and test points of the σ → 0 check of flow problems.
-pub(crate) const GAUSSIAN_LIMIT_SIGMA: f64 = 0.01;
-pub(crate) const GAUSSIAN_LIMIT_POINTS: usize = 200;
-pub(crate) const GAUSSIAN_LIMIT_PROPOSAL: f64 = 1.0;
-
-/// Command-line choices of a `fit` run.
-#[derive(Debug, Clone, Default)]
-pub struct FitOptions {
-    /// Output directory (default runs/<name>/; with `resume`, the resumed directory).
-    pub out: Option<PathBuf>,
-    pub seed: Option<u64>,
-    /// Train this many iterations in all instead of `[train] iterations`.
-    pub iterations: Option<usize>,
-    /// Continue the run in this directory from its checkpoint.bin.
-    pub resume: Option<PathBuf>,
-    pub show_progress: bool,
-}
-
-/// How a `fit` run ended.
-pub enum FitOutcome {
-    Finished(Box<FitSummary>, Vec<PathBuf>),
-    /// `stop` asked training to stop before `iteration`; the checkpoint is written.
-    Stopped { iteration: usize, checkpoint: PathBuf },
+/// A finished `fit` run: its summary, the files written and where.
+pub struct FitRun {
+    pub summary: FitSummary,
+    pub files: Vec<PathBuf>,
+    pub dir: PathBuf,
 }
 
 /// Runs a problem file end to end into `out` (default runs/<name>/).
 pub fn run(file: &Path, out: Option<PathBuf>, seed: Option<u64>, device: &Device, show_progress: bool) -> Result<(FitSummary, Vec<PathBuf>)> {
-    let options = FitOptions { out, seed, show_progress, ..FitOptions::default() };
-    match run_with(file, &options, device, &|| false, &|| {})? {
-        FitOutcome::Finished(summary, files) => Ok((*summary, files)),
-        FitOutcome::Stopped { iteration, .. } => Err(Error::Other(format!("training stopped at iteration {iteration}"))),
+    let options = RunOptions { out, seed, show_progress, ..RunOptions::default() };
+    match run_with(file, &options, device, &|_, _| {})? {
+        RunOutcome::Finished(run) => Ok((run.summary, run.files)),
+        RunOutcome::Stopped { iteration } => Err(Error::Other(format!("training stopped at iteration {iteration}"))),
     }
 }
 
 /// [`run`] with a checkpoint every `[train] checkpoint_every` iterations (chains), resuming from
-/// one, and a `stop` flag polled after every iteration (a stopped run writes its checkpoint and
-/// training.csv and returns [`FitOutcome::Stopped`]). `training_over` is called when no more
-/// training iteration will run (a signal handler may then end the process at once).
-pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn Fn() -> bool, training_over: &dyn Fn()) -> Result<FitOutcome> {
+/// one, and a stop when one is requested ([`interrupt::requested`], polled after every
+/// iteration: a stopped run writes its checkpoint and training.csv and returns
+/// [`RunOutcome::Stopped`]). `started` is called once the run directory is locked, with it and
+/// the command that resumes the run.
+pub fn run_with(file: &Path, options: &RunOptions, device: &Device, started: &dyn Fn(&Path, String)) -> Result<RunOutcome<Box<FitRun>>> {
     let wall = Instant::now();
+    interrupt::set_phase(Phase::Training);
     let problem = FitProblem::load(file)?;
     let seed = options.seed.unwrap_or(problem.train.seed);
     // A damaged or mismatched checkpoint is reported before anything is trained or written.
@@ -73,24 +54,20 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
                 return Err(Error::Problem { path: problem.path.clone(), location: "model.kind".into(), message: "mixture runs keep no checkpoint (they train in seconds); run them again without --resume".into() });
             }
             let c = FitCheckpoint::read(&path)?;
-            let mismatch = |field: &str, message: String| Error::Format { path: path.clone(), field: field.into(), message };
-            if c.problem_text != problem.text {
-                return Err(mismatch("problem", format!("written for a different problem file than {}", file.display())));
-            }
-            if c.seed != seed {
-                return Err(mismatch("seed", format!("written with seed {}, this run uses seed {seed}", c.seed)));
-            }
+            check_checkpoint(&path, &c, file, &problem.text, seed)?;
             Some((c, path))
         }
         None => None,
     };
     let splits = load_splits(&problem)?;
-    let out = options.resume.clone().or(options.out.clone()).unwrap_or_else(|| PathBuf::from("runs").join(&problem.name));
-    let _lock = crate::io::lock::RunLock::acquire(&out)?;
+    let out = run_directory(options.resume.as_deref(), options.out.as_deref(), &problem.name);
+    let _lock = lock_on_root(&Single, &out)?;
+    started(&out, format!("pathspace fit {} --resume {}", file.display(), out.display()));
     if problem.model.kind == ModelKind::Mixture {
-        training_over();
+        interrupt::set_phase(Phase::Evaluation);
         let (summary, files) = run_mixture(&problem, &splits, &out, seed, device, options.show_progress, wall)?;
-        return Ok(FitOutcome::Finished(Box::new(summary), files));
+        interrupt::set_phase(Phase::Other);
+        return Ok(RunOutcome::Finished(Box::new(FitRun { summary, files, dir: out })));
     }
     let train_start = Instant::now();
     let total = options.iterations.unwrap_or(problem.train.iterations);
@@ -99,114 +76,28 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
         None => start_chain(&problem, &splits, seed, device),
     };
     let checkpoint_path = FitCheckpoint::path_in(&out);
-    let every = problem.train.checkpoint_every;
-    let mut write_error = None;
-    let mut observe = |state: &ChainTraining| {
-        let stopping = stop();
-        if state.iteration.is_multiple_of(every) || state.iteration >= total || stopping {
-            let written = FitCheckpoint::capture(&problem.text, seed, state)
-                .and_then(|c| c.write(&checkpoint_path))
-                .and_then(|_| write_curves(&out, "training.csv", &state.rows));
-            if let Err(e) = written {
-                write_error = Some(e);
-                return Control::Stop;
-            }
-        }
-        if stopping { Control::Stop } else { Control::Continue }
+    let mut saver = Saver::new(problem.train.checkpoint_every, None, &Single);
+    let mut observe = |state: &super::train::ChainTraining| {
+        saver.after(
+            state.iteration,
+            state.iteration >= total,
+            interrupt::requested().is_some(),
+            &mut || FitCheckpoint::capture(&problem.text, seed, state).and_then(|c| c.write(&checkpoint_path)),
+            &mut || write_curves(&out, "training.csv", &state.rows).map(|_| ()),
+        )
     };
     let trained = train_chain_from(&problem, &splits, seed, state, total, device, options.show_progress, &mut observe);
-    training_over();
-    if let Some(e) = write_error {
+    interrupt::set_phase(Phase::Evaluation);
+    if let Some(e) = saver.into_error() {
         return Err(e);
     }
     let (state, control) = trained?;
-    if control == Control::Stop {
-        return Ok(FitOutcome::Stopped { iteration: state.iteration, checkpoint: checkpoint_path });
+    if control == crate::base::interrupt::Control::Stop {
+        return Ok(RunOutcome::Stopped { iteration: state.iteration });
     }
     let (chain, rows) = (state.chain.valid(), state.rows);
     let train_seconds = train_start.elapsed().as_secs_f64();
-    let eval_start = Instant::now();
-    let mut noise = Noise::new(seed ^ 0xE7A1);
-    let test = splits.test.all(device);
-    let k = problem.eval.iwae_k;
-    let elbos = elbo_per_example(&chain, &test, 500, &mut noise);
-    // A deterministic chain has one possible latent per x: every importance weight is the same
-    // and IWAE(K) equals the exact log-likelihood, so it is not resampled.
-    let deterministic = chain.stages.iter().all(|s| matches!(s, Stage::Flow(_)));
-    // A continuous-time diffusion has no exact path log-ratio: no IWAE (NaN, null in JSON).
-    let continuous = matches!(chain.stages.as_slice(), [Stage::Diffusion(d)] if d.continuous);
-    let iwaes = if deterministic {
-        elbos.clone()
-    } else if continuous {
-        vec![f64::NAN; elbos.len()]
-    } else {
-        iwae_per_example(&chain, &test, k, 40, &mut noise)
-    };
-    let (test_elbo, test_iwae) = (mean_and_stderr(&elbos).0, mean_and_stderr(&iwaes).0);
-    // Time series: ELBO per observed time point of each test series, then its mean and error.
-    let per_observation = match &chain.stages[0] {
-        Stage::Series(stage) => {
-            let counts = values(stage.observed(&test));
-            let per: Vec<f64> = elbos.iter().zip(&counts).map(|(e, n)| e / n.max(1.0)).collect();
-            Some((mean_and_stderr(&per), counts.iter().sum::<f64>() / counts.len() as f64))
-        }
-        _ => None,
-    };
-    let digits = problem.data.kind == DataKind::Digits;
-    let ppca_test_loglik = digits.then(|| Ppca::fit(&data::dequantise_fixed(&splits.train), problem.model.latent).mean_log_likelihood(&splits.test));
-    // The σ → 0 check on the first GAUSSIAN_LIMIT_POINTS test points (IWAE(K) is K flow passes).
-    let subset = test.clone().narrow(0, 0, GAUSSIAN_LIMIT_POINTS.min(splits.test.rows));
-    let gaussian_limit_test_iwae = gaussian_limit(&chain, GAUSSIAN_LIMIT_SIGMA, GAUSSIAN_LIMIT_PROPOSAL, splits.test.dim, device).map(|g| mean_iwae(&g, &subset, k, 50, &mut noise));
-    let gaussian_limit_flow_loglik = gaussian_limit_test_iwae.map(|_| mean_elbo(&chain, &subset, 500, &mut noise));
-    let eval_seconds = eval_start.elapsed().as_secs_f64();
-    let mut summary = FitSummary {
-        name: problem.name.clone(),
-        model: problem.model.kind,
-        data: problem.data.kind,
-        likelihood: if digits {
-            "Gaussian p(x|z) on uniformly dequantised pixels x = (v + u)/17, u ~ U[0,1); nats per example".into()
-        } else if problem.model.kind == ModelKind::Diffusion {
-            "ELBO of the denoising chain (T Gaussian steps, fixed cosine noising); test_elbo sums all T Rao–Blackwellised terms, test_iwae uses whole backward paths".into()
-        } else if problem.model.kind == ModelKind::Flow {
-            "exact flow density; test_elbo and test_iwae equal the exact log-likelihood (deterministic chain)".into()
-        } else {
-            "Gaussian".into()
-        },
-        seed,
-        iterations: rows.len(),
-        test_examples: splits.test.rows,
-        test_elbo,
-        test_iwae,
-        iwae_k: k,
-        test_bits_per_dim: digits.then(|| bits_per_dim(test_iwae, splits.test.dim, DIGIT_LEVELS)),
-        ppca_test_loglik,
-        gaussian_limit_sigma: gaussian_limit_test_iwae.map(|_| GAUSSIAN_LIMIT_SIGMA),
-        gaussian_limit_test_iwae,
-        gaussian_limit_flow_loglik,
-        true_test_loglik: None,
-        methods: Vec::new(),
-        variance_ratio_reinforce_over_nvil: None,
-        test_elbo_per_observation: per_observation.map(|p| p.0.0),
-        test_elbo_per_observation_stderr: per_observation.map(|p| p.0.1),
-        observations_per_series: per_observation.map(|p| p.1),
-        seconds_per_iteration: Some(train_seconds / rows.len().max(1) as f64),
-        engine: if uses_fused_engine(&problem, device) { "fused" } else { "autodiff" },
-        train_seconds,
-        eval_seconds,
-        wall_seconds: 0.0,
-        files: Vec::new(),
-    };
-    let extra: Vec<(String, f64)> = [
-        ("ppca_test_loglik", summary.ppca_test_loglik),
-        ("test_bits_per_dim", summary.test_bits_per_dim),
-        ("gaussian_limit_sigma", summary.gaussian_limit_sigma),
-        ("gaussian_limit_test_iwae", summary.gaussian_limit_test_iwae),
-        ("gaussian_limit_flow_loglik", summary.gaussian_limit_flow_loglik),
-    ]
-    .into_iter()
-    .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)))
-    .collect();
-    let record = chain_record(&chain, &splits, TestEvaluation { elbo: elbos, iwae: iwaes, iwae_k: k, extra }, per_observation.map(|p| p.0), &mut noise, device);
+    let (mut summary, record) = evaluate(&problem, &splits, &chain, rows.len(), train_seconds, seed, device);
     let mut files = write_curves(&out, "training.csv", &rows)?;
     if let Some(layout) = &splits.layout {
         // The series as fitted (generated ones standardised and noisy), for peers and analysis.
@@ -224,6 +115,7 @@ pub fn run_with(file: &Path, options: &FitOptions, device: &Device, stop: &dyn F
     }
     summary.wall_seconds = wall.elapsed().as_secs_f64();
     files.push(write_summary(&out, &mut summary, &files)?);
-    Ok(FitOutcome::Finished(Box::new(summary), files))
+    interrupt::set_phase(Phase::Other);
+    Ok(RunOutcome::Finished(Box::new(FitRun { summary, files, dir: out })))
 }
 

@@ -380,267 +380,331 @@ fn run<F: Real>(net: &SeriesNet<f64>, schedule: &StepGrid, rows: &[f64], b: usiz
     (log_weights, grad)
 }
 
-/// Forward and reverse pass of rows r0..r0 + r; `seed` = ∂loss/∂log w of each row.
+/// Rows r0..r0 + r of a batch of `b`, through one network in kernel precision; `seed` =
+/// ∂loss/∂log w of each row.
+#[derive(Clone, Copy)]
+struct Block<'a, F> {
+    net: &'a SeriesNet<F>,
+    schedule: &'a StepGrid,
+    r0: usize,
+    r: usize,
+    b: usize,
+    seed: F,
+    /// GRU width, context width, latent and data dimensions.
+    h: usize,
+    c: usize,
+    l: usize,
+    d: usize,
+    /// Observation times and Euler steps.
+    k_count: usize,
+    m: usize,
+}
+
+/// What the forward pass of q(z_0 | x) keeps for its reverse pass (r × latent each).
+struct Initial<F> {
+    mean: Vec<F>,
+    raw: Vec<F>,
+    z0: Vec<F>,
+    sigma: Vec<F>,
+    eps: Vec<F>,
+}
+
+/// Forward and reverse pass of rows r0..r0 + r; `seed` = ∂loss/∂log w of each row: the
+/// stages in order, then their adjoints in reverse order ([`Block`]).
 #[allow(clippy::too_many_arguments)]
 fn block_step<F: Real>(net: &SeriesNet<F>, schedule: &StepGrid, rows: &[f64], r0: usize, r: usize, b: usize, eps: &[f64], xi: &[f64], seed: F, ws: &mut SeriesWorkspace<F>) -> (Vec<f64>, SeriesGrad<F>) {
     let (h, c, l, d) = net.sizes();
-    let k_count = schedule.observed_at.len();
-    let m = schedule.steps.len();
-    let width = k_count * (d + 1);
+    let block = Block { net, schedule, r0, r, b, seed, h, c, l, d, k_count: schedule.observed_at.len(), m: schedule.steps.len() };
     let mut grad: SeriesGrad<F> = net.grad_zeros();
     let mut log_w = vec![0.0f64; r];
+    block.gru(rows, ws);
+    let init = block.initial(eps, ws, &mut log_w);
+    block.path(&init, xi, ws, &mut log_w);
+    block.decoder(ws, &mut log_w, &mut grad);
+    block.path_reverse(ws, &mut grad);
+    block.initial_reverse(&init, ws, &mut grad);
+    block.gru_reverse(ws, &mut grad);
+    (log_w, grad)
+}
 
-    // ---- GRU backward in time and the contexts.
-    sized(&mut ws.inputs, k_count * r * (d + 1));
-    for k in 0..k_count {
-        for i in 0..r {
-            let src = &rows[(r0 + i) * width + k * (d + 1)..(r0 + i) * width + (k + 1) * (d + 1)];
-            for (dst, &v) in ws.inputs[(k * r + i) * (d + 1)..(k * r + i + 1) * (d + 1)].iter_mut().zip(src) {
-                *dst = F::of(v);
+impl<F: Real> Block<'_, F> {
+    /// The GRU read backward in time over the observations, and the contexts.
+    fn gru(&self, rows: &[f64], ws: &mut SeriesWorkspace<F>) {
+        let Block { net, r0, r, h, c, d, k_count, .. } = *self;
+        let width = k_count * (d + 1);
+        let half = F::of(0.5);
+        sized(&mut ws.inputs, k_count * r * (d + 1));
+        for k in 0..k_count {
+            for i in 0..r {
+                let src = &rows[(r0 + i) * width + k * (d + 1)..(r0 + i) * width + (k + 1) * (d + 1)];
+                for (dst, &v) in ws.inputs[(k * r + i) * (d + 1)..(k * r + i + 1) * (d + 1)].iter_mut().zip(src) {
+                    *dst = F::of(v);
+                }
             }
         }
-    }
-    sized(&mut ws.gi, k_count * r * 3 * h);
-    net.gru_input.forward(&ws.inputs, &mut ws.gi, k_count * r);
-    sized(&mut ws.states, (k_count + 1) * r * h);
-    for v in [&mut ws.reset, &mut ws.update, &mut ws.candidate, &mut ws.hidden_candidate] {
-        sized(v, k_count * r * h);
-    }
-    sized(&mut ws.gh, r * 3 * h);
-    let half = F::of(0.5);
-    for k in (0..k_count).rev() {
-        let (before, after) = ws.states.split_at_mut((k + 1) * r * h);
-        let h_in = &after[..r * h];
-        let h_out = &mut before[k * r * h..];
-        net.gru_hidden.forward(h_in, &mut ws.gh, r);
-        let gi = &ws.gi[k * r * 3 * h..(k + 1) * r * 3 * h];
-        let at = k * r * h;
-        let (reset, update) = (&mut ws.reset[at..at + r * h], &mut ws.update[at..at + r * h]);
-        for i in 0..r {
-            for j in 0..h {
-                let (g, q) = (i * 3 * h, i * h + j);
-                reset[q] = half * (gi[g + j] + ws.gh[g + j]);
-                update[q] = half * (gi[g + h + j] + ws.gh[g + h + j]);
+        sized(&mut ws.gi, k_count * r * 3 * h);
+        net.gru_input.forward(&ws.inputs, &mut ws.gi, k_count * r);
+        sized(&mut ws.states, (k_count + 1) * r * h);
+        for v in [&mut ws.reset, &mut ws.update, &mut ws.candidate, &mut ws.hidden_candidate] {
+            sized(v, k_count * r * h);
+        }
+        sized(&mut ws.gh, r * 3 * h);
+        for k in (0..k_count).rev() {
+            let (before, after) = ws.states.split_at_mut((k + 1) * r * h);
+            let h_in = &after[..r * h];
+            let h_out = &mut before[k * r * h..];
+            net.gru_hidden.forward(h_in, &mut ws.gh, r);
+            let gi = &ws.gi[k * r * 3 * h..(k + 1) * r * 3 * h];
+            let at = k * r * h;
+            let (reset, update) = (&mut ws.reset[at..at + r * h], &mut ws.update[at..at + r * h]);
+            for i in 0..r {
+                for j in 0..h {
+                    let (g, q) = (i * 3 * h, i * h + j);
+                    reset[q] = half * (gi[g + j] + ws.gh[g + j]);
+                    update[q] = half * (gi[g + h + j] + ws.gh[g + h + j]);
+                }
+            }
+            // σ(x) = ½(1 + tanh(x/2)).
+            tanh_in_place(reset);
+            tanh_in_place(update);
+            let (candidate, hidden_candidate) = (&mut ws.candidate[at..at + r * h], &mut ws.hidden_candidate[at..at + r * h]);
+            for i in 0..r {
+                for j in 0..h {
+                    let (g, q) = (i * 3 * h, i * h + j);
+                    reset[q] = half + half * reset[q];
+                    update[q] = half + half * update[q];
+                    hidden_candidate[q] = ws.gh[g + 2 * h + j];
+                    candidate[q] = gi[g + 2 * h + j] + reset[q] * hidden_candidate[q];
+                }
+            }
+            tanh_in_place(candidate);
+            for q in 0..r * h {
+                h_out[q] = candidate[q] + update[q] * (h_in[q] - candidate[q]);
             }
         }
-        // σ(x) = ½(1 + tanh(x/2)).
-        tanh_in_place(reset);
-        tanh_in_place(update);
-        let (candidate, hidden_candidate) = (&mut ws.candidate[at..at + r * h], &mut ws.hidden_candidate[at..at + r * h]);
-        for i in 0..r {
-            for j in 0..h {
-                let (g, q) = (i * 3 * h, i * h + j);
-                reset[q] = half + half * reset[q];
-                update[q] = half + half * update[q];
-                hidden_candidate[q] = ws.gh[g + 2 * h + j];
-                candidate[q] = gi[g + 2 * h + j] + reset[q] * hidden_candidate[q];
-            }
-        }
-        tanh_in_place(candidate);
-        for q in 0..r * h {
-            h_out[q] = candidate[q] + update[q] * (h_in[q] - candidate[q]);
-        }
-    }
-    sized(&mut ws.contexts, k_count * r * c);
-    net.context.forward(&ws.states[..k_count * r * h], &mut ws.contexts, k_count * r);
-    sized(&mut ws.context_part, k_count * r * h);
-    net.correction_context.forward(&ws.contexts, &mut ws.context_part, k_count * r);
-
-    // ---- q(z_0 | x).
-    let mut init_mean = vec![F::ZERO; r * l];
-    let mut init_raw = vec![F::ZERO; r * l];
-    net.initial.forward(&ws.contexts[..r * c], r, &mut init_mean, &mut init_raw);
-    let mut z0 = vec![F::ZERO; r * l];
-    let mut sigma = vec![F::ZERO; r * l];
-    let mut eps_b = vec![F::ZERO; r * l];
-    for i in 0..r {
-        let mut log_q = 0.0;
-        let mut log_p = 0.0;
-        for j in 0..l {
-            let q = i * l + j;
-            let e = F::of(eps[(r0 + i) * l + j]);
-            let lv = clamp(init_raw[q]);
-            sigma[q] = (half * lv).exp();
-            z0[q] = init_mean[q] + sigma[q] * e;
-            eps_b[q] = e;
-            let dz = (z0[q] - init_mean[q]).f64();
-            log_q += -0.5 * (LN_2PI + lv.f64() + dz * dz * (-lv.f64()).exp());
-            log_p += -0.5 * (LN_2PI + z0[q].f64() * z0[q].f64());
-        }
-        log_w[i] += log_p - log_q;
+        sized(&mut ws.contexts, k_count * r * c);
+        net.context.forward(&ws.states[..k_count * r * h], &mut ws.contexts, k_count * r);
+        sized(&mut ws.context_part, k_count * r * h);
+        net.correction_context.forward(&ws.contexts, &mut ws.context_part, k_count * r);
     }
 
-    // ---- The posterior path.
-    let zin = l + 1;
-    sized(&mut ws.path_inputs, m * r * zin);
-    sized(&mut ws.prior_hidden, m * r * h);
-    sized(&mut ws.correction_hidden, m * r * h);
-    sized(&mut ws.corrections, m * r * l);
-    sized(&mut ws.observed, k_count * r * l);
-    sized(&mut ws.drift, r * l);
-    ws.z.clear();
-    ws.z.extend_from_slice(&z0);
-    let mut next_observation = 0;
-    for (n, &(step, s, ci)) in schedule.steps.iter().enumerate() {
-        if next_observation < k_count && schedule.observed_at[next_observation] == n {
-            ws.observed[next_observation * r * l..(next_observation + 1) * r * l].copy_from_slice(&ws.z);
-            next_observation += 1;
-        }
-        let input = &mut ws.path_inputs[n * r * zin..(n + 1) * r * zin];
+    /// q(z_0 | x): z_0 = μ + σ ε, and log N(z_0; 0, I) − log q(z_0 | x) into `log_w`.
+    fn initial(&self, eps: &[f64], ws: &mut SeriesWorkspace<F>, log_w: &mut [f64]) -> Initial<F> {
+        let Block { net, r0, r, c, l, .. } = *self;
+        let half = F::of(0.5);
+        let zeros = || vec![F::ZERO; r * l];
+        let mut init = Initial { mean: zeros(), raw: zeros(), z0: zeros(), sigma: zeros(), eps: zeros() };
+        net.initial.forward(&ws.contexts[..r * c], r, &mut init.mean, &mut init.raw);
         for i in 0..r {
-            input[i * zin..i * zin + l].copy_from_slice(&ws.z[i * l..(i + 1) * l]);
-            input[i * zin + l] = F::of(s);
-        }
-        let hp = &mut ws.prior_hidden[n * r * h..(n + 1) * r * h];
-        net.prior_in.forward_tanh(input, hp, r);
-        let hc = &mut ws.correction_hidden[n * r * h..(n + 1) * r * h];
-        hc.copy_from_slice(&ws.context_part[ci * r * h..(ci + 1) * r * h]);
-        net.correction_state.accumulate(input, hc, r);
-        tanh_in_place(hc);
-        net.prior_out.forward(hp, &mut ws.drift, r);
-        let g = &mut ws.corrections[n * r * l..(n + 1) * r * l];
-        net.correction_out.forward(hc, g, r);
-        let (hf, root) = (F::of(step), F::of(step.sqrt()));
-        for i in 0..r {
-            let mut kinetic = F::ZERO;
+            let mut log_q = 0.0;
+            let mut log_p = 0.0;
             for j in 0..l {
                 let q = i * l + j;
-                kinetic += g[q] * g[q];
-                ws.z[q] += (ws.drift[q] + g[q]) * hf + root * F::of(xi[(n * b + r0 + i) * l + j]);
+                let e = F::of(eps[(r0 + i) * l + j]);
+                let lv = clamp(init.raw[q]);
+                init.sigma[q] = (half * lv).exp();
+                init.z0[q] = init.mean[q] + init.sigma[q] * e;
+                init.eps[q] = e;
+                let dz = (init.z0[q] - init.mean[q]).f64();
+                log_q += -0.5 * (LN_2PI + lv.f64() + dz * dz * (-lv.f64()).exp());
+                log_p += -0.5 * (LN_2PI + init.z0[q].f64() * init.z0[q].f64());
             }
-            log_w[i] -= 0.5 * step * kinetic.f64();
+            log_w[i] += log_p - log_q;
         }
-    }
-    if next_observation < k_count {
-        ws.observed[next_observation * r * l..(next_observation + 1) * r * l].copy_from_slice(&ws.z);
+        init
     }
 
-    // ---- The decoder: Σ_k m_k log N(x_k; D z_k + d, e^λ) and its adjoints.
-    let kr = k_count * r;
-    sized(&mut ws.mean, kr * d);
-    sized(&mut ws.log_var, kr * d);
-    net.decoder.forward(&ws.observed, kr, &mut ws.mean, &mut ws.log_var);
-    sized(&mut ws.mean_bar, kr * d);
-    sized(&mut ws.log_var_bar, kr * d);
-    for k in 0..k_count {
-        for i in 0..r {
-            let row = (k * r + i) * (d + 1);
-            let mask = ws.inputs[row + d];
-            let mut lp = 0.0;
-            for j in 0..d {
-                let q = (k * r + i) * d + j;
-                let raw = ws.log_var[q];
-                let lv = clamp(raw);
-                let inv = (-lv).exp();
-                let delta = ws.inputs[row + j] - ws.mean[q];
-                lp += -0.5 * (LN_2PI + lv.f64() + (delta * delta * inv).f64());
-                ws.mean_bar[q] = seed * mask * delta * inv;
-                ws.log_var_bar[q] = if inside(raw) { seed * mask * half * (delta * delta * inv - F::ONE) } else { F::ZERO };
+    /// The posterior path: Euler steps with the prior drift plus the correction g, −½h|g|²
+    /// per step into `log_w`; the states at the observation times.
+    fn path(&self, init: &Initial<F>, xi: &[f64], ws: &mut SeriesWorkspace<F>, log_w: &mut [f64]) {
+        let Block { net, schedule, r0, r, b, h, l, k_count, m, .. } = *self;
+        let zin = l + 1;
+        sized(&mut ws.path_inputs, m * r * zin);
+        sized(&mut ws.prior_hidden, m * r * h);
+        sized(&mut ws.correction_hidden, m * r * h);
+        sized(&mut ws.corrections, m * r * l);
+        sized(&mut ws.observed, k_count * r * l);
+        sized(&mut ws.drift, r * l);
+        ws.z.clear();
+        ws.z.extend_from_slice(&init.z0);
+        let mut next_observation = 0;
+        for (n, &(step, s, ci)) in schedule.steps.iter().enumerate() {
+            if next_observation < k_count && schedule.observed_at[next_observation] == n {
+                ws.observed[next_observation * r * l..(next_observation + 1) * r * l].copy_from_slice(&ws.z);
+                next_observation += 1;
             }
-            log_w[i] += mask.f64() * lp;
+            let input = &mut ws.path_inputs[n * r * zin..(n + 1) * r * zin];
+            for i in 0..r {
+                input[i * zin..i * zin + l].copy_from_slice(&ws.z[i * l..(i + 1) * l]);
+                input[i * zin + l] = F::of(s);
+            }
+            let hp = &mut ws.prior_hidden[n * r * h..(n + 1) * r * h];
+            net.prior_in.forward_tanh(input, hp, r);
+            let hc = &mut ws.correction_hidden[n * r * h..(n + 1) * r * h];
+            hc.copy_from_slice(&ws.context_part[ci * r * h..(ci + 1) * r * h]);
+            net.correction_state.accumulate(input, hc, r);
+            tanh_in_place(hc);
+            net.prior_out.forward(hp, &mut ws.drift, r);
+            let g = &mut ws.corrections[n * r * l..(n + 1) * r * l];
+            net.correction_out.forward(hc, g, r);
+            let (hf, root) = (F::of(step), F::of(step.sqrt()));
+            for i in 0..r {
+                let mut kinetic = F::ZERO;
+                for j in 0..l {
+                    let q = i * l + j;
+                    kinetic += g[q] * g[q];
+                    ws.z[q] += (ws.drift[q] + g[q]) * hf + root * F::of(xi[(n * b + r0 + i) * l + j]);
+                }
+                log_w[i] -= 0.5 * step * kinetic.f64();
+            }
+        }
+        if next_observation < k_count {
+            ws.observed[next_observation * r * l..(next_observation + 1) * r * l].copy_from_slice(&ws.z);
         }
     }
-    sized(&mut ws.observed_bar, kr * l);
-    net.decoder.backward(&ws.observed, &ws.mean_bar, &ws.log_var_bar, kr, &mut grad.decoder, &mut ws.observed_bar);
 
-    // ---- Reverse through the path.
-    sized(&mut ws.z_bar, r * l);
-    sized(&mut ws.prior_out_bar, m * r * l);
-    sized(&mut ws.correction_out_bar, m * r * l);
-    sized(&mut ws.prior_pre_bar, m * r * h);
-    sized(&mut ws.correction_pre_bar, m * r * h);
-    sized(&mut ws.context_part_bar, kr * h);
-    sized(&mut ws.input_bar, r * zin);
-    sized(&mut ws.hidden_bar, r * h);
-    let mut observation = k_count;
-    if schedule.observed_at[k_count - 1] == m {
-        observation -= 1;
-        axpy(&mut ws.z_bar, F::ONE, &ws.observed_bar[observation * r * l..(observation + 1) * r * l]);
-    }
-    for (n, &(step, _, ci)) in schedule.steps.iter().enumerate().rev() {
-        let hf = F::of(step);
-        let g = &ws.corrections[n * r * l..(n + 1) * r * l];
-        let w_bar = &mut ws.prior_out_bar[n * r * l..(n + 1) * r * l];
-        let g_bar = &mut ws.correction_out_bar[n * r * l..(n + 1) * r * l];
-        for q in 0..r * l {
-            w_bar[q] = hf * ws.z_bar[q];
-            g_bar[q] = hf * (ws.z_bar[q] - seed * g[q]);
-        }
-        ws.input_bar.fill(F::ZERO);
-        let at = n * r * h..(n + 1) * r * h;
-        hidden_layer_backward(&net.prior_in, &net.prior_out, &ws.prior_hidden[at.clone()], w_bar, &mut ws.prior_pre_bar[at.clone()], &mut ws.hidden_bar, &mut ws.input_bar, r);
-        hidden_layer_backward(&net.correction_state, &net.correction_out, &ws.correction_hidden[at.clone()], g_bar, &mut ws.correction_pre_bar[at], &mut ws.hidden_bar, &mut ws.input_bar, r);
-        axpy(&mut ws.context_part_bar[ci * r * h..(ci + 1) * r * h], F::ONE, &ws.correction_pre_bar[n * r * h..(n + 1) * r * h]);
-        for i in 0..r {
-            for j in 0..l {
-                ws.z_bar[i * l + j] += ws.input_bar[i * zin + j];
+    /// The decoder: Σ_k m_k log N(x_k; D z_k + d, e^λ) into `log_w`, and its adjoints.
+    fn decoder(&self, ws: &mut SeriesWorkspace<F>, log_w: &mut [f64], grad: &mut SeriesGrad<F>) {
+        let Block { net, r, seed, l, d, k_count, .. } = *self;
+        let half = F::of(0.5);
+        let kr = k_count * r;
+        sized(&mut ws.mean, kr * d);
+        sized(&mut ws.log_var, kr * d);
+        net.decoder.forward(&ws.observed, kr, &mut ws.mean, &mut ws.log_var);
+        sized(&mut ws.mean_bar, kr * d);
+        sized(&mut ws.log_var_bar, kr * d);
+        for k in 0..k_count {
+            for i in 0..r {
+                let row = (k * r + i) * (d + 1);
+                let mask = ws.inputs[row + d];
+                let mut lp = 0.0;
+                for j in 0..d {
+                    let q = (k * r + i) * d + j;
+                    let raw = ws.log_var[q];
+                    let lv = clamp(raw);
+                    let inv = (-lv).exp();
+                    let delta = ws.inputs[row + j] - ws.mean[q];
+                    lp += -0.5 * (LN_2PI + lv.f64() + (delta * delta * inv).f64());
+                    ws.mean_bar[q] = seed * mask * delta * inv;
+                    ws.log_var_bar[q] = if inside(raw) { seed * mask * half * (delta * delta * inv - F::ONE) } else { F::ZERO };
+                }
+                log_w[i] += mask.f64() * lp;
             }
         }
-        if observation > 0 && schedule.observed_at[observation - 1] == n {
+        sized(&mut ws.observed_bar, kr * l);
+        net.decoder.backward(&ws.observed, &ws.mean_bar, &ws.log_var_bar, kr, &mut grad.decoder, &mut ws.observed_bar);
+    }
+
+    /// Reverse through the path.
+    fn path_reverse(&self, ws: &mut SeriesWorkspace<F>, grad: &mut SeriesGrad<F>) {
+        let Block { net, schedule, r, seed, h, l, k_count, m, .. } = *self;
+        let (zin, kr) = (l + 1, k_count * r);
+        sized(&mut ws.z_bar, r * l);
+        sized(&mut ws.prior_out_bar, m * r * l);
+        sized(&mut ws.correction_out_bar, m * r * l);
+        sized(&mut ws.prior_pre_bar, m * r * h);
+        sized(&mut ws.correction_pre_bar, m * r * h);
+        sized(&mut ws.context_part_bar, kr * h);
+        sized(&mut ws.input_bar, r * zin);
+        sized(&mut ws.hidden_bar, r * h);
+        let mut observation = k_count;
+        if schedule.observed_at[k_count - 1] == m {
             observation -= 1;
             axpy(&mut ws.z_bar, F::ONE, &ws.observed_bar[observation * r * l..(observation + 1) * r * l]);
         }
-    }
-    let mr = m * r;
-    net.prior_out.backward_params(&ws.prior_hidden, &ws.prior_out_bar, &mut grad.prior_out, mr);
-    net.prior_in.backward_params(&ws.path_inputs, &ws.prior_pre_bar, &mut grad.prior_in, mr);
-    net.correction_out.backward_params(&ws.correction_hidden, &ws.correction_out_bar, &mut grad.correction_out, mr);
-    net.correction_state.backward_weight(&ws.path_inputs, &ws.correction_pre_bar, &mut grad.correction_state, mr);
-
-    // ---- q(z_0 | x) reverse: y = μ + σ ε, −log q and log N(z_0; 0, I).
-    let mut mean_bar = vec![F::ZERO; r * l];
-    let mut raw_bar = vec![F::ZERO; r * l];
-    for q in 0..r * l {
-        let lv = clamp(init_raw[q]);
-        let inv = (-lv).exp();
-        let dz = z0[q] - init_mean[q];
-        let y_bar = ws.z_bar[q] - seed * z0[q] + seed * dz * inv;
-        mean_bar[q] = y_bar - seed * dz * inv;
-        let lv_bar = y_bar * half * sigma[q] * eps_b[q] + seed * half * (F::ONE - dz * dz * inv);
-        raw_bar[q] = if inside(init_raw[q]) { lv_bar } else { F::ZERO };
-    }
-    sized(&mut ws.context_bar, kr * c);
-    net.initial.backward(&ws.contexts[..r * c], &mean_bar, &raw_bar, r, &mut grad.initial, &mut ws.context_bar[..r * c]);
-    net.correction_context.backward_params(&ws.contexts, &ws.context_part_bar, &mut grad.correction_context, kr);
-    net.correction_context.backward_input(&ws.context_part_bar, &mut ws.context_bar, kr);
-
-    // ---- Contexts and the GRU, in time order (the reverse of its reading order).
-    net.context.backward_params(&ws.states[..kr * h], &ws.context_bar, &mut grad.context, kr);
-    let mut state_bar = vec![F::ZERO; kr * h];
-    net.context.backward_input(&ws.context_bar, &mut state_bar, kr);
-    sized(&mut ws.gh_bar, kr * 3 * h);
-    let gi_bar = &mut ws.gi; // W e + b is no longer needed: it holds ḠI from here on.
-    let mut carry = vec![F::ZERO; r * h];
-    for k in 0..k_count {
-        let at = k * r * h;
-        let h_in = &ws.states[(k + 1) * r * h..(k + 2) * r * h];
-        let bar = &mut state_bar[at..at + r * h];
-        axpy(bar, F::ONE, &carry);
-        let (reset, update, candidate, hidden_candidate) = (&ws.reset[at..at + r * h], &ws.update[at..at + r * h], &ws.candidate[at..at + r * h], &ws.hidden_candidate[at..at + r * h]);
-        let gh_bar = &mut ws.gh_bar[k * r * 3 * h..(k + 1) * r * 3 * h];
-        let gi_b = &mut gi_bar[k * r * 3 * h..(k + 1) * r * 3 * h];
-        for i in 0..r {
-            for j in 0..h {
-                let (g, q) = (i * 3 * h, i * h + j);
-                let (rv, uv, nv) = (reset[q], update[q], candidate[q]);
-                let out_bar = bar[q];
-                let pre_n = out_bar * (F::ONE - uv) * (F::ONE - nv * nv);
-                let pre_u = out_bar * (h_in[q] - nv) * uv * (F::ONE - uv);
-                let pre_r = pre_n * hidden_candidate[q] * rv * (F::ONE - rv);
-                gi_b[g + j] = pre_r;
-                gi_b[g + h + j] = pre_u;
-                gi_b[g + 2 * h + j] = pre_n;
-                gh_bar[g + j] = pre_r;
-                gh_bar[g + h + j] = pre_u;
-                gh_bar[g + 2 * h + j] = pre_n * rv;
-                carry[q] = out_bar * uv;
+        for (n, &(step, _, ci)) in schedule.steps.iter().enumerate().rev() {
+            let hf = F::of(step);
+            let g = &ws.corrections[n * r * l..(n + 1) * r * l];
+            let w_bar = &mut ws.prior_out_bar[n * r * l..(n + 1) * r * l];
+            let g_bar = &mut ws.correction_out_bar[n * r * l..(n + 1) * r * l];
+            for q in 0..r * l {
+                w_bar[q] = hf * ws.z_bar[q];
+                g_bar[q] = hf * (ws.z_bar[q] - seed * g[q]);
+            }
+            ws.input_bar.fill(F::ZERO);
+            let at = n * r * h..(n + 1) * r * h;
+            hidden_layer_backward(&net.prior_in, &net.prior_out, &ws.prior_hidden[at.clone()], w_bar, &mut ws.prior_pre_bar[at.clone()], &mut ws.hidden_bar, &mut ws.input_bar, r);
+            hidden_layer_backward(&net.correction_state, &net.correction_out, &ws.correction_hidden[at.clone()], g_bar, &mut ws.correction_pre_bar[at], &mut ws.hidden_bar, &mut ws.input_bar, r);
+            axpy(&mut ws.context_part_bar[ci * r * h..(ci + 1) * r * h], F::ONE, &ws.correction_pre_bar[n * r * h..(n + 1) * r * h]);
+            for i in 0..r {
+                for j in 0..l {
+                    ws.z_bar[i * l + j] += ws.input_bar[i * zin + j];
+                }
+            }
+            if observation > 0 && schedule.observed_at[observation - 1] == n {
+                observation -= 1;
+                axpy(&mut ws.z_bar, F::ONE, &ws.observed_bar[observation * r * l..(observation + 1) * r * l]);
             }
         }
-        net.gru_hidden.backward_input(gh_bar, &mut carry, r);
+        let mr = m * r;
+        net.prior_out.backward_params(&ws.prior_hidden, &ws.prior_out_bar, &mut grad.prior_out, mr);
+        net.prior_in.backward_params(&ws.path_inputs, &ws.prior_pre_bar, &mut grad.prior_in, mr);
+        net.correction_out.backward_params(&ws.correction_hidden, &ws.correction_out_bar, &mut grad.correction_out, mr);
+        net.correction_state.backward_weight(&ws.path_inputs, &ws.correction_pre_bar, &mut grad.correction_state, mr);
     }
-    net.gru_hidden.backward_params(&ws.states[r * h..], &ws.gh_bar, &mut grad.gru_hidden, kr);
-    net.gru_input.backward_params(&ws.inputs, gi_bar, &mut grad.gru_input, kr);
-    (log_w, grad)
+
+    /// q(z_0 | x) reverse: y = μ + σ ε, −log q and log N(z_0; 0, I).
+    fn initial_reverse(&self, init: &Initial<F>, ws: &mut SeriesWorkspace<F>, grad: &mut SeriesGrad<F>) {
+        let Block { net, r, seed, c, l, k_count, .. } = *self;
+        let kr = k_count * r;
+        let half = F::of(0.5);
+        let mut mean_bar = vec![F::ZERO; r * l];
+        let mut raw_bar = vec![F::ZERO; r * l];
+        for q in 0..r * l {
+            let lv = clamp(init.raw[q]);
+            let inv = (-lv).exp();
+            let dz = init.z0[q] - init.mean[q];
+            let y_bar = ws.z_bar[q] - seed * init.z0[q] + seed * dz * inv;
+            mean_bar[q] = y_bar - seed * dz * inv;
+            let lv_bar = y_bar * half * init.sigma[q] * init.eps[q] + seed * half * (F::ONE - dz * dz * inv);
+            raw_bar[q] = if inside(init.raw[q]) { lv_bar } else { F::ZERO };
+        }
+        sized(&mut ws.context_bar, kr * c);
+        net.initial.backward(&ws.contexts[..r * c], &mean_bar, &raw_bar, r, &mut grad.initial, &mut ws.context_bar[..r * c]);
+        net.correction_context.backward_params(&ws.contexts, &ws.context_part_bar, &mut grad.correction_context, kr);
+        net.correction_context.backward_input(&ws.context_part_bar, &mut ws.context_bar, kr);
+    }
+
+    /// Contexts and the GRU, in time order (the reverse of its reading order).
+    fn gru_reverse(&self, ws: &mut SeriesWorkspace<F>, grad: &mut SeriesGrad<F>) {
+        let Block { net, r, h, k_count, .. } = *self;
+        let kr = k_count * r;
+        net.context.backward_params(&ws.states[..kr * h], &ws.context_bar, &mut grad.context, kr);
+        let mut state_bar = vec![F::ZERO; kr * h];
+        net.context.backward_input(&ws.context_bar, &mut state_bar, kr);
+        sized(&mut ws.gh_bar, kr * 3 * h);
+        let gi_bar = &mut ws.gi; // W e + b is no longer needed: it holds ḠI from here on.
+        let mut carry = vec![F::ZERO; r * h];
+        for k in 0..k_count {
+            let at = k * r * h;
+            let h_in = &ws.states[(k + 1) * r * h..(k + 2) * r * h];
+            let bar = &mut state_bar[at..at + r * h];
+            axpy(bar, F::ONE, &carry);
+            let (reset, update, candidate, hidden_candidate) = (&ws.reset[at..at + r * h], &ws.update[at..at + r * h], &ws.candidate[at..at + r * h], &ws.hidden_candidate[at..at + r * h]);
+            let gh_bar = &mut ws.gh_bar[k * r * 3 * h..(k + 1) * r * 3 * h];
+            let gi_b = &mut gi_bar[k * r * 3 * h..(k + 1) * r * 3 * h];
+            for i in 0..r {
+                for j in 0..h {
+                    let (g, q) = (i * 3 * h, i * h + j);
+                    let (rv, uv, nv) = (reset[q], update[q], candidate[q]);
+                    let out_bar = bar[q];
+                    let pre_n = out_bar * (F::ONE - uv) * (F::ONE - nv * nv);
+                    let pre_u = out_bar * (h_in[q] - nv) * uv * (F::ONE - uv);
+                    let pre_r = pre_n * hidden_candidate[q] * rv * (F::ONE - rv);
+                    gi_b[g + j] = pre_r;
+                    gi_b[g + h + j] = pre_u;
+                    gi_b[g + 2 * h + j] = pre_n;
+                    gh_bar[g + j] = pre_r;
+                    gh_bar[g + h + j] = pre_u;
+                    gh_bar[g + 2 * h + j] = pre_n * rv;
+                    carry[q] = out_bar * uv;
+                }
+            }
+            net.gru_hidden.backward_input(gh_bar, &mut carry, r);
+        }
+        net.gru_hidden.backward_params(&ws.states[r * h..], &ws.gh_bar, &mut grad.gru_hidden, kr);
+        net.gru_input.backward_params(&ws.inputs, gi_bar, &mut grad.gru_input, kr);
+    }
 }
 
 /// Through y = W₂ a + b₂, a = tanh(p): p̄ = (ȳ W₂ᵀ) ⊙ (1 − a²) into `pre_bar`, and the

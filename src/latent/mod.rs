@@ -39,6 +39,7 @@ pub mod config;
 pub mod data;
 pub mod fused;
 pub mod diffusion;
+pub mod evaluate;
 pub mod fit;
 pub mod kernels;
 pub mod mixture;

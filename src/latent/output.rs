@@ -1,17 +1,13 @@
 //! The files of a `fit` run: training.csv, run.h5 (/training and the model's record) and
 //! summary.json ([`FitSummary`]). Writers read results and start no computation.
 
-use super::record::{FitRecord, Matrix, TestEvaluation};
-use super::chain::{Chain, GaussianStage, SdeStage, Stage};
+use super::record::FitRecord;
 use super::config::{DataKind, FitProblem, ModelKind};
 use super::mixture::GradientEstimator;
-use super::values;
 use crate::base::error::{Error, Result};
-use crate::base::noise::Noise;
-use burn::tensor::{Device, Tensor};
 use std::path::{Path, PathBuf};
 
-use super::train::{CurveRow, Splits};
+use super::train::CurveRow;
 
 /// One training method of the mixture problem.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -84,38 +80,6 @@ pub(crate) fn write_curves(out: &Path, file_name: &str, rows: &[CurveRow]) -> Re
     let path = out.join(file_name);
     crate::io::write_atomic(&path, s.as_bytes())?;
     Ok(vec![path])
-}
-
-/// Generated samples (digits: 100 decoder means of p(x | z); 2-D data: 2000 draws) and the test
-/// points in latent space (encoder means of the first stage; a flow: z = f(x)).
-pub(crate) fn chain_record(chain: &Chain, splits: &Splits, evaluation: TestEvaluation, elbo_per_observation: Option<(f64, f64)>, noise: &mut Noise, device: &Device) -> FitRecord {
-    let dim = splits.test.dim;
-    let test = splits.test.all(device);
-    let matrix = |t: Tensor<2>| {
-        let [rows, cols] = t.dims();
-        Matrix { rows, cols, values: values(t) }
-    };
-    let digits = splits.dequantise_train;
-    let n = if digits { 100 } else if splits.layout.is_some() { 256 } else { 2000 };
-    let samples = matrix(chain.sample(n, dim, digits, noise, device));
-    let samples_description = if digits {
-        "decoder means E[x | z] of p(x | z), z from the generative chain; pixels on the dequantised [0, 1] scale"
-    } else if splits.layout.is_some() {
-        "series x ~ p(x) from the prior SDE and the decoder, in the data layout (x_k, m_k = 1) per observation time"
-    } else {
-        "draws x ~ p(x) from the generative chain (flow: x = f⁻¹(z), z ~ N(0, I))"
-    };
-    let (latent, latent_description) = match &chain.stages[0] {
-        Stage::Gaussian(GaussianStage { encoder, .. }) | Stage::Sde(SdeStage { encoder, .. }) => (matrix(encoder.forward(test.clone()).0), "encoder means μ_q(x) of the test points (first stage)"),
-        Stage::Flow(f) => (matrix(f.forward(test.clone()).0), "z = f(x) of the test points"),
-        Stage::Series(s) => (matrix(s.initial.forward(s.contexts(&test)[0].clone()).0), "means of q(z_0 | x) of the test series"),
-        Stage::Diffusion(d) => (matrix(d.to_model(test.clone())), "the test points on the model scale y_0 = (x − shift)/scale (a diffusion's latent path starts there)"),
-    };
-    let series = match &chain.stages[0] {
-        Stage::Series(s) => Some(s.record(&test, 8, 16, 64, elbo_per_observation.unwrap_or((f64::NAN, f64::NAN)), noise)),
-        _ => None,
-    };
-    FitRecord { evaluation, samples, samples_description: samples_description.into(), latent, latent_description: latent_description.into(), labels: splits.test.labels.clone(), series }
 }
 
 /// run.h5 with the crate's layout: root attributes and /training (loss = −train ELBO,

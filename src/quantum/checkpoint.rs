@@ -84,6 +84,15 @@ impl Shard {
     }
 }
 
+impl crate::io::run::RunCheckpoint for Checkpoint {
+    fn problem_text(&self) -> &str {
+        &self.problem_text
+    }
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 impl Snapshot {
     fn capture(net: &DriftNet, optim: &ModuleOptimizer, walkers: &Tensor<3>) -> Result<Self> {
         let model = module_bytes(net)?;

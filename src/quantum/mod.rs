@@ -22,6 +22,7 @@ pub mod objective;
 pub mod output;
 pub mod physics;
 pub mod problem;
+pub mod run;
 pub mod sample;
 pub mod select;
 pub mod solve;

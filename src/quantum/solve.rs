@@ -471,13 +471,7 @@ pub fn solve_with(
     let state = match resume {
         None => TrainState::new(net, initial_walkers(problem, train_walkers, &mut init_noise, &train_device)),
         Some((path, checkpoint)) => {
-            let mismatch = |field: &str, message: String| Error::Format { path: path.to_path_buf(), field: field.to_string(), message };
-            if checkpoint.problem_text != problem.text {
-                return Err(mismatch("problem", format!("written for a different problem file than {}", problem.path.display())));
-            }
-            if checkpoint.seed != seed {
-                return Err(mismatch("seed", format!("written with seed {}, this run uses seed {seed}", checkpoint.seed)));
-            }
+            crate::io::run::check_checkpoint(path, checkpoint, &problem.path, &problem.text, seed)?;
             let (state, noise) = checkpoint.into_state_of_rank(path, net, &train_device, rank, ranks)?;
             train_noise = noise;
             state

@@ -74,11 +74,19 @@
 //! With `target_error`, generations continue (in chunks) until the blocking error reaches it or
 //! the step / time limit is hit.
 
-use crate::quantum::engine::{Guide, GuideValues};
-use crate::stats::{Blocking, Estimate, blocking};
+mod metropolis;
+mod population;
+mod run;
+mod unbranched;
+
+pub use metropolis::{Moved, metropolis_move, metropolis_sample};
+pub use population::{CORRECTION_SPAN, correction_generations};
+
 use crate::base::noise::Noise;
-use crate::parallel::{Comm, Single, balance_counted};
-use std::time::Instant;
+use crate::parallel::{Comm, Single};
+use crate::quantum::engine::Guide;
+use crate::stats::{Blocking, Estimate};
+use run::Walker;
 
 /// Most copies one walker may make in one generation (a guard against a rare huge weight; how
 /// often it bites is reported in [`Walk::capped`]).
@@ -224,14 +232,14 @@ pub const POPULATION_LIMIT: usize = 20;
 
 /// Whether the blocking error `b` meets `target_error` (Ha) or `target_relative_error` (a fraction
 /// of |b.mean|), whichever is set; either suffices when both are.
-fn target_reached(b: &Blocking, settings: &WalkSettings) -> bool {
+pub(super) fn target_reached(b: &Blocking, settings: &WalkSettings) -> bool {
     let absolute = settings.target_error.is_some_and(|t| b.error <= t);
     let relative = settings.target_relative_error.is_some_and(|r| b.error <= r * b.mean.abs());
     absolute || relative
 }
 
 /// Generations between checks of `target_error`.
-const CHECK_EVERY: usize = 256;
+pub(super) const CHECK_EVERY: usize = 256;
 
 /// Runs burn-in and measurement from `walkers` (walkers × dim).
 pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise) -> Walk {
@@ -246,488 +254,22 @@ pub fn walk(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise
 /// every generation ([`crate::parallel::balance`]). Collectives per generation: two gathers of a
 /// few numbers and one exchange of walkers (plus one gather with Metropolis moves).
 pub fn walk_on(guide: &dyn Guide, walkers: Vec<f64>, settings: &WalkSettings, noise: &mut Noise, comm: &dyn Comm) -> Walk {
-    let start = Instant::now();
-    let dim = guide.dim();
-    let dt = settings.dt;
-    let target = comm.sum1((walkers.len() / dim) as f64) as usize;
-    // The population over all ranks before this generation's move.
-    let mut global_n = target;
-    let mut x = walkers;
-    let metropolis = settings.metropolis && settings.branching;
-    // Metropolis moves carry v, E_L and the exact part of the current walkers; the unbranched
-    // walk carries v for the Stratonovich form.
-    let carry_drift = metropolis || !settings.branching;
-    let (mut v_local, mut e_local, mut exact_local) = if metropolis {
-        let first = guide.evaluate(&x);
-        (first.v, first.e, first.exact)
-    } else if carry_drift {
-        let first = guide.walk_terms(&x);
-        (first.v, first.e, None)
-    } else {
-        (Vec::new(), guide.local_energy(&x), None)
-    };
-    // Running sums of p|ΔX|² and |ΔX|² (effective time step) and of p.
-    let (mut accepted_r2, mut proposed_r2, mut accept_sum, mut proposals) = (0.0, 0.0, 0.0, 0usize);
-    let mut reference = comm.sum1(e_local.iter().sum::<f64>()) / target as f64;
-    let mut average = reference;
-    let mut ell: Vec<f64> = Vec::new();
-    let mut previous: Option<(f64, Vec<f64>)> = None;
-    let mut reweight_steps: Vec<(usize, f64)> =
-        settings.reweight_times.iter().map(|t| ((t / dt).round().max(1.0) as usize, *t)).collect();
-    reweight_steps.sort_by_key(|s| s.0);
-    let mut out = Walk {
-        dt,
-        branching: settings.branching,
-        metropolis,
-        acceptance: 1.0,
-        effective_dt: dt,
-        energy: Estimate { value: f64::NAN, error: f64::NAN },
-        energy_uncorrected: Estimate { value: f64::NAN, error: f64::NAN },
-        correction_generations: 0,
-        blocking: blocking(&[]),
-        generations: 0,
-        walker_steps: 0,
-        seconds: 0.0,
-        stopped_by: "steps".into(),
-        local_energy_variance: 0.0,
-        population_min: target,
-        population_max: target,
-        population_mean: 0.0,
-        target_population: target,
-        measured_walker_steps: 0,
-        killed: 0,
-        capped: 0,
-        clipped: 0,
-        exchanged: 0,
-        killed_fraction: 0.0,
-        capped_fraction: 0.0,
-        clipped_fraction: 0.0,
-        clipped_shift: 0.0,
-        reweighted: Vec::new(),
-        non_gradient: None,
-        stratonovich: None,
-        series: Vec::new(),
-        population: Vec::new(),
-        walkers: Vec::new(),
-    };
-    // Umrigar, Nightingale & Runge's cutoff of the weight's local energy (see the module docs).
-    let cutoff = 2.0 / dt.sqrt();
-    let mut non_gradient = Vec::new();
-    let mut stratonovich = Vec::new();
-    let mut variance_sum = 0.0;
-    let mut clipped_excess = 0.0;
-    // Per generation (burn-in included) −τ_n (E_R(n) − Ē₀) with Ē₀ the first estimate, the log
-    // of the population-control factor; per measured generation the total weight Σ_i w_i.
-    let mut control_log: Vec<f64> = Vec::new();
-    let mut total_weights: Vec<f64> = Vec::new();
-    let first_estimate = reference;
-    let mut generation = 0;
+    let mut walker = Walker::start(guide, walkers, settings, comm);
     loop {
-        let measuring = generation >= settings.burn_in;
-        let measured = out.series.len();
-        if measured >= settings.steps {
-            let targeted = settings.target_error.is_some() || settings.target_relative_error.is_some();
-            let reason = if !targeted {
-                Some("steps")
-            } else if measured >= settings.max_steps {
-                Some("max_steps")
-            } else if !(measured - settings.steps).is_multiple_of(CHECK_EVERY) {
-                None
-            } else if target_reached(&blocking(&out.series), settings) {
-                Some("target_error")
-            } else if settings.max_seconds.is_some_and(|s| comm.max(start.elapsed().as_secs_f64()) >= s) {
-                Some("max_seconds")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                out.stopped_by = reason.into();
-                break;
-            }
-        }
-        let n = x.len() / dim;
-        if global_n > POPULATION_LIMIT * target {
-            out.stopped_by = "population exploded".into();
+        let measuring = walker.generation >= settings.burn_in;
+        if let Some(reason) = walker.stop_reason() {
+            walker.out.stopped_by = reason.into();
             break;
         }
-        // One move: new positions, E_L there, (drift there), and the E_L average of the weight.
-        let (next, e_next, v_next, exact_next, e_weight, tau) = if metropolis {
-            let m = metropolis_move(guide, &x, &v_local, &e_local, exact_local.as_ref(), dt, noise);
-            let sums = comm.sum(&[m.accepted_r2, m.proposed_r2, m.acceptance_sum]);
-            accepted_r2 += sums[0];
-            proposed_r2 += sums[1];
-            accept_sum += sums[2];
-            proposals += global_n;
-            let tau = if proposed_r2 > 0.0 { dt * accepted_r2 / proposed_r2 } else { dt };
-            (m.next, m.e_next, m.v_next, m.exact_next, m.e_weight, tau)
-        } else {
-            let step = guide.advance(&x, dt, noise);
-            let (e_next, v_next, integrand) = if settings.branching {
-                (guide.local_energy(&step.next), Vec::new(), None)
-            } else {
-                let t = guide.walk_terms(&step.next);
-                (t.e, t.v, t.non_gradient)
-            };
-            if measuring && !settings.branching {
-                let integrand: Vec<f64> = integrand.unwrap_or_else(|| step.running.iter().zip(&e_local).map(|(r, e)| r - e).collect());
-                // ½(v_n + v_{n+1})·ΔX/Δt + ½(E_n + E_{n+1}) per walker.
-                let terms: Vec<f64> = (0..n)
-                    .map(|i| {
-                        let r = i * dim..(i + 1) * dim;
-                        let circulation: f64 = (v_local[r.clone()].iter().zip(&v_next[r.clone()]))
-                            .zip(x[r.clone()].iter().zip(&step.next[r]))
-                            .map(|((a, b), (x0, x1))| 0.5 * (a + b) * (x1 - x0))
-                            .sum();
-                        circulation / dt + 0.5 * (e_local[i] + e_next[i])
-                    })
-                    .collect();
-                let (g, s) = (finite_sum(&integrand), finite_sum(&terms));
-                let sums = comm.sum(&[g.0, g.1, s.0, s.1]);
-                non_gradient.push(sums[0] / sums[1].max(1.0));
-                stratonovich.push(sums[2] / sums[3].max(1.0));
-            }
-            if measuring && !settings.branching && !reweight_steps.is_empty() {
-                if ell.is_empty() {
-                    ell = vec![0.0; n];
-                }
-                for (l, (r, m)) in ell.iter_mut().zip(step.running.iter().zip(&step.martingale)) {
-                    *l += r * dt + m;
-                }
-                while let Some(&(k, t)) = reweight_steps.first() {
-                    if measured + 1 < k {
-                        break;
-                    }
-                    let all = comm.concat(&ell);
-                    let increment = previous.as_ref().map(|(t0, ell0)| growth(ell0, &all, t - t0));
-                    out.reweighted.push(Reweighted { time: t, energy: reweighted(&all, t), increment });
-                    previous = Some((t, all));
-                    reweight_steps.remove(0);
-                }
-            }
-            let e_weight = e_local.iter().zip(&e_next).map(|(a, b)| 0.5 * (a + b)).collect();
-            (step.next, e_next, v_next, None, e_weight, dt)
-        };
-        out.walker_steps += global_n;
-        if measuring {
-            out.measured_walker_steps += global_n;
-        }
-        // Weights (1 without branching); walkers with a non-finite E_L are removed.
-        let weights: Vec<f64> = (0..n)
-            .map(|i| {
-                if !e_next[i].is_finite() || !e_weight[i].is_finite() {
-                    0.0
-                } else if settings.branching {
-                    let excess = e_weight[i] - reference;
-                    let cut = excess.clamp(-cutoff, cutoff);
-                    if measuring && excess.abs() > cutoff {
-                        out.clipped += 1;
-                        clipped_excess += cut - excess;
-                    }
-                    (-tau * cut).exp()
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        if measuring {
-            out.killed += weights.iter().filter(|w| **w == 0.0).count();
-        }
-        let local_total: f64 = weights.iter().sum();
-        let weighted = weights.iter().zip(&e_next).filter(|(w, _)| **w > 0.0).map(|(w, e)| w * e).sum::<f64>();
-        let finite: Vec<f64> = e_next.iter().copied().filter(|e| e.is_finite()).collect();
-        let sums = comm.sum(&[local_total, weighted, finite.iter().sum::<f64>(), finite.len() as f64]);
-        let total = sums[0];
-        if settings.branching {
-            control_log.push(-tau * (reference - first_estimate));
-        }
-        let energy = sums[1] / total;
-        // The mean of the finite E_L over all ranks; Σ(E_L − mean)² is summed with the
-        // population below.
-        let mean = sums[2] / sums[3];
-        let squares = if measuring { finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() } else { 0.0 };
-        if measuring {
-            out.series.push(energy);
-            out.population.push(global_n);
-            total_weights.push(total);
-        }
-        // Branching (or only removing dead walkers).
-        let copies: Vec<usize> = weights
-            .iter()
-            .map(|&w| {
-                if !settings.branching {
-                    return usize::from(w > 0.0);
-                }
-                let c = (w + noise.uniform()).floor() as usize;
-                if measuring && c > MAX_COPIES {
-                    out.capped += 1;
-                }
-                c.min(MAX_COPIES)
-            })
-            .collect();
-        let local_population: usize = copies.iter().sum();
-        let gathered = comm.all_gather(&[squares, local_population as f64]);
-        let counts: Vec<usize> = gathered.iter().map(|g| g[1] as usize).collect();
-        let population: usize = counts.iter().sum();
-        if measuring {
-            let squares = gathered.iter().skip(1).fold(gathered[0][0], |acc, g| acc + g[0]);
-            variance_sum += squares / sums[3];
-        }
-        let mut kept = Vec::with_capacity(local_population * dim);
-        let mut kept_drift = Vec::with_capacity(if carry_drift { local_population * dim } else { 0 });
-        let mut next_local = Vec::with_capacity(local_population);
-        let mut kept_exact = exact_next.as_ref().map(|_| (Vec::with_capacity(local_population), Vec::with_capacity(local_population * dim)));
-        for (i, &c) in copies.iter().enumerate() {
-            for _ in 0..c {
-                kept.extend_from_slice(&next[i * dim..(i + 1) * dim]);
-                if carry_drift {
-                    kept_drift.extend_from_slice(&v_next[i * dim..(i + 1) * dim]);
-                }
-                if let (Some((s, g)), Some((s_next, g_next))) = (&mut kept_exact, &exact_next) {
-                    s.push(s_next[i]);
-                    g.extend_from_slice(&g_next[i * dim..(i + 1) * dim]);
-                }
-                next_local.push(e_next[i]);
-            }
-        }
-        if population == 0 {
-            out.stopped_by = "population died out".into();
+        let moved = walker.advance(measuring, noise);
+        let weights = walker.weights(&moved, measuring);
+        let generation = walker.measure(&moved, &weights, measuring);
+        if !walker.branch(moved, &weights, generation, measuring, noise) {
             break;
         }
-        if settings.branching && comm.size() > 1 {
-            // The arrays carried per walker move together; their widths (0 for an array not
-            // carried) are the same on every rank.
-            let (s, g) = kept_exact.unwrap_or_default();
-            let exact_width = if exact_next.is_some() { 1 } else { 0 };
-            let rows = vec![
-                (kept, dim),
-                (kept_drift, if carry_drift { dim } else { 0 }),
-                (next_local, 1),
-                (s, exact_width),
-                (g, exact_width * dim),
-            ];
-            let (mut moved, sent) = balance_counted(comm, &counts, rows);
-            out.exchanged += sent;
-            let g = moved.pop().unwrap_or_default();
-            let s = moved.pop().unwrap_or_default();
-            kept_exact = exact_next.as_ref().map(|_| (s, g));
-            next_local = moved.pop().unwrap_or_default();
-            kept_drift = moved.pop().unwrap_or_default();
-            kept = moved.pop().unwrap_or_default();
-        }
-        x = kept;
-        v_local = kept_drift;
-        e_local = next_local;
-        exact_local = kept_exact;
-        global_n = population;
-        if measuring {
-            out.population_min = out.population_min.min(population);
-            out.population_max = out.population_max.max(population);
-        }
-        if settings.branching {
-            // Ē: exponential average over ~1 time unit in burn-in, the running mean after.
-            average = if measuring { out.series.iter().sum::<f64>() / out.series.len() as f64 } else { average + (energy - average) * dt.min(1.0) };
-            reference = average - (population as f64 / target as f64).ln() / settings.feedback_time;
-            out.effective_dt = tau;
-        }
-        generation += 1;
+        walker.generation += 1;
     }
-    if proposals > 0 {
-        out.acceptance = accept_sum / proposals as f64;
-    }
-    let counts = comm.sum(&[out.killed as f64, out.capped as f64, out.clipped as f64, clipped_excess, out.exchanged as f64]);
-    (out.killed, out.capped, out.clipped, clipped_excess, out.exchanged) =
-        (counts[0] as usize, counts[1] as usize, counts[2] as usize, counts[3], counts[4] as usize);
-    out.generations = out.series.len();
-    out.blocking = blocking(&out.series);
-    out.energy_uncorrected = out.blocking.estimate();
-    out.energy = out.energy_uncorrected;
-    if settings.branching && !out.series.is_empty() {
-        let span = correction_generations(settings.feedback_time, out.effective_dt);
-        let first = control_log.len() - out.series.len();
-        out.energy = corrected_energy(&out.series, &total_weights, &control_log, first, span);
-        out.correction_generations = span;
-    }
-    let steps = out.measured_walker_steps.max(1) as f64;
-    out.killed_fraction = out.killed as f64 / steps;
-    out.capped_fraction = out.capped as f64 / steps;
-    out.clipped_fraction = out.clipped as f64 / steps;
-    out.clipped_shift = clipped_excess / steps;
-    if !non_gradient.is_empty() {
-        out.non_gradient = Some(blocking(&non_gradient).estimate());
-        out.stratonovich = Some(blocking(&stratonovich).estimate());
-    }
-    out.local_energy_variance = variance_sum / out.generations.max(1) as f64;
-    out.population_mean = out.population.iter().sum::<usize>() as f64 / out.population.len().max(1) as f64;
-    out.seconds = start.elapsed().as_secs_f64();
-    out.walkers = x;
-    out
-}
-
-/// Span of the population-control correction in feedback times τ_fb: T_p Δt = 10 τ_fb. The
-/// reference energy relaxes towards Ē on the time scale τ_fb, so the population is
-/// decorrelated from its control factors after a few τ_fb; a longer span adds variance only
-/// (the correction's log-weight is a sum of T_p terms).
-pub const CORRECTION_SPAN: f64 = 10.0;
-
-/// T_p = ⌈[`CORRECTION_SPAN`] τ_fb / τ⌉ generations at the time step τ of the weights.
-pub fn correction_generations(feedback_time: f64, tau: f64) -> usize {
-    ((CORRECTION_SPAN * feedback_time / tau).ceil() as usize).max(1)
-}
-
-/// The population-control-corrected mixed estimator (module docs):
-/// E = Σ_n Π_n W_n E_n / Σ_n Π_n W_n, log Π_n = Σ_{k = n−T_p+1}^{n} −τ_k (E_R(k) − Ē₀),
-/// with the error of the ratio by blocking its linearisation Π_n W_n (E_n − E)/⟨Π W⟩.
-/// `control_log[k]` is −τ_k (E_R(k) − Ē₀) of generation k (burn-in included), `series` and
-/// `weights` the E_n and W_n of the measured generations, which start at generation `first`.
-fn corrected_energy(series: &[f64], weights: &[f64], control_log: &[f64], first: usize, span: usize) -> Estimate {
-    let mut prefix = vec![0.0; control_log.len() + 1];
-    for (k, c) in control_log.iter().enumerate() {
-        prefix[k + 1] = prefix[k] + c;
-    }
-    let log_factor: Vec<f64> = (0..series.len())
-        .map(|m| {
-            let n = first + m;
-            prefix[n + 1] - prefix[(n + 1).saturating_sub(span)]
-        })
-        .collect();
-    let shift = log_factor.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let g: Vec<f64> = log_factor.iter().zip(weights).map(|(l, w)| (l - shift).exp() * w).collect();
-    let norm = g.iter().sum::<f64>();
-    let value = g.iter().zip(series).map(|(g, e)| g * e).sum::<f64>() / norm;
-    let mean_g = norm / g.len() as f64;
-    let linear: Vec<f64> = g.iter().zip(series).map(|(g, e)| g * (e - value) / mean_g).collect();
-    Estimate { value, error: blocking(&linear).error }
-}
-
-/// The sum and the number of the finite values.
-fn finite_sum(values: &[f64]) -> (f64, f64) {
-    let (sum, count) = values.iter().filter(|g| g.is_finite()).fold((0.0, 0usize), |(s, c), g| (s + g, c + 1));
-    (sum, count as f64)
-}
-
-/// The result of one Metropolis move of every walker.
-pub struct Moved {
-    pub next: Vec<f64>,
-    pub e_next: Vec<f64>,
-    pub v_next: Vec<f64>,
-    /// The exact part at the new positions.
-    pub exact_next: Option<(Vec<f64>, Vec<f64>)>,
-    /// p·½(E_L(X) + E_L(X′)) + (1 − p)·E_L(X): the expected E_L of the weight.
-    pub e_weight: Vec<f64>,
-    pub accepted_r2: f64,
-    pub proposed_r2: f64,
-    pub acceptance_sum: f64,
-}
-
-/// Proposes X′ = X + v(X)dt + √dt ξ for every walker and accepts with
-/// p = min(1, exp(2ΔS) G(X←X′)/G(X′←X)), G(y←x) = exp(−|y − x − v(x)dt|²/(2dt)), where ΔS
-/// stands for log ψ_T(X′) − log ψ_T(X) when v = ∇log ψ_T. With v = ∇S_e + u ([`Guide::exact_part`])
-/// ΔS = S_e(X′) − S_e(X) + ½(u(X) + u(X′))·(X′ − X): exact for S_e and the trapezoid line
-/// integral, to O(|ΔX|³), for the smooth rest u. (The trapezoid rule on the whole drift is poor
-/// across a cusp, where v jumps.)
-/// `exact` is the exact part at `x` (carried from the previous move). A proposal whose E_L or
-/// acceptance ratio is not a number is rejected.
-pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise) -> Moved {
-    propose(guide, x, v, e, exact, dt, noise, true)
-}
-
-/// `moves` Metropolis moves of every walker from `x` ([`metropolis_move`]: the same noise draws
-/// and acceptances) that evaluate only the drift and the exact part on the way
-/// ([`Guide::evaluate_drift`]), then E_L once at the final positions: the walkers and their
-/// E_L. A VMC step needs E_L only where its moves end, and E_L (a Laplacian) costs several
-/// times the drift.
-pub fn metropolis_sample(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-    let mut at = guide.evaluate_drift(&x);
-    for _ in 0..moves {
-        let moved = propose(guide, &x, &at.v, &at.e, at.exact.as_ref(), dt, noise, false);
-        x = moved.next;
-        at = GuideValues { v: moved.v_next, e: Vec::new(), exact: moved.exact_next };
-    }
-    let e = guide.local_energy(&x);
-    (x, e)
-}
-
-/// One Metropolis move ([`metropolis_move`]); `with_energy`: evaluate E_L at the proposals (else
-/// `e` is not read and `e_next`, `e_weight` stay empty).
-#[allow(clippy::too_many_arguments)]
-fn propose(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, noise: &mut Noise, with_energy: bool) -> Moved {
-    let dim = guide.dim();
-    let n = x.len() / dim;
-    let xi = noise.standard_normals(x.len());
-    let sqrt_dt = dt.sqrt();
-    let proposal: Vec<f64> = (0..x.len()).map(|k| x[k] + v[k] * dt + sqrt_dt * xi[k]).collect();
-    let GuideValues { v: v_prop, e: e_prop, exact: exact_prop } = if with_energy { guide.evaluate(&proposal) } else { guide.evaluate_drift(&proposal) };
-    let mut exact_next = exact_prop.as_ref().map(|_| (Vec::with_capacity(n), Vec::with_capacity(x.len())));
-    let mut out = Moved {
-        next: Vec::with_capacity(x.len()),
-        e_next: Vec::with_capacity(n),
-        v_next: Vec::with_capacity(x.len()),
-        exact_next: None,
-        e_weight: Vec::with_capacity(n),
-        accepted_r2: 0.0,
-        proposed_r2: 0.0,
-        acceptance_sum: 0.0,
-    };
-    for i in 0..n {
-        let r = i * dim..(i + 1) * dim;
-        let (mut ds, mut r2, mut forward, mut backward) = (0.0, 0.0, 0.0, 0.0);
-        if let (Some((s, _)), Some((s_prop, _))) = (exact, &exact_prop) {
-            ds += s_prop[i] - s[i];
-        }
-        for k in r.clone() {
-            let dx = proposal[k] - x[k];
-            let (u, u_prop) = match (exact, &exact_prop) {
-                (Some((_, g)), Some((_, g_prop))) => (v[k] - g[k], v_prop[k] - g_prop[k]),
-                _ => (v[k], v_prop[k]),
-            };
-            ds += 0.5 * (u + u_prop) * dx;
-            r2 += dx * dx;
-            forward += xi[k] * xi[k] * 0.5;
-            backward += (-dx - v_prop[k] * dt).powi(2) / (2.0 * dt);
-        }
-        let log_p = 2.0 * ds - backward + forward;
-        let valid = !log_p.is_nan() && (!with_energy || e_prop[i].is_finite());
-        let p = if valid { log_p.exp().min(1.0) } else { 0.0 };
-        let accept = noise.uniform() < p;
-        out.accepted_r2 += p * r2;
-        out.proposed_r2 += r2;
-        out.acceptance_sum += p;
-        let (pos, drift): (&[f64], &[f64]) = if accept { (&proposal[r.clone()], &v_prop[r.clone()]) } else { (&x[r.clone()], &v[r.clone()]) };
-        out.next.extend_from_slice(pos);
-        out.v_next.extend_from_slice(drift);
-        if with_energy {
-            out.e_weight.push(if p > 0.0 { p * 0.5 * (e[i] + e_prop[i]) + (1.0 - p) * e[i] } else { e[i] });
-            out.e_next.push(if accept { e_prop[i] } else { e[i] });
-        }
-        if let (Some((s_next, g_next)), Some((s, g)), Some((s_prop, g_prop))) = (&mut exact_next, exact, &exact_prop) {
-            let (s, g) = if accept { (s_prop, g_prop) } else { (s, g) };
-            s_next.push(s[i]);
-            g_next.extend_from_slice(&g[r.clone()]);
-        }
-    }
-    out.exact_next = exact_next;
-    out
-}
-
-/// −(1/T) log mean exp(−ℓ) with its delta-method error.
-fn reweighted(ell: &[f64], time: f64) -> Estimate {
-    let shift = ell.iter().copied().fold(f64::INFINITY, f64::min);
-    let e: Vec<f64> = ell.iter().map(|l| (-(l - shift)).exp()).collect();
-    let m = crate::stats::mean_and_error(&e);
-    Estimate { value: (shift - m.value.ln()) / time, error: m.error / m.value / time }
-}
-
-/// −log(mean e^{−ℓ₁} / mean e^{−ℓ₀})/ΔT over the same walkers, with the delta-method error
-/// of the log of a ratio of correlated means.
-fn growth(ell0: &[f64], ell1: &[f64], span: f64) -> Estimate {
-    let shift = ell0.iter().chain(ell1).copied().fold(f64::INFINITY, f64::min);
-    let a: Vec<f64> = ell1.iter().map(|l| (-(l - shift)).exp()).collect();
-    let b: Vec<f64> = ell0.iter().map(|l| (-(l - shift)).exp()).collect();
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let influence: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / ma - y / mb).collect();
-    let spread = crate::stats::mean_and_error(&influence).error;
-    Estimate { value: -(ma / mb).ln() / span, error: spread / span }
+    walker.finish()
 }
 
 #[cfg(test)]
