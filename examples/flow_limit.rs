@@ -5,6 +5,7 @@
 //!
 //! cargo run --release --example flow_limit -- RUN_DIR   (e.g. runs/flow_moons)
 
+use pathspace::io::run::RunCheckpoint;
 use burn::module::Module;
 use burn::tensor::Device;
 use pathspace::latent::bounds::{mean_elbo, mean_iwae};

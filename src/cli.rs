@@ -8,6 +8,7 @@
 //! `--strict` turns that into an error exit after all files are written, and a run that
 //! diverged (non-finite headline, DMC population exploded or died out) always exits with one.
 
+use pathspace::io::run::RunCheckpoint;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};

@@ -3,6 +3,7 @@
 
 mod common;
 
+use pathspace::io::run::RunCheckpoint;
 use common::{fit, summary_json};
 use std::path::Path;
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! crate and, where available, h5py), the CSV export, the plots (decoded, without fontconfig),
 //! checkpoint and resume (bit-identical training), and one-line errors for damaged files.
 
+use pathspace::io::run::RunCheckpoint;
 use pathspace::io::hdf5::RunFile;
 use pathspace::io::training::TrainingRow;
 use std::path::{Path, PathBuf};

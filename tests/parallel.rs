@@ -3,6 +3,7 @@
 //! tests/mpi.rs runs the same checks under `mpirun -n 2` and compares with these.
 
 mod common;
+use pathspace::io::run::RunCheckpoint;
 use common::ranks::*;
 use pathspace::parallel::{Comm, Single, Threads};
 

@@ -2,6 +2,7 @@
 //! the runs), the run-directory lock between two live runs and after a SIGKILL, and the
 //! run name taken from a file stem.
 
+use pathspace::io::run::RunCheckpoint;
 use pathspace::quantum::problem::Problem;
 use pathspace::quantum::solve::Headline;
 use std::path::Path;

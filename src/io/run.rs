@@ -16,11 +16,31 @@ use crate::parallel::Comm;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What a checkpoint of either application records about the run that wrote it.
-pub trait RunCheckpoint {
+/// A checkpoint file of either application (`checkpoint.bin` in the run directory): its
+/// sections in the shared codec ([`crate::io::codec`]), what it records about the run that
+/// wrote it, and the atomic write and checked read that both applications use.
+pub trait RunCheckpoint: Sized {
+    /// The checkpoint's name inside a run directory.
+    const FILE_NAME: &'static str = "checkpoint.bin";
     /// The problem file's text.
     fn problem_text(&self) -> &str;
     fn seed(&self) -> u64;
+    /// The file's bytes (magic, sections, checksum).
+    fn to_bytes(&self) -> Vec<u8>;
+    /// Parses a checkpoint; `path` is for messages. Any damage gives an error naming the part.
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self>;
+    /// Writes atomically to `path`.
+    fn write(&self, path: &Path) -> Result<()> {
+        crate::io::write_atomic(path, &self.to_bytes())
+    }
+    /// Reads and checks `path`.
+    fn read(path: &Path) -> Result<Self> {
+        Self::from_bytes(path, &crate::io::codec::read_file(path)?)
+    }
+    /// The checkpoint file of a run directory.
+    fn path_in(dir: &Path) -> PathBuf {
+        dir.join(Self::FILE_NAME)
+    }
 }
 
 /// The directory a run writes into: the resumed one, else `out`, else `runs/<name>/`.

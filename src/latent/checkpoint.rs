@@ -9,11 +9,12 @@
 //! A truncated or altered file fails the checksum before anything is decoded. Written atomically.
 
 use super::chain::Chain;
+use crate::io::run::RunCheckpoint;
 use super::train::{ChainTraining, CurveRow};
 use crate::base::error::{Error, Result};
-use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, read_file, record_error};
+use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, record_error};
 use crate::base::noise::Noise;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MAGIC: &[u8] = b"PATHSPACE-FIT-CHECKPOINT-1\n";
 
@@ -36,7 +37,39 @@ pub struct FitCheckpoint {
     pub optim: Vec<u8>,
 }
 
-impl crate::io::run::RunCheckpoint for FitCheckpoint {
+impl RunCheckpoint for FitCheckpoint {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Encoder::new(MAGIC);
+        w.bytes(self.problem_text.as_bytes());
+        w.u64(self.seed);
+        w.u64(self.iteration as u64);
+        w.u64(self.bad_steps as u64);
+        w.rows(&self.rows.iter().map(|r| (r.iteration, [r.train_elbo, r.validation_elbo, r.learning_rate, r.seconds])).collect::<Vec<_>>());
+        w.bytes(self.noise.as_bytes());
+        w.bytes(&self.model);
+        w.bytes(&self.optim);
+        w.seal()
+    }
+
+    /// Parses a checkpoint; any damage gives an error naming `path` and the part.
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let mut r = Decoder::open(path, bytes, MAGIC, "pathspace fit checkpoint")?;
+        let problem_text = r.string("problem")?;
+        let seed = r.u64("seed")?;
+        let iteration = r.u64("iteration")? as usize;
+        let bad_steps = r.u64("bad_steps")? as usize;
+        let rows = r
+            .rows("rows")?
+            .into_iter()
+            .map(|(iteration, [train_elbo, validation_elbo, learning_rate, seconds])| CurveRow { iteration, train_elbo, validation_elbo, learning_rate, seconds })
+            .collect();
+        let noise = r.string("noise")?;
+        let model = r.bytes("model")?.to_vec();
+        let optim = r.bytes("optimizer")?.to_vec();
+        r.finish()?;
+        Ok(FitCheckpoint { problem_text, seed, iteration, bad_steps, rows, noise, model, optim })
+    }
+
     fn problem_text(&self) -> &str {
         &self.problem_text
     }
@@ -72,49 +105,6 @@ impl FitCheckpoint {
         })
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Encoder::new(MAGIC);
-        w.bytes(self.problem_text.as_bytes());
-        w.u64(self.seed);
-        w.u64(self.iteration as u64);
-        w.u64(self.bad_steps as u64);
-        w.rows(&self.rows.iter().map(|r| (r.iteration, [r.train_elbo, r.validation_elbo, r.learning_rate, r.seconds])).collect::<Vec<_>>());
-        w.bytes(self.noise.as_bytes());
-        w.bytes(&self.model);
-        w.bytes(&self.optim);
-        w.seal()
-    }
-
-    /// Parses a checkpoint; any damage gives an error naming `path` and the part.
-    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let mut r = Decoder::open(path, bytes, MAGIC, "pathspace fit checkpoint")?;
-        let problem_text = r.string("problem")?;
-        let seed = r.u64("seed")?;
-        let iteration = r.u64("iteration")? as usize;
-        let bad_steps = r.u64("bad_steps")? as usize;
-        let rows = r
-            .rows("rows")?
-            .into_iter()
-            .map(|(iteration, [train_elbo, validation_elbo, learning_rate, seconds])| CurveRow { iteration, train_elbo, validation_elbo, learning_rate, seconds })
-            .collect();
-        let noise = r.string("noise")?;
-        let model = r.bytes("model")?.to_vec();
-        let optim = r.bytes("optimizer")?.to_vec();
-        r.finish()?;
-        Ok(FitCheckpoint { problem_text, seed, iteration, bad_steps, rows, noise, model, optim })
-    }
-
-    pub fn write(&self, path: &Path) -> Result<()> {
-        crate::io::write_atomic(path, &self.to_bytes())
-    }
-
-    pub fn read(path: &Path) -> Result<Self> {
-        Self::from_bytes(path, &read_file(path)?)
-    }
-
-    pub fn path_in(dir: &Path) -> PathBuf {
-        dir.join(FILE_NAME)
-    }
 }
 
 #[cfg(test)]

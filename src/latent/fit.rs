@@ -13,7 +13,7 @@ use super::series_data;
 use super::train::{chain_template, load_splits, start_chain, train_chain_from};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::{self, Phase};
-use crate::io::run::{RunOptions, RunOutcome, Saver, check_checkpoint, lock_on_root, run_directory};
+use crate::io::run::{RunCheckpoint, RunOptions, RunOutcome, Saver, check_checkpoint, lock_on_root, run_directory};
 use crate::parallel::Single;
 use burn::module::Module;
 use burn::tensor::Device;

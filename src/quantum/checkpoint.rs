@@ -10,14 +10,15 @@
 //! anything is decoded. Written atomically ([`crate::io::write_atomic`]) with the shared codec ([`crate::io::codec`]).
 
 use crate::base::error::{Error, Result};
+use crate::io::run::RunCheckpoint;
 use crate::quantum::nn::DriftNet;
 use crate::base::noise::Noise;
 use crate::io::training::TrainingRow;
 use crate::quantum::train::{MonitorPoint, TrainState};
-use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, read_file, record_error};
+use crate::io::codec::{Decoder, Encoder, load_module, load_optimizer, module_bytes, optimizer_bytes, record_error};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MAGIC: &[u8] = b"PATHSPACE-CHECKPOINT-1\n";
 
@@ -84,7 +85,79 @@ impl Shard {
     }
 }
 
-impl crate::io::run::RunCheckpoint for Checkpoint {
+impl RunCheckpoint for Checkpoint {
+    /// Serialises to the file layout described in the module comment.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Encoder::new(MAGIC);
+        w.bytes(self.problem_text.as_bytes());
+        w.u64(self.seed);
+        w.u64(self.iteration as u64);
+        w.f64(self.lr_scale);
+        w.u64(self.recoveries as u64);
+        w.f64(self.seconds);
+        w.rows(&self.rows.iter().map(TrainingRow::to_row).collect::<Vec<_>>());
+        w.bytes(self.noise.as_bytes());
+        write_snapshot(&mut w, &self.current);
+        write_optional_snapshot(&mut w, self.previous.as_ref());
+        w.u64(self.monitor.len() as u64);
+        for m in &self.monitor {
+            w.u64(m.iteration as u64);
+            w.f64(m.energy);
+            w.f64(m.energy_error);
+            // NaN bits stand for "no variance".
+            w.f64(m.local_energy_variance.unwrap_or(f64::NAN));
+        }
+        // Written only for several ranks, so one-process files are as before.
+        if !self.shards.is_empty() {
+            w.u64(self.shards.len() as u64);
+            for shard in &self.shards {
+                write_shard(&mut w, shard);
+            }
+        }
+        w.seal()
+    }
+
+    /// Parses a checkpoint; `path` is for messages. Any damage gives an error naming the part.
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let bad = |field: &str, message: &str| record_error(path, field, message);
+        let mut r = Decoder::open(path, bytes, MAGIC, "pathspace checkpoint")?;
+        let problem_text = r.string("problem")?;
+        let seed = r.u64("seed")?;
+        let iteration = r.u64("iteration")? as usize;
+        let lr_scale = r.f64("lr_scale")?;
+        let recoveries = r.u64("recoveries")? as usize;
+        let seconds = r.f64("seconds")?;
+        let rows = r.rows("rows")?.into_iter().map(TrainingRow::from_row).collect();
+        let noise = r.string("noise")?;
+        let current = read_snapshot(&mut r, "current")?;
+        let previous = read_optional_snapshot(&mut r, "previous")?;
+        let mut monitor = Vec::new();
+        if r.remaining() > 0 {
+            let n = r.u64("monitor")? as usize;
+            if n > r.remaining() / 32 {
+                return Err(bad("monitor", "point count larger than the file"));
+            }
+            for _ in 0..n {
+                let iteration = r.u64("monitor")? as usize;
+                let (energy, energy_error, variance) = (r.f64("monitor")?, r.f64("monitor")?, r.f64("monitor")?);
+                monitor.push(MonitorPoint { iteration, energy, energy_error, local_energy_variance: (!variance.is_nan()).then_some(variance) });
+            }
+        }
+        let mut shards = Vec::new();
+        if r.remaining() > 0 {
+            let n = r.u64("shards")? as usize;
+            if n > r.remaining() / 24 {
+                return Err(bad("shards", "rank count larger than the file"));
+            }
+            for _ in 0..n {
+                shards.push(read_shard(&mut r, "shards")?);
+            }
+        }
+        r.finish()?;
+        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous, monitor, shards })
+    }
+
+    /// Writes atomically to `path`.
     fn problem_text(&self) -> &str {
         &self.problem_text
     }
@@ -214,91 +287,6 @@ impl Checkpoint {
         Ok((state, noise))
     }
 
-    /// Serialises to the file layout described in the module comment.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Encoder::new(MAGIC);
-        w.bytes(self.problem_text.as_bytes());
-        w.u64(self.seed);
-        w.u64(self.iteration as u64);
-        w.f64(self.lr_scale);
-        w.u64(self.recoveries as u64);
-        w.f64(self.seconds);
-        w.rows(&self.rows.iter().map(TrainingRow::to_row).collect::<Vec<_>>());
-        w.bytes(self.noise.as_bytes());
-        write_snapshot(&mut w, &self.current);
-        write_optional_snapshot(&mut w, self.previous.as_ref());
-        w.u64(self.monitor.len() as u64);
-        for m in &self.monitor {
-            w.u64(m.iteration as u64);
-            w.f64(m.energy);
-            w.f64(m.energy_error);
-            // NaN bits stand for "no variance".
-            w.f64(m.local_energy_variance.unwrap_or(f64::NAN));
-        }
-        // Written only for several ranks, so one-process files are as before.
-        if !self.shards.is_empty() {
-            w.u64(self.shards.len() as u64);
-            for shard in &self.shards {
-                write_shard(&mut w, shard);
-            }
-        }
-        w.seal()
-    }
-
-    /// Parses a checkpoint; `path` is for messages. Any damage gives an error naming the part.
-    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let bad = |field: &str, message: &str| record_error(path, field, message);
-        let mut r = Decoder::open(path, bytes, MAGIC, "pathspace checkpoint")?;
-        let problem_text = r.string("problem")?;
-        let seed = r.u64("seed")?;
-        let iteration = r.u64("iteration")? as usize;
-        let lr_scale = r.f64("lr_scale")?;
-        let recoveries = r.u64("recoveries")? as usize;
-        let seconds = r.f64("seconds")?;
-        let rows = r.rows("rows")?.into_iter().map(TrainingRow::from_row).collect();
-        let noise = r.string("noise")?;
-        let current = read_snapshot(&mut r, "current")?;
-        let previous = read_optional_snapshot(&mut r, "previous")?;
-        let mut monitor = Vec::new();
-        if r.remaining() > 0 {
-            let n = r.u64("monitor")? as usize;
-            if n > r.remaining() / 32 {
-                return Err(bad("monitor", "point count larger than the file"));
-            }
-            for _ in 0..n {
-                let iteration = r.u64("monitor")? as usize;
-                let (energy, energy_error, variance) = (r.f64("monitor")?, r.f64("monitor")?, r.f64("monitor")?);
-                monitor.push(MonitorPoint { iteration, energy, energy_error, local_energy_variance: (!variance.is_nan()).then_some(variance) });
-            }
-        }
-        let mut shards = Vec::new();
-        if r.remaining() > 0 {
-            let n = r.u64("shards")? as usize;
-            if n > r.remaining() / 24 {
-                return Err(bad("shards", "rank count larger than the file"));
-            }
-            for _ in 0..n {
-                shards.push(read_shard(&mut r, "shards")?);
-            }
-        }
-        r.finish()?;
-        Ok(Checkpoint { problem_text, seed, iteration, lr_scale, recoveries, seconds, rows, noise, current, previous, monitor, shards })
-    }
-
-    /// Writes atomically to `path`.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        crate::io::write_atomic(path, &self.to_bytes())
-    }
-
-    /// Reads and checks `path`.
-    pub fn read(path: &Path) -> Result<Self> {
-        Self::from_bytes(path, &read_file(path)?)
-    }
-
-    /// The checkpoint file of a run directory.
-    pub fn path_in(dir: &Path) -> PathBuf {
-        dir.join(FILE_NAME)
-    }
 }
 
 /// The sections of a [`Snapshot`]: model and optimiser records, walker shape, walkers.

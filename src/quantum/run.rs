@@ -6,7 +6,7 @@
 use crate::base::error::Result;
 use crate::base::interrupt::{self, Phase};
 use crate::base::noise::Noise;
-use crate::io::run::{RunOptions, RunOutcome, Saver, lock_on_root, run_directory};
+use crate::io::run::{RunCheckpoint, RunOptions, RunOutcome, Saver, lock_on_root, run_directory};
 use crate::io::training::TrainingRow;
 use crate::parallel::Comm;
 use crate::quantum::checkpoint::Checkpoint;

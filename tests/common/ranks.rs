@@ -1,6 +1,7 @@
 //! Checks of walker-parallel runs, written once for any communicator: thread ranks in the
 //! default build (tests/parallel.rs) and MPI ranks under `mpirun -n 2` (tests/mpi.rs).
 
+use pathspace::io::run::RunCheckpoint;
 use burn::tensor::{Device, Tensor};
 use pathspace::quantum::walk::{Walk, WalkSettings, walk_on};
 use pathspace::quantum::engine::{Advance, Guide};
