@@ -29,7 +29,7 @@
 
 use crate::simd::dense::{Dense, DenseGrad, axpy, values};
 use crate::simd::real::Real;
-use crate::simd::tanh::tanh_in_place;
+use crate::simd::activation::tanh_in_place;
 use crate::latent::LN_2PI;
 use crate::latent::kernels::GaussianKernel;
 use crate::latent::series::SeriesStage;

@@ -83,30 +83,6 @@ fn narrow<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &m
     unsafe { F::dots(simd(), x, len, w, outs, rows, y) }
 }
 
-/// [`narrow`] without vector kernels (targets other than x86-64): Σ x_k w_k with 8 partial sums.
-#[allow(dead_code)]
-pub(crate) fn dots<F: Real>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &mut [F]) {
-    for r in 0..rows {
-        let xr = &x[r * len..(r + 1) * len];
-        for j in 0..outs {
-            let wj = &w[j * len..(j + 1) * len];
-            let mut acc = [F::ZERO; 8];
-            let (ac, bc) = (xr.chunks_exact(8), wj.chunks_exact(8));
-            let (ar, br) = (ac.remainder(), bc.remainder());
-            for (a, b) in ac.zip(bc) {
-                for l in 0..8 {
-                    acc[l] += a[l] * b[l];
-                }
-            }
-            let mut tail = F::ZERO;
-            for (a, b) in ar.iter().zip(br) {
-                tail += *a * *b;
-            }
-            y[r * outs + j] += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-        }
-    }
-}
-
 /// a += b, converting b's elements.
 pub(crate) fn add_into<F: Real, G: Real>(a: &mut [F], b: &[G]) {
     for (x, y) in a.iter_mut().zip(b) {
@@ -183,7 +159,7 @@ impl<F: Real> Dense<F> {
     #[inline(always)]
     pub fn forward_tanh(&self, x: &[F], y: &mut [F], rows: usize) {
         self.forward(x, y, rows);
-        super::tanh::tanh_in_place(&mut y[..rows * self.d_out]);
+        super::activation::tanh_in_place(&mut y[..rows * self.d_out]);
     }
 
     /// x̄ += ȳ Wᵀ.
@@ -235,17 +211,6 @@ pub(crate) fn gemm_acc<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a
     assert!((pi - 1) * ldb + ni <= b.len() && (mi - 1) * ldc + ni <= c.len(), "B or C out of bounds");
     // SAFETY: `simd()` is what this CPU supports; the bounds are asserted above.
     unsafe { F::gemm_tiles(simd(), c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) }
-}
-
-/// [`gemm_acc`] without vector kernels (targets other than x86-64): rows `rows`, columns `cols`.
-#[allow(clippy::too_many_arguments, dead_code)]
-pub(crate) fn gemm_rows<F: Real>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
-    for i in rows {
-        let ci = &mut c[i * ldc + cols.start..i * ldc + cols.end];
-        for p in 0..pi {
-            axpy(ci, a[i * a_rs + p * a_cs], &b[p * ldb + cols.start..p * ldb + cols.end]);
-        }
-    }
 }
 
 /// dst = src for short rows, in 16-element pieces moved as vectors inline (a `memcpy` call per

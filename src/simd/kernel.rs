@@ -9,6 +9,68 @@
 //! Rows come in tiles of `ROWS`, then one at a time; columns in tiles of two vectors, then one,
 //! then scalar.
 
+/// a·b + c, fused where `FMA` (the caller's SIMD level has it), else two roundings.
+pub(crate) trait MulAdd: Copy {
+    fn fmadd<const FMA: bool>(self, b: Self, c: Self) -> Self;
+}
+
+macro_rules! mul_add {
+    ($t:ty) => {
+        impl MulAdd for $t {
+            #[inline(always)]
+            fn fmadd<const FMA: bool>(self, b: Self, c: Self) -> Self {
+                if FMA { <$t>::mul_add(self, b, c) } else { self * b + c }
+            }
+        }
+    };
+}
+mul_add!(f32);
+mul_add!(f64);
+
+/// What the portable kernels need of a float: copy, zero (`Default`), add and multiply.
+pub(crate) trait Portable: Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign {}
+impl Portable for f32 {}
+impl Portable for f64 {}
+
+/// The row dots of `Real::dots` without vector kernels (targets other than x86-64): Σ x_k w_k with 8 partial sums.
+#[allow(dead_code)]
+pub(crate) fn dots<F: Portable>(x: &[F], len: usize, w: &[F], outs: usize, rows: usize, y: &mut [F]) {
+    for r in 0..rows {
+        let xr = &x[r * len..(r + 1) * len];
+        for j in 0..outs {
+            let wj = &w[j * len..(j + 1) * len];
+            let mut acc = [F::default(); 8];
+            let (ac, bc) = (xr.chunks_exact(8), wj.chunks_exact(8));
+            let (ar, br) = (ac.remainder(), bc.remainder());
+            for (a, b) in ac.zip(bc) {
+                for l in 0..8 {
+                    acc[l] += a[l] * b[l];
+                }
+            }
+            let mut tail = F::default();
+            for (a, b) in ar.iter().zip(br) {
+                tail += *a * *b;
+            }
+            y[r * outs + j] += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+        }
+    }
+}
+
+/// The product C += A B of `Real::gemm_tiles` without vector kernels (targets other than x86-64): rows `rows`, columns `cols`.
+#[allow(clippy::too_many_arguments, dead_code)]
+pub(crate) fn gemm_rows<F: Portable>(c: &mut [F], ldc: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, pi: usize) {
+    for i in rows {
+        let ci = &mut c[i * ldc + cols.start..i * ldc + cols.end];
+        for p in 0..pi {
+            let (aip, bp) = (a[i * a_rs + p * a_cs], &b[p * ldb + cols.start..p * ldb + cols.end]);
+            for (cij, bpj) in ci.iter_mut().zip(bp) {
+                *cij += aip * *bpj;
+            }
+        }
+    }
+}
+
+
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 

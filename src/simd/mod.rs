@@ -1,11 +1,12 @@
 //! Numeric kernels that know numbers only: the float type of the hand-written engines and the
 //! SIMD level they run at ([`real`]), the register-tiled matrix products and row dots
-//! ([`kernel`]), the vectorised tanh ([`tanh`]), dense layers read out of burn modules with their
+//! ([`kernel`]), the vectorised tanh ([`tanh`], applied through [`activation`]), dense layers read out of burn modules with their
 //! hand-written backward pass ([`dense`]), and the block-parallel loop over threads that every
 //! fused engine (the quantum drift engines, the latent-SDE step) runs on.
 //!
 //! Hot loops are compiled for the baseline target, AVX2+FMA and AVX-512 and chosen at run time.
 
+pub(crate) mod activation;
 pub(crate) mod dense;
 mod kernel;
 pub(crate) mod real;

@@ -43,7 +43,8 @@ pub(crate) fn simd() -> Simd {
 
 /// f32 or f64, as the fused kernels compute.
 pub(crate) trait Real:
-    Copy
+    super::kernel::MulAdd
+    + Copy
     + Default
     + Debug
     + PartialOrd
@@ -67,8 +68,6 @@ pub(crate) trait Real:
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
     fn max(self, other: Self) -> Self;
-    /// a·b + c, fused where `FMA` (the caller's SIMD level has it), else two roundings.
-    fn fmadd<const FMA: bool>(self, b: Self, c: Self) -> Self;
     /// C += A B (see [`super::dense::gemm_acc`]) with the register-tiled kernel for `level`.
     ///
     /// # Safety
@@ -111,10 +110,6 @@ macro_rules! real {
                 <$t>::max(self, other)
             }
             #[inline(always)]
-            fn fmadd<const FMA: bool>(self, b: Self, c: Self) -> Self {
-                if FMA { <$t>::mul_add(self, b, c) } else { self * b + c }
-            }
-            #[inline(always)]
             unsafe fn gemm_tiles(level: Simd, c: &mut [Self], ldc: usize, a: &[Self], a_rs: usize, a_cs: usize, b: &[Self], ldb: usize, mi: usize, ni: usize, pi: usize) {
                 match level {
                     // SAFETY: the caller guarantees that the CPU supports `level`.
@@ -127,7 +122,7 @@ macro_rules! real {
                     #[cfg(target_arch = "x86_64")]
                     Simd::Baseline => unsafe { super::kernel::$sse2(c, ldc, a, a_rs, a_cs, b, ldb, mi, ni, pi) },
                     #[cfg(not(target_arch = "x86_64"))]
-                    _ => super::dense::gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, 0..mi, 0..ni, pi),
+                    _ => super::kernel::gemm_rows(c, ldc, a, a_rs, a_cs, b, ldb, 0..mi, 0..ni, pi),
                 }
             }
             #[inline(always)]
@@ -143,7 +138,7 @@ macro_rules! real {
                     #[cfg(target_arch = "x86_64")]
                     Simd::Baseline => unsafe { super::kernel::$dots_sse2(x, len, w, outs, rows, y) },
                     #[cfg(not(target_arch = "x86_64"))]
-                    _ => super::dense::dots(x, len, w, outs, rows, y),
+                    _ => super::kernel::dots(x, len, w, outs, rows, y),
                 }
             }
             #[inline(always)]

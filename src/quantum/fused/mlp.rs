@@ -8,7 +8,7 @@
 
 use crate::simd::dense::{Dense, DenseGrad};
 use crate::simd::real::Real;
-use crate::simd::tanh::tanh_backward;
+use crate::simd::activation::tanh_backward;
 use crate::quantum::nn::Mlp;
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 
 use crate::simd::dense::{Dense, DenseGrad, axpy, copy};
 use crate::simd::real::Real;
-use crate::simd::tanh::tanh_backward;
+use crate::simd::activation::tanh_backward;
 use crate::quantum::nn::PairNet;
 use burn::module::ParamId;
 
