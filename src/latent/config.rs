@@ -1,18 +1,9 @@
 //! `fit` problem files (TOML). Parsing builds configs; it starts nothing.
 //!
-//! ```toml
-//! name = "vae_digits"
-//! [data]                # kind = "digits" | "moons" | "ring" | "lorenz" | "ou" | "series"
-//! kind = "digits"
-//! file = "data/digits.csv.gz"   # digits only; relative to the working directory or the problem file
-//! [model]               # kind = "vae" | "markov_vae" | "sde_vae" | "flow" | "mixture" | "latent_sde"
-//! kind = "vae"
-//! latent = 8
-//! [train]
-//! iterations = 3000
-//! [eval]
-//! iwae_k = 1000
-//! ```
+//! A file has the tables `[data]`, `[model]`, `[train]` and `[eval]`. Every key, its default
+//! and its meaning: `problems/reference/fit.toml`, checked against [`accepted_keys`] by
+//! tests/reference_files.rs; small examples: `problems/vae_digits.toml` and the other `fit`
+//! files of problems/.
 
 use super::kernels::Variance;
 use crate::base::config::{dotted_keys, struct_fields};
