@@ -21,6 +21,24 @@ use pathspace::base::interrupt::{self, Phase};
 use pathspace::io::lock::RunLock;
 use pathspace::io::run::{RunOptions, RunOutcome, lock_on_root};
 use pathspace::parallel::Comm;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// A line on standard output. A failed write (a closed pipe, a full disk) is an error that
+/// ends the command with status 1, not a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).context("writing to standard output")?
+    };
+}
+
+/// A line on standard error; a failed write is ignored (there is nowhere left to report it).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 #[derive(Parser)]
 #[command(name = "pathspace", version, about = "Path-space variational methods: Feynman–Kac ground states")]
@@ -217,7 +235,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             config.generations = generations.unwrap_or(config.generations);
             let result = run(&config, &choose_device(Precision::F32)?)?;
             if json {
-                println!("{}", serde_json::to_string(&result)?);
+                say!("{}", serde_json::to_string(&result)?);
             } else {
                 print!("{}", result.table());
             }
@@ -238,9 +256,9 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
             let result = pathspace::bench::run_sized(&name, engine.into(), repeats, checkpoint_segment, walkers, &device)?;
             if json {
-                println!("{}", serde_json::to_string(&result)?);
+                say!("{}", serde_json::to_string(&result)?);
             } else {
-                println!(
+                say!(
                     "{} ({:?}, {}): {:.4} s/iteration (min {:.4}, max {:.4}), {} walkers x {} steps",
                     result.benchmark, result.engine, result.backend, result.seconds_per_iteration, result.min, result.max, result.walkers, result.steps
                 );
@@ -259,12 +277,12 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let (s, files) = (&run.summary, &run.files);
             let iwae = if s.test_iwae.is_finite() { format!("IWAE(K = {}) {:.3}", s.iwae_k, s.test_iwae) } else { "no IWAE (continuous time)".to_string() };
             let per = s.test_elbo_per_observation.map(|v| format!("; per observed time point {v:.3}")).unwrap_or_default();
-            println!("{}  (test ELBO {:.3}, {iwae} nats per example{per}; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
+            say!("{}  (test ELBO {:.3}, {iwae} nats per example{per}; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
             if let Some(p) = s.ppca_test_loglik {
-                println!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
+                say!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
             }
             for f in files {
-                println!("  wrote {}", f.display());
+                say!("  wrote {}", f.display());
             }
             Ok(())
         }
@@ -292,15 +310,17 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let written = from.join("dmc.json");
             pathspace::io::write_atomic(&written, json.as_bytes())?;
             interrupt::set_phase(Phase::Other);
-            print_guided(&out.headline, &out.guided, out.reference);
-            println!("  wall time {:.1} s\n  wrote {}", out.seconds, written.display());
+            let report = RefCell::new(String::new());
+            print_guided(&report, &out.headline, &out.guided, out.reference);
+            say!("{}", report.into_inner().trim_end());
+            say!("  wall time {:.1} s\n  wrote {}", out.seconds, written.display());
             judge(&file, &out.headline, strict, &written)
         }
         Command::Plot { dir } => {
             let _lock = RunLock::acquire_existing(&dir)?;
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
             for f in pathspace::plot::plot_run(&run, &dir)? {
-                println!("wrote {}", f.display());
+                say!("wrote {}", f.display());
             }
             Ok(())
         }
@@ -308,7 +328,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             let _lock = RunLock::acquire_existing(&dir)?;
             let run = RunFile::read(&dir.join(pathspace::io::hdf5::FILE_NAME))?;
             for f in pathspace::io::export::export_csv(&run, &dir.join("csv"))? {
-                println!("wrote {}", f.display());
+                say!("wrote {}", f.display());
             }
             Ok(())
         }
@@ -325,15 +345,15 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     let mut config = weak_error::WeakErrorConfig::default();
     config.walkers = walkers.unwrap_or(config.walkers);
     let report = weak_error::run(&config, &device, &mut |done, all| eprint!("\r{done}/{all} walkers"))?;
-    eprintln!();
+    note!();
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        say!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", report.table());
     }
     if let Some(file) = plot {
         for f in pathspace::plot::integrators::plot_to(&report, &file)? {
-            eprintln!("wrote {}", f.display());
+            note!("wrote {}", f.display());
         }
     }
     Ok(())
@@ -347,19 +367,19 @@ fn scaling_command(config: &pathspace::bench::scaling::ScalingConfig, json: bool
     }
     let device = choose_device(if f64 { Precision::F64 } else { Precision::F32 })?;
     let report = pathspace::bench::scaling::run(config, &device, &mut |p| match (&p.result, &p.skipped, &p.failed) {
-        (Some(r), _, _) => eprintln!("{} at {} walkers: {:.4} s/iteration ({} repeats), {:.3e} walker-steps/s", p.benchmark, p.walkers, r.seconds_per_iteration, r.repeats, r.walker_steps_per_second),
-        (_, Some(why), _) => eprintln!("{} at {} walkers: skipped ({why})", p.benchmark, p.walkers),
-        (_, _, Some(why)) => eprintln!("{} at {} walkers: failed ({why})", p.benchmark, p.walkers),
+        (Some(r), _, _) => note!("{} at {} walkers: {:.4} s/iteration ({} repeats), {:.3e} walker-steps/s", p.benchmark, p.walkers, r.seconds_per_iteration, r.repeats, r.walker_steps_per_second),
+        (_, Some(why), _) => note!("{} at {} walkers: skipped ({why})", p.benchmark, p.walkers),
+        (_, _, Some(why)) => note!("{} at {} walkers: failed ({why})", p.benchmark, p.walkers),
         _ => {}
     })?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        say!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", report.table());
     }
     if let Some(file) = plot {
         for f in pathspace::plot::scaling::plot_to(&report, &file)? {
-            eprintln!("wrote {}", f.display());
+            note!("wrote {}", f.display());
         }
     }
     Ok(())
@@ -374,7 +394,7 @@ fn mpi_bench_command(json: bool, walkers: Option<usize>, repeats: usize, comm: &
     let result = run(&config, &choose_device(Precision::F32)?, comm)?;
     if comm.is_root() {
         if json {
-            println!("{}", serde_json::to_string(&result)?);
+            say!("{}", serde_json::to_string(&result)?);
         } else {
             print!("{}", result.table());
         }
@@ -395,12 +415,12 @@ fn solve_command(file: &Path, seed: Option<u64>, out: Option<PathBuf>, iteration
     };
     crate::signals::finished(&run.dir);
     let (output, files, out) = (&run.output, &run.files, &run.dir);
-    print_table(&output.summary, files);
+    say!("{}", print_table(&output.summary, files).trim_end());
     let c = &output.summary.convergence;
     // No training ran (`--iterations 0`, or a resume past the end): nothing to judge.
     if !c.converged && c.iterations_run > 0 {
         let slope = |s: Option<pathspace::stats::Slope>| s.map_or("not fitted".to_string(), |s| format!("{:.2e} ± {:.2e} per iteration", s.slope, s.error));
-        eprintln!(
+        note!(
             "warning: training ran its {} iterations without a plateau (energy slope {}, log var E_L slope {}; window {} × {} iterations); summary.json has convergence.converged = false",
             c.iterations_run,
             slope(c.energy_slope),
@@ -424,9 +444,9 @@ fn judge(file: &Path, headline: &pathspace::quantum::solve::Headline, strict: bo
     Ok(())
 }
 
-/// Prints the guided estimates and the headline.
-fn print_guided(headline: &pathspace::quantum::solve::Headline, guided: &pathspace::quantum::evaluate::GuidedEnergies, reference: Option<f64>) {
-    let line = |k: &str, v: String| println!("  {k:<24} {v}");
+/// The guided estimates and the headline, as lines of the report `out`.
+fn print_guided(out: &RefCell<String>, headline: &pathspace::quantum::solve::Headline, guided: &pathspace::quantum::evaluate::GuidedEnergies, reference: Option<f64>) {
+    let line = |k: &str, v: String| report_line(out, k, v);
     let diff = |e: f64| reference.map(|r| format!("   ({:+.3} mHa)", 1e3 * (e - r))).unwrap_or_default();
     if let Some(w) = &guided.local_energy {
         line("local energy", format!("{:.6} ± {:.6} Ha{}   (var E_L {:.2e})", w.energy.value, w.energy.error, diff(w.energy.value), w.local_energy_variance));
@@ -462,7 +482,7 @@ fn print_guided(headline: &pathspace::quantum::solve::Headline, guided: &pathspa
     if headline.trusted {
         line("trusted", "yes (every check of docs/energies.md \"When DMC cannot be trusted\" passed)".into());
     } else {
-        println!("WARNING: the headline energy cannot be trusted: {}", headline.reasons.join("; "));
+        let _ = writeln!(out.borrow_mut(), "WARNING: the headline energy cannot be trusted: {}", headline.reasons.join("; "));
     }
 }
 
@@ -487,9 +507,16 @@ fn diagnostics(w: &pathspace::quantum::walk::Walk) -> String {
     )
 }
 
-fn print_table(s: &pathspace::quantum::solve::Summary, files: &[PathBuf]) {
-    let line = |k: &str, v: String| println!("  {k:<24} {v}");
-    println!("{}", s.name);
+/// One `key  value` line of a report.
+fn report_line(out: &RefCell<String>, key: &str, value: String) {
+    let _ = writeln!(out.borrow_mut(), "  {key:<24} {value}");
+}
+
+/// The terminal report of a `solve` run.
+fn print_table(s: &pathspace::quantum::solve::Summary, files: &[PathBuf]) -> String {
+    let out = RefCell::new(String::new());
+    let line = |k: &str, v: String| report_line(&out, k, v);
+    let _ = writeln!(out.borrow_mut(), "{}", s.name);
     line("energy (dt)", format!("{:.6} ± {:.6} Ha   (dt = {}, {})", s.energy, s.energy_error, s.dt, s.integrator));
     if s.ranks > 1 {
         line("ranks", format!("{} (MPI; walkers spread over them, {:.2} s in collectives on rank 0)", s.ranks, s.communication_seconds));
@@ -506,7 +533,7 @@ fn print_table(s: &pathspace::quantum::solve::Summary, files: &[PathBuf]) {
             line("difference (dt → 0)", format!("{d:+.3} mHa"));
         }
     }
-    print_guided(&s.headline, &s.guided, s.reference);
+    print_guided(&out, &s.headline, &s.guided, s.reference);
     if let Some(c) = s.non_gradient {
         line("non-gradient <|c|^2>", format!("{:.6} ± {:.6} Ha   (<V + |v|^2/2 − E_L> over the local-energy walk)", c.value, c.error));
     }
@@ -526,4 +553,5 @@ fn print_table(s: &pathspace::quantum::solve::Summary, files: &[PathBuf]) {
     for f in files {
         line("wrote", f.display().to_string());
     }
+    out.into_inner()
 }

@@ -18,11 +18,9 @@ fn main() {
     #[cfg(not(feature = "mpi"))]
     let comm: &dyn Comm = &Single;
     if let Err(e) = cli::run(comm) {
-        if comm.size() > 1 {
-            eprintln!("error (rank {}): {e:#}", comm.rank());
-        } else {
-            eprintln!("error: {e:#}");
-        }
+        // A failed write to stderr (a full disk) is ignored: the exit status still says it failed.
+        use std::io::Write as _;
+        let _ = if comm.size() > 1 { writeln!(std::io::stderr(), "error (rank {}): {e:#}", comm.rank()) } else { writeln!(std::io::stderr(), "error: {e:#}") };
         std::process::exit(1);
     }
 }

@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM for the binary. The handler only records the signal
+//! SIGINT/SIGTERM/SIGHUP for the binary. The handler only records the signal
 //! ([`pathspace::base::interrupt::request`]); a watchdog thread acts on it:
 //!
 //! - during training (phase `Training`) the training observer stops at the next iteration
@@ -9,7 +9,7 @@
 //!
 //! Either way the temporary files being written are removed, the run directory gets an
 //! `interrupted.json` marking what it holds as partial, the run-directory lock is released and
-//! the exit status is 128 + the signal (130 for SIGINT, 143 for SIGTERM). A second signal ends
+//! the exit status is 128 + the signal (129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM). A second signal ends
 //! the process immediately.
 
 use anyhow::{Context, Result};
@@ -31,7 +31,8 @@ pub fn install() -> Result<()> {
     install_handler()?;
     interrupt::on_phase(|p| {
         if matches!(p, Phase::Evaluation | Phase::Dmc | Phase::Writing) {
-            println!("phase: {}", p.name());
+            // Progress only: a failed write (a closed pipe) must not end the run.
+            let _ = writeln!(std::io::stdout(), "phase: {}", p.name());
         }
     });
     std::thread::Builder::new()
@@ -67,6 +68,7 @@ pub const MARKER: &str = "interrupted.json";
 
 fn signal_name(signal: i32) -> String {
     match signal {
+        1 => "SIGHUP".into(),
         2 => "SIGINT".into(),
         15 => "SIGTERM".into(),
         s => format!("signal {s}"),
@@ -97,7 +99,7 @@ pub fn exit_interrupted(signal: i32, iteration: Option<usize>) -> ! {
         });
         let path = dir.join(MARKER);
         let tmp = dir.join(format!("{MARKER}.tmp"));
-        let written = std::fs::write(&tmp, marker.to_string()).and_then(|_| std::fs::rename(&tmp, &path));
+        let written = pathspace::io::create_temporary(&tmp).and_then(|mut f| f.write_all(marker.to_string().as_bytes())).and_then(|_| std::fs::rename(&tmp, &path));
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -129,7 +131,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
 
 #[cfg(unix)]
 fn install_handler() -> Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    // SIGHUP (the terminal or the ssh session went away) is handled as SIGTERM is.
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only does an atomic compare-exchange and _exit, both
         // async-signal-safe; the sigaction struct is fully initialised.
         let r = unsafe {
@@ -140,7 +143,7 @@ fn install_handler() -> Result<()> {
             libc::sigaction(signal, &action, std::ptr::null_mut())
         };
         if r != 0 {
-            anyhow::bail!("installing the SIGINT/SIGTERM handler: {}", std::io::Error::last_os_error());
+            anyhow::bail!("installing the SIGINT/SIGTERM/SIGHUP handler: {}", std::io::Error::last_os_error());
         }
     }
     Ok(())

@@ -148,6 +148,8 @@ fn sigint_stops_a_fit_with_a_checkpoint() {
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert_eq!(done.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
+    // Interrupted in training, and reported so (it said "during evaluation" before).
+    assert!(stderr.contains("during training"), "{stderr}");
     assert!(!out.join("summary.json").exists());
     let ck = pathspace::latent::checkpoint::FitCheckpoint::read(&out.join("checkpoint.bin")).unwrap();
     assert!(ck.iteration > 0 && ck.iteration < 100000, "stopped at {}", ck.iteration);

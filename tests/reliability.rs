@@ -121,3 +121,31 @@ fn the_lock_of_a_killed_run_is_taken_over_by_its_resume() {
     assert!(resumed.status.success(), "stale lock {lock:?}: {}", String::from_utf8_lossy(&resumed.stderr));
     assert!(out.join("summary.json").exists() && !out.join(".pathspace.lock").exists());
 }
+
+/// Issue 37: output that cannot be written — a full disk on stdout (`> /dev/full`), a full
+/// disk on stderr for a bad file — ends the command with status 1 and no panic (it was 101,
+/// "failed printing to stdout").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_or_stderr_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(
+        &file,
+        "[system]\nkind = \"harmonic\"\ndims = 1\n[drift]\nkind = \"mlp\"\nhidden = 4\n[sde]\nsteps = 4\n[train]\nwalkers = 8\niterations = 2\n\
+         [eval]\nwalkers = 8\nsteps = 8\nburn_in = 0\nextrapolate = false\n[output]\npath_walkers = 0\n",
+    )
+    .unwrap();
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = dir.path().join("run");
+    let run = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", file.to_str().unwrap(), "--out", out.to_str().unwrap()]).stdout(full()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing to standard output") && !stderr.contains("panicked"), "{stderr}");
+    // The run's files were written before the report: the results are not lost.
+    assert!(out.join("summary.json").exists());
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[system\n").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", bad.to_str().unwrap()]).stderr(full()).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+}

@@ -26,6 +26,11 @@ fn bin() -> Command {
 /// Runs `args`, waits for `phase: <phase>` on stdout, waits `delay`, sends SIGTERM; returns
 /// the exit code, stderr and the seconds from the signal to the exit.
 fn terminate_during(args: &[&str], phase: &str, delay: Duration) -> (Option<i32>, String, f64) {
+    signal_during(args, phase, delay, "-TERM")
+}
+
+/// [`terminate_during`] with another signal (`kill`'s spelling, e.g. `-HUP`).
+fn signal_during(args: &[&str], phase: &str, delay: Duration, signal: &str) -> (Option<i32>, String, f64) {
     let mut child = bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let wanted = format!("phase: {phase}");
@@ -41,7 +46,7 @@ fn terminate_during(args: &[&str], phase: &str, delay: Duration) -> (Option<i32>
     std::thread::sleep(delay);
     assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal: make the {phase} longer");
     let sent = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let seconds = sent.elapsed().as_secs_f64();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), seconds)
@@ -100,6 +105,23 @@ fn interrupted_then_resumed_matches(text: &str, phase: &str) -> f64 {
 #[test]
 fn sigterm_during_evaluation_ends_within_two_seconds_and_resume_matches() {
     interrupted_then_resumed_matches(EVALUATION, "evaluation");
+}
+
+/// Issue 37: SIGHUP (a closed terminal or ssh session) is handled as SIGTERM is: exit 129 with
+/// the partial-run marker, no lock or temporary file left (it left `.pathspace.lock` before).
+#[test]
+fn sighup_during_evaluation_is_handled_like_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evaluation.toml");
+    std::fs::write(&file, EVALUATION).unwrap();
+    let cut = dir.path().join("cut");
+    let (code, stderr, seconds) = signal_during(&["solve", file.to_str().unwrap(), "--out", cut.to_str().unwrap()], "evaluation", Duration::from_millis(300), "-HUP");
+    assert_eq!(code, Some(129), "128 + SIGHUP: {stderr}");
+    assert!(seconds <= 2.0, "{seconds:.2} s from SIGHUP to exit");
+    assert!(stderr.contains("interrupted by SIGHUP during evaluation") && stderr.contains("--resume"), "{stderr}");
+    let marker: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cut.join("interrupted.json")).unwrap()).unwrap();
+    assert_eq!(marker["signal"].as_str(), Some("SIGHUP"));
+    assert!(leftovers(&cut).is_empty(), "left behind: {:?}", leftovers(&cut));
 }
 
 #[test]

@@ -87,14 +87,15 @@ pub fn run_with(file: &Path, options: &RunOptions, device: &Device, started: &dy
         )
     };
     let trained = train_chain_from(&problem, &splits, seed, state, total, device, options.show_progress, &mut observe);
-    interrupt::set_phase(Phase::Evaluation);
     if let Some(e) = saver.into_error() {
         return Err(e);
     }
     let (state, control) = trained?;
     if control == crate::base::interrupt::Control::Stop {
+        // Still in the training phase: the interruption is reported as one during training.
         return Ok(RunOutcome::Stopped { iteration: state.iteration });
     }
+    interrupt::set_phase(Phase::Evaluation);
     let (chain, rows) = (state.chain.valid(), state.rows);
     let train_seconds = train_start.elapsed().as_secs_f64();
     let (mut summary, record) = evaluate(&problem, &splits, &chain, rows.len(), train_seconds, seed, device);

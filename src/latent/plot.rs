@@ -26,6 +26,8 @@ fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(Area) ->
     let path = dir.join(format!("{stem}.png"));
     let tmp = dir.join(format!(".{stem}.tmp.png"));
     let _guard = crate::base::interrupt::Temporaries::register(&tmp);
+    // plotters creates the file by its name: what stands there (a stale file, a planted link) goes first.
+    crate::io::clear_temporary(&tmp).map_err(|e| Error::Write { path: tmp.clone(), message: e.to_string() })?;
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
         draw(area).map_err(|message| Error::Write { path: path.clone(), message: backend_message(&message) })?;

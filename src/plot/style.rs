@@ -55,6 +55,8 @@ pub(crate) fn save(
     let tmp = dir.join(format!(".{stem}.tmp.png"));
     // Removed if drawing or the rename fails (and by a signal ending the process).
     let _guard = crate::base::interrupt::Temporaries::register(&tmp);
+    // plotters creates the file by its name: what stands there (a stale file, a planted link) goes first.
+    crate::io::clear_temporary(&tmp).map_err(|e| Error::Write { path: tmp.clone(), message: e.to_string() })?;
     {
         let area = BitMapBackend::new(&tmp, size).into_drawing_area();
         png(area).map_err(|m| fail(&png_path, backend_message(&m)))?;
