@@ -77,7 +77,7 @@ fn launch() {
     cmd.args(["-n", "2", "--oversubscribe"]).arg(&exe).env("PATHSPACE_THREADS", "1").env("PATHSPACE_MPI_DIR", dir.path());
     let status = match cmd.status() {
         Ok(s) => s,
-        Err(e) => panic!("mpirun not found ({e}): install openmpi-bin (README, \"Many processes (MPI)\")"),
+        Err(e) => panic!("mpirun not found ({e}): install openmpi-bin (docs/mpi.md)"),
     };
     assert!(status.success(), "mpirun -n 2 {}: {status}", exe.display());
     println!("mpi: all checks passed on 2 ranks");

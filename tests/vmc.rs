@@ -1,4 +1,4 @@
-//! The variational Monte Carlo stage (`[vmc]`, src/objective/vmc.rs) on exact cases.
+//! The variational Monte Carlo stage (`[vmc]`, src/quantum/objective/vmc.rs) on exact cases.
 
 mod common;
 use common::{problem, run};

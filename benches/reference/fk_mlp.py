@@ -1,6 +1,6 @@
 """PyTorch reference for `pathspace bench fk-mlp` (run by hand, never in CI).
 
-The same computation as src/bench.rs's fk-mlp: 1024 walkers, one particle in 3-D, drift
+The same computation as src/bench/mod.rs's fk-mlp: 1024 walkers, one particle in 3-D, drift
 MLP 3→64→64→3 (tanh) plus a linear skip initialised to −x, Euler–Maruyama, 100 steps of dt = 0.01,
 the Feynman–Kac loss mean[V + ½|v|² + v·ΔW/Δt] − mean[sg(v(X_T))·X_T]/T with V = ½|x|²,
 backward through the whole path and one Adam step. Prints one JSON object shaped like

@@ -1,11 +1,11 @@
 """PyTorch reference for `pathspace bench FILE` with the pair or gradient network (run by hand, never in CI).
 
-One training iteration of a problem file, as src/bench.rs times it (`from_problem`):
+One training iteration of a problem file, as src/bench/mod.rs times it (`from_problem`):
 walkers, steps, dt, integrator, network width and learning rate from the file; forward through
 the whole path, backward, one Adam step. Prints one JSON object shaped like `pathspace bench --json`.
 
 Same equations as the Rust code:
-- pair network (src/nn/pair.rs), permutation-equivariant:
+- pair network (src/quantum/nn/pair.rs), permutation-equivariant:
     h_i  = tanh(W1 r_i + b1)
     g_ij = tanh(W2 [r_i - r_j, sqrt(|r_i - r_j|^2 + 1e-8)] + b2),  j != i
     s_i  = sum_{j!=i} g_ij
@@ -13,16 +13,16 @@ Same equations as the Rust code:
     v_i  = W4 u_i + b4 + sum_{j!=i} (w5.g_ij + c5)(r_i - r_j) + c_skip r_i
   W4, b4, w5, c5 start at zero, the other layers U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
   c_skip = skip_init (0 with cusps, -1 without);
-- gradient network (src/nn/potential.rs), v = grad_x S by torch.autograd.grad(create_graph=True),
+- gradient network (src/quantum/nn/potential.rs), v = grad_x S by torch.autograd.grad(create_graph=True),
   the usual double-backward route in PyTorch:
     S(x) = w_o . h_L + 1/2 c |x|^2,  h_0 = x (flattened),  h_l = tanh(W_l h_{l-1} + b_l),  c = -rho^2
   w_o starts at zero, rho = sqrt(max(-skip_init, 0));
-- molecule (src/physics/molecule.rs): V = sum -Z/|r_i - R_A| + sum 1/|r_i - r_j| + nuclear
+- molecule (src/quantum/physics/molecule.rs): V = sum -Z/|r_i - R_A| + sum 1/|r_i - r_j| + nuclear
   repulsion, distances clamped at |r|^2 >= 1e-12; Kato cusp prior drift
   sum_A -Z_A r_iA/|r_iA| + sum_{j!=i} 1/2 r_ij/|r_ij| added to the network;
-- harmonic trap (src/physics/trap.rs): V = 1/2 w^2 sum |r_i|^2 + sum_{i<j} g/(pi s^2) exp(-|r_ij|^2/s^2);
-- the additive-noise SRA integrators of src/integrators/ as one tableau loop (EM, Heun, SRA3, SOSRA);
-- the Feynman-Kac loss of src/objective/feynman_kac.rs:
+- harmonic trap (src/quantum/physics/trap.rs): V = 1/2 w^2 sum |r_i|^2 + sum_{i<j} g/(pi s^2) exp(-|r_ij|^2/s^2);
+- the additive-noise SRA integrators of src/path/integrators/ as one tableau loop (EM, Heun, SRA3, SOSRA);
+- the Feynman-Kac loss of src/quantum/objective/feynman_kac.rs:
     mean_{n,walkers}[V + 1/2|v|^2 + v.dW/dt] - mean_walkers[sg(v(X_T)).X_T]/T.
 
 Differences from the Rust run: PyTorch's random streams (noise, initial weights, initial walkers)
@@ -45,7 +45,7 @@ import argparse, json, math, statistics, sys, time, tomllib
 
 import torch
 
-# Tableaux of src/integrators/*.rs: (A rows, alpha, stage weight of dW, stage weight of chi).
+# Tableaux of src/path/integrators/*.rs: (A rows, alpha, stage weight of dW, stage weight of chi).
 SOSRA_A = [[], [0.6923962376159507], [-3.1609142252828395, 4.1609142252828395]]
 TABLEAUX = {
     "euler_maruyama": ([[]], [1.0], [0.0], [0.0]),
@@ -167,7 +167,7 @@ class Trap:
 
 
 def sra_step(tableau, drift, x, v, h, xi):
-    """One step of src/integrators/mod.rs: stages H_i = X + h sum_j A_ij a(H_j) + b^W dW + b^chi chi."""
+    """One step of src/path/integrators/mod.rs: stages H_i = X + h sum_j A_ij a(H_j) + b^W dW + b^chi chi."""
     a, alpha, stage_dw, stage_chi = tableau
     dw = xi[0] * math.sqrt(h)
     chi = 0.5 * (dw + xi[1] * math.sqrt(h / 3.0)) if len(xi) == 2 else None

@@ -1,5 +1,5 @@
 //! Floating-point operations per walker of the gradient network ([`crate::quantum::nn::Potential`],
-//! kernels in `src/fused/potential.rs`), counted analytically from its shape.
+//! kernels in `src/quantum/fused/potential.rs`), counted analytically from its shape.
 //!
 //! Shape: n = particles · dims inputs, hidden layers k = 0…L−1 of widths H_k with inputs
 //! d_0 = n, d_k = H_{k−1}. Write M = Σ_k d_k H_k (multiply–adds of one pass through the weight

@@ -42,7 +42,7 @@
 //!
 //! Why a second stage: the Feynman–Kac loss is estimated from paths at a finite dt, whose
 //! optimum is ∇log ψ₀ only as dt → 0, and its gradient noise does not vanish at the optimum, so
-//! it stalls at an E_L variance well above what the drift's family can reach (README, H₂).
+//! it stalls at an E_L variance well above what the drift's family can reach (docs/notebook/2026-12-05-h2-jastrow-vmc.md).
 
 use crate::quantum::walk::metropolis_sample;
 use crate::path::integrators::EULER_MARUYAMA;

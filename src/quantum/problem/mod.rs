@@ -130,7 +130,7 @@ pub struct EvalSpec {
     pub reweight_times: Vec<f64>,
 }
 
-/// An energy estimator (see [`crate::estimate`] and the README's "Energies" section).
+/// An energy estimator (see [`crate::quantum::walk`] and docs/energies.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Estimator {
