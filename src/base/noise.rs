@@ -47,6 +47,17 @@ impl Noise {
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 
+    /// A stream saved as JSON (a checkpoint's); the one state a xoshiro generator cannot leave,
+    /// all zeros (it would draw 0 forever and the normal sampler would never return), is refused.
+    pub fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let noise: Noise = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut probe = noise.rng.clone();
+        if (0..4).all(|_| rand::Rng::next_u64(&mut probe) == 0) {
+            return Err("the generator state is all zeros (a damaged or crafted file)".into());
+        }
+        Ok(noise)
+    }
+
     /// A uniform draw in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         rand::RngExt::random::<f64>(&mut self.rng)
@@ -56,6 +67,24 @@ impl Noise {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saved_stream_reads_back_and_the_all_zero_state_is_refused() {
+        let mut a = Noise::new(5);
+        let mut b = Noise::from_json(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(a.standard_normals(3), b.standard_normals(3));
+        // The saved stream with every number of its state set to 0.
+        let mut zero = String::new();
+        for c in serde_json::to_string(&a).unwrap().chars() {
+            if !c.is_ascii_digit() {
+                zero.push(c);
+            } else if !zero.ends_with('0') {
+                zero.push('0');
+            }
+        }
+        assert!(Noise::from_json(&zero).unwrap_err().contains("all zeros"));
+        assert!(Noise::from_json("{").is_err());
+    }
 
     #[test]
     fn same_seed_same_stream_and_split_streams_differ() {

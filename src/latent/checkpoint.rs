@@ -98,7 +98,7 @@ impl FitCheckpoint {
         Ok(ChainTraining {
             chain: load_module(path, template, &self.model)?,
             optim: load_optimizer(path, &self.optim)?,
-            noise: serde_json::from_str::<Noise>(&self.noise).map_err(|e| record_error(path, "noise", e))?,
+            noise: Noise::from_json(&self.noise).map_err(|e| record_error(path, "noise", e))?,
             iteration: self.iteration,
             bad_steps: self.bad_steps,
             rows: self.rows.clone(),

@@ -125,6 +125,10 @@ impl RunCheckpoint for Checkpoint {
         let seed = r.u64("seed")?;
         let iteration = r.u64("iteration")? as usize;
         let lr_scale = r.f64("lr_scale")?;
+        // It starts at 1 and only halves: anything else is a damaged or crafted file.
+        if !(lr_scale > 0.0 && lr_scale <= 1.0) {
+            return Err(bad("lr_scale", &format!("{lr_scale} is not in (0, 1]")));
+        }
         let recoveries = r.u64("recoveries")? as usize;
         let seconds = r.f64("seconds")?;
         let rows = r.rows("rows")?.into_iter().map(TrainingRow::from_row).collect();
@@ -269,7 +273,7 @@ impl Checkpoint {
             Some(s) => Some(s.restore(path, template, device)?),
             None => None,
         };
-        let noise: Noise = serde_json::from_str(&self.noise).map_err(|e| record_error(path, "noise", e))?;
+        let noise = Noise::from_json(&self.noise).map_err(|e| record_error(path, "noise", e))?;
         let state = TrainState {
             net,
             optim,
@@ -386,6 +390,33 @@ mod tests {
         assert_eq!(state.walkers.into_data().try_into_vec_as::<f64>().unwrap(), vec![0.5, -1.25]);
         let err = two.into_state_of_rank(p, net, &device, 0, 1).err().expect("rank count refused").to_string();
         assert!(err.contains("ck.bin") && err.contains("ranks"), "{err}");
+    }
+
+    /// Issue 37: a checkpoint re-sealed with a valid checksum but a learning-rate scale of NaN,
+    /// or a noise stream in the all-zero state, is refused naming the field (both hung before).
+    #[test]
+    fn crafted_lr_scale_and_noise_state_are_refused() {
+        let p = Path::new("ck.bin");
+        for lr_scale in [f64::NAN, 0.0, -1.0, 2.0, f64::INFINITY] {
+            let e = Checkpoint::from_bytes(p, &Checkpoint { lr_scale, ..sample() }.to_bytes()).unwrap_err().to_string();
+            assert!(e.contains("ck.bin") && e.contains("lr_scale"), "{e}");
+        }
+        // The saved stream with every number of its state set to 0.
+        let mut zero = String::new();
+        for c in sample().noise.chars() {
+            if !c.is_ascii_digit() {
+                zero.push(c);
+            } else if !zero.ends_with('0') {
+                zero.push('0');
+            }
+        }
+        let c = Checkpoint { noise: zero, ..sample() };
+        let device = burn::tensor::Device::flex().autodiff();
+        let net = crate::quantum::nn::DriftNet::Mlp(crate::quantum::nn::MlpConfig { particles: 1, dims: 2, hidden: 2, layers: 1, skip_init: 0.0 }.init(&mut Noise::new(1), &device));
+        let real = Checkpoint::capture("x", 3, &TrainState::new(net.clone(), Tensor::from_data(TensorData::new(vec![0.5, -1.25], [1, 1, 2]), &device)), &Noise::new(9)).unwrap();
+        let crafted = Checkpoint { noise: c.noise, ..real };
+        let e = crafted.into_state(p, net, &device).err().expect("refused").to_string();
+        assert!(e.contains("noise") && e.contains("all zeros"), "{e}");
     }
 
     #[test]
