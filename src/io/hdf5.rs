@@ -294,9 +294,19 @@ impl RunFile {
             if shape.len() != 4 || shape != drift_shape {
                 return Err(bad("/paths", format!("expected two equal 4-D shapes, got {shape:?} and {drift_shape:?}")));
             }
+            // Every axis at least 1 and the values exactly the shape's (a crafted file is refused,
+            // not drawn: a zero-length axis or a short array would index out of bounds).
+            let count = shape.iter().try_fold(1u64, |n, &k| if k == 0 { None } else { n.checked_mul(k) });
+            if count != Some(positions.len() as u64) || drift.len() != positions.len() {
+                return Err(bad("/paths", format!("shape {shape:?} does not hold its {} values (every axis at least 1)", positions.len())));
+            }
+            let every = attr_u64(&attrs, "every").map_err(|m| bad("/paths@every", m))? as usize;
+            if every == 0 {
+                return Err(bad("/paths@every", "must be at least 1".into()));
+            }
             Some(PathSample {
                 step_dt: attr_f64(&attrs, "step_dt").map_err(|m| bad("/paths@step_dt", m))?,
-                every: attr_u64(&attrs, "every").map_err(|m| bad("/paths@every", m))? as usize,
+                every,
                 shape: [shape[0] as usize, shape[1] as usize, shape[2] as usize, shape[3] as usize],
                 positions,
                 drift,
@@ -363,10 +373,24 @@ impl RunFile {
             if drift.len() != x.len() * y.len() * 2 {
                 return Err(bad("/slice/drift", format!("{} values for a {}×{}×2 grid", drift.len(), y.len(), x.len())));
             }
+            let dims = attr_u64(&a, "dims").map_err(|m| bad("/slice@dims", m))?;
+            let particle = attr_u64(&a, "particle").map_err(|m| bad("/slice@particle", m))?;
+            if dims == 0 || fixed.is_empty() || fixed.len() as u64 % dims != 0 {
+                return Err(bad("/slice@dims", format!("{dims} does not divide the {} coordinates of /slice@fixed (particles × dims)", fixed.len())));
+            }
+            if axes.iter().any(|&k| k >= dims) {
+                return Err(bad("/slice@axes", format!("{axes:?} are not both coordinate indices below dims = {dims}")));
+            }
+            if particle >= fixed.len() as u64 / dims {
+                return Err(bad("/slice@particle", format!("{particle} is not one of the {} particles", fixed.len() as u64 / dims)));
+            }
+            if x.is_empty() || y.is_empty() {
+                return Err(bad("/slice", "an empty grid".into()));
+            }
             Some(DriftSlice {
                 axes: [axes[0] as usize, axes[1] as usize],
-                particle: attr_u64(&a, "particle").map_err(|m| bad("/slice@particle", m))? as usize,
-                dims: attr_u64(&a, "dims").map_err(|m| bad("/slice@dims", m))? as usize,
+                particle: particle as usize,
+                dims: dims as usize,
                 fixed,
                 x,
                 y,
@@ -463,6 +487,37 @@ mod tests {
             }),
             slice: Some(DriftSlice { axes: [0, 2], particle: 0, dims: 3, fixed: vec![0.0, 0.0, 0.0], x: vec![-1.0, 1.0], y: vec![0.0, 0.5, 1.0], drift: (0..12).map(|k| k as f64).collect() }),
         }
+    }
+
+    /// Issue 37: a run.h5 whose slice or paths contradict themselves (axes beyond the
+    /// coordinates, zero dims, a zero-length axis) is refused when read, naming the object; `plot`
+    /// panicked on each before.
+    #[test]
+    fn inconsistent_slices_and_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.h5");
+        let refused = |run: RunFile, field: &str| {
+            run.write(&path).unwrap();
+            let e = RunFile::read(&path).unwrap_err().to_string();
+            assert!(e.contains("run.h5") && e.contains(field), "{field}: {e}");
+        };
+        let mut run = sample();
+        run.slice.as_mut().unwrap().axes = [0, 7];
+        refused(run, "/slice@axes");
+        let mut run = sample();
+        let s = run.slice.as_mut().unwrap();
+        (s.dims, s.axes) = (0, [0, 0]);
+        refused(run, "/slice@dims");
+        let mut run = sample();
+        run.slice.as_mut().unwrap().particle = 1;
+        refused(run, "/slice@particle");
+        let mut run = sample();
+        let p = run.paths.as_mut().unwrap();
+        (p.shape, p.positions, p.drift) = ([0, 2, 1, 2], Vec::new(), Vec::new());
+        refused(run, "/paths");
+        let mut run = sample();
+        run.paths.as_mut().unwrap().every = 0;
+        refused(run, "/paths@every");
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub fn plot_run(run: &RunFile, dir: &Path) -> Result<Vec<PathBuf>> {
     if let Some(slice) = &run.slice {
         let nuclei = nuclei_in_plane(problem.as_ref(), slice.axes);
         files.extend(save(dir, "drift", DRIFT_SIZE, |a| drift::draw(a, slice, &nuclei), |a| drift::draw(a, slice, &nuclei))?);
-        if let Some(paths) = &run.paths {
+        // The density projects the stored paths on the slice's plane: only where the slice's
+        // axes are coordinates of those paths (always, for a run's own file).
+        if let Some(paths) = run.paths.as_ref().filter(|p| slice.axes.iter().all(|&k| k < p.shape[3])) {
             files.extend(save(
                 dir,
                 "density",
@@ -65,7 +67,7 @@ pub fn plot_run(run: &RunFile, dir: &Path) -> Result<Vec<PathBuf>> {
 fn nuclei_in_plane(problem: Option<&crate::quantum::problem::Problem>, axes: [usize; 2]) -> Vec<(f64, f64)> {
     match problem {
         Some(crate::quantum::problem::Problem { system: crate::quantum::physics::System::Molecule(m), .. }) => {
-            m.nuclei.iter().map(|n| (n.position[axes[0]], n.position[axes[1]])).collect()
+            m.nuclei.iter().filter_map(|n| Some((*n.position.get(axes[0])?, *n.position.get(axes[1])?))).collect()
         }
         _ => Vec::new(),
     }
