@@ -183,7 +183,7 @@ pub fn run(config: &DmcBenchConfig, device: &Device) -> Result<DmcBenchResult> {
         problem: config.problem.display().to_string(),
         network: shape,
         pass_flops: pass,
-        threads: crate::quantum::fused::threads(),
+        threads: crate::simd::threads(),
         config: config.clone(),
         dmc_walkers: count,
         dmc_precision: if cpu || device.settings().float_dtype == burn::tensor::FloatDType::F64 { crate::base::device::Precision::F64 } else { crate::base::device::Precision::F32 },

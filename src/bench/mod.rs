@@ -256,6 +256,6 @@ fn time(setup: Setup, engine: BenchEngine, repeats: usize, checkpoint_segment: O
         precision: if fused_run { precision } else if device.settings().float_dtype == burn::tensor::FloatDType::F64 { Precision::F64 } else { Precision::F32 },
         checkpoint_segment: fused_run.then_some(segment),
         cache_bytes: fused_run.then(|| fused_engine.cache_bytes()),
-        threads: crate::quantum::fused::threads(),
+        threads: crate::simd::threads(),
     })
 }

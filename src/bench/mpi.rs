@@ -157,7 +157,7 @@ pub fn run(config: &MpiBenchConfig, device: &Device, comm: &dyn Comm) -> Result<
     Ok(MpiBenchResult {
         benchmark: "mpi".into(),
         ranks,
-        threads_per_rank: crate::quantum::fused::threads(),
+        threads_per_rank: crate::simd::threads(),
         config: config.clone(),
         steps,
         train_seconds_per_iteration: median,

@@ -199,7 +199,7 @@ pub fn run(config: &ScalingConfig, device: &Device, progress: &mut dyn FnMut(&Sc
     Ok(ScalingReport {
         backend: super::backend_label(device),
         engine: config.engine,
-        threads: crate::quantum::fused::threads(),
+        threads: crate::simd::threads(),
         config: config.clone(),
         points,
         seconds: started.elapsed().as_secs_f64(),

@@ -121,10 +121,6 @@ impl<'a> Decoder<'a> {
         }
         Ok(Decoder { buf: body, at: magic.len(), path })
     }
-    /// The file being read (for messages).
-    pub fn path(&self) -> &'a Path {
-        self.path
-    }
     /// An error in section `field` of this file.
     pub fn error(&self, field: &str, message: impl std::fmt::Display) -> Error {
         record_error(self.path, field, message)

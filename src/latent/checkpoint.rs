@@ -18,9 +18,6 @@ use std::path::Path;
 
 const MAGIC: &[u8] = b"PATHSPACE-FIT-CHECKPOINT-1\n";
 
-/// File name of the checkpoint inside a run directory (the same name as `solve`'s).
-pub const FILE_NAME: &str = "checkpoint.bin";
-
 /// A chain's training between two iterations, serialised.
 #[derive(Debug, Clone)]
 pub struct FitCheckpoint {

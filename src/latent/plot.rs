@@ -11,30 +11,14 @@ use super::config::{DataKind, FitProblem};
 use super::train::{CurveRow, Splits};
 use super::mixture::Mixture;
 use super::values;
-use crate::base::error::{Error, Result};
-use crate::plot::style::{FAMILY, backend_message, finite_range, register_font};
+use crate::base::error::Result;
+use crate::plot::style::{FAMILY, finite_range, save_png};
 use burn::tensor::Device;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-
-/// Renders `stem`.png via a temporary file and a rename.
-fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(Area) -> std::result::Result<(), String>) -> Result<PathBuf> {
-    register_font();
-    let path = dir.join(format!("{stem}.png"));
-    let tmp = dir.join(format!(".{stem}.tmp.png"));
-    let _guard = crate::base::interrupt::Temporaries::register(&tmp);
-    // plotters creates the file by its name: what stands there (a stale file, a planted link) goes first.
-    crate::io::clear_temporary(&tmp).map_err(|e| Error::Write { path: tmp.clone(), message: e.to_string() })?;
-    {
-        let area = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw(area).map_err(|message| Error::Write { path: path.clone(), message: backend_message(&message) })?;
-    }
-    std::fs::rename(&tmp, &path).map_err(|e| Error::Write { path: path.clone(), message: e.to_string() })?;
-    Ok(path)
-}
 
 fn label_colour(l: u8) -> RGBColor {
     let c = Palette99::pick(l as usize).to_rgba();

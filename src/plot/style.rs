@@ -40,6 +40,24 @@ pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart
 /// A drawing error as text.
 pub(crate) type DrawResult = std::result::Result<(), String>;
 
+/// Renders `stem`.png into `dir` with `draw`, via a temporary file and a rename (the bitmap
+/// backend picks the encoder from the extension: the temporary name ends in .png).
+pub(crate) fn save_png(dir: &Path, stem: &str, size: (u32, u32), draw: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> DrawResult) -> Result<PathBuf> {
+    register_font();
+    let path = dir.join(format!("{stem}.png"));
+    let tmp = dir.join(format!(".{stem}.tmp.png"));
+    // Removed if drawing or the rename fails (and by a signal ending the process).
+    let _guard = crate::base::interrupt::Temporaries::register(&tmp);
+    // plotters creates the file by its name: what stands there (a stale file, a planted link) goes first.
+    crate::io::clear_temporary(&tmp).map_err(|e| Error::Write { path: tmp.clone(), message: e.to_string() })?;
+    {
+        let area = BitMapBackend::new(&tmp, size).into_drawing_area();
+        draw(area).map_err(|m| Error::Write { path: path.clone(), message: backend_message(&m) })?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| Error::Write { path: path.clone(), message: e.to_string() })?;
+    Ok(path)
+}
+
 /// Renders `stem`.png and `stem`.svg into `dir` with the two drawing functions (one per backend).
 pub(crate) fn save(
     dir: &Path,
@@ -48,24 +66,12 @@ pub(crate) fn save(
     png: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> DrawResult,
     svg: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> DrawResult,
 ) -> Result<Vec<PathBuf>> {
-    let png_path = dir.join(format!("{stem}.png"));
+    let png_path = save_png(dir, stem, size, png)?;
     let svg_path = dir.join(format!("{stem}.svg"));
-    let fail = |path: &Path, message: String| Error::Write { path: path.to_path_buf(), message };
-    // The bitmap backend picks the encoder from the extension: the temporary name ends in .png.
-    let tmp = dir.join(format!(".{stem}.tmp.png"));
-    // Removed if drawing or the rename fails (and by a signal ending the process).
-    let _guard = crate::base::interrupt::Temporaries::register(&tmp);
-    // plotters creates the file by its name: what stands there (a stale file, a planted link) goes first.
-    crate::io::clear_temporary(&tmp).map_err(|e| Error::Write { path: tmp.clone(), message: e.to_string() })?;
-    {
-        let area = BitMapBackend::new(&tmp, size).into_drawing_area();
-        png(area).map_err(|m| fail(&png_path, backend_message(&m)))?;
-    }
-    std::fs::rename(&tmp, &png_path).map_err(|e| fail(&png_path, e.to_string()))?;
     let mut text = String::new();
     {
         let area = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        svg(area).map_err(|m| fail(&svg_path, backend_message(&m)))?;
+        svg(area).map_err(|m| Error::Write { path: svg_path.clone(), message: backend_message(&m) })?;
     }
     crate::io::write_atomic(&svg_path, text.as_bytes())?;
     Ok(vec![png_path, svg_path])

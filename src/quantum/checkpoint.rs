@@ -22,9 +22,6 @@ use std::path::Path;
 
 const MAGIC: &[u8] = b"PATHSPACE-CHECKPOINT-1\n";
 
-/// File name of the checkpoint inside a run directory.
-pub const FILE_NAME: &str = "checkpoint.bin";
-
 /// Network, optimiser and walkers at one moment, serialised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {

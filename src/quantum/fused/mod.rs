@@ -44,7 +44,6 @@ use jastrow::{JastrowCache, JastrowGrad, JastrowParams, JastrowScratch};
 use path::{EvalBlock, Normals, Scheme, TrainBlock, Workspace};
 use crate::simd::{parallel_blocks, real};
 use crate::simd::real::Real;
-pub use crate::simd::threads;
 use physics::FlatSystem;
 
 /// Walkers per block: the unit of work of a thread and of the batched products.
