@@ -301,6 +301,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             // Rank 0 alone takes the run directory and writes dmc.json.
             let _lock = lock_on_root(comm, &from)?;
             let device = choose_device(Precision::F64)?;
+            pathspace::quantum::preflight::check_dmc_time_step(&problem, &device)?;
             let out = pathspace::quantum::solve::dmc_from_checkpoint_on(&problem, &path, &checkpoint, &device, seed, comm)?;
             if !comm.is_root() {
                 return Ok(());

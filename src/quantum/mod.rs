@@ -21,6 +21,7 @@ pub mod nn;
 pub mod objective;
 pub mod output;
 pub mod physics;
+pub mod preflight;
 pub mod problem;
 pub mod run;
 pub mod sample;

@@ -42,6 +42,8 @@ pub fn run_with(
 ) -> Result<RunOutcome<Option<Box<SolveRun>>>> {
     let root = comm.is_root();
     let problem = Problem::load(file)?;
+    // Settings that cannot give a trusted headline for this system are refused before training.
+    crate::quantum::preflight::check_dmc_time_step(&problem, device)?;
     // A damaged checkpoint is reported before anything in the run directory is touched.
     let checkpoint = match &options.resume {
         Some(dir) => {

@@ -160,16 +160,50 @@ fn gaussian_laguerre_integrals(size: usize, beta: f64) -> Vec<f64> {
 
 /// E_rel from the cell-centred finite-volume scheme on `cells` cells of [0, 12/√ω] (second order).
 pub fn relative_energy_grid(omega: f64, g: f64, s: f64, cells: usize) -> f64 {
+    relative_energy_grid_in(2, omega, g, s, cells)
+}
+
+/// E_rel in `dims` = 1, 2 or 3 dimensions from the cell-centred finite-volume scheme for the
+/// s-wave radial operator −r^{1−d}(r^{d−1}R′)′ on `cells` cells of [0, 12/√ω] (second order):
+///
+/// −r^{1−d}(r^{d−1}R′)′|_k ≈ −[a_{k+½}(R_{k+1} − R_k) − a_{k−½}(R_k − R_{k−1})] / (h² r_k^{d−1}),
+///
+/// with face areas a = r^{d−1} and a_½ = 0 (no flux through the origin: regularity for d ≥ 2,
+/// and for d = 1 the even relative wavefunction of two bosons). With y_k = r_k^{(d−1)/2} R_k the
+/// matrix is symmetric tridiagonal: diagonal (a_{k+½} + a_{k−½})/(h² r_k^{d−1}) + ¼ω²r_k² +
+/// V_int(r_k), off-diagonal −a_{k+½}/(h² (r_k r_{k+1})^{(d−1)/2}). For d = 2 it is the scheme of
+/// the module doc.
+pub fn relative_energy_grid_in(dims: usize, omega: f64, g: f64, s: f64, cells: usize) -> f64 {
     check_parameters(omega, s);
+    assert!((1..=3).contains(&dims), "dims = {dims}: the radial grid is written for 1, 2 or 3 dimensions");
     assert!(cells >= 2, "need at least 2 cells, got {cells}");
     let h = grid_radius(omega) / cells as f64;
     let amplitude = g / (PI * s * s);
     let potential = |r: f64| 0.25 * omega * omega * r * r + amplitude * (-r * r / (s * s)).exp();
     let radius = |k: usize| (k as f64 + 0.5) * h; // cell centre, k = 0…K−1
-    let diagonal: Vec<f64> = (0..cells).map(|k| 2.0 / (h * h) + potential(radius(k))).collect();
-    let off_diagonal: Vec<f64> =
-        (0..cells - 1).map(|k| -((k + 1) as f64 * h) / (h * h * (radius(k) * radius(k + 1)).sqrt())).collect();
+    let power = (dims - 1) as i32;
+    // Face k + ½ lies at (k + 1)h; the face at the origin has no area.
+    let area = |face: usize| if face == 0 { 0.0 } else { (face as f64 * h).powi(power) };
+    let diagonal: Vec<f64> =
+        (0..cells).map(|k| (area(k + 1) + area(k)) / (h * h * radius(k).powi(power)) + potential(radius(k))).collect();
+    let off_diagonal: Vec<f64> = (0..cells - 1)
+        .map(|k| -area(k + 1) / (h * h * (radius(k) * radius(k + 1)).powf(0.5 * power as f64)))
+        .collect();
     lowest_eigenvalue_tridiagonal(&diagonal, &off_diagonal)
+}
+
+/// Ground-state energy E₀ = dω/2 + E_rel of two identical bosons in a `dims`-dimensional
+/// isotropic trap (d = 1, 2, 3) with the Gaussian interaction g/(π s²) e^{−r²/s²} of `trap.rs`,
+/// and an error estimate: the centre of mass is a d-dimensional oscillator of frequency ω, and
+/// E_rel is the Richardson-extrapolated grid ([`relative_energy_grid_in`] over h, h/2, h/4).
+/// First order in g: E₀ ≈ dω + g/(π s²) · (ωs²/(ωs² + 2))^{d/2} (⟨V_int⟩ over the relative
+/// ground state e^{−ωr²/4}).
+pub fn two_bosons_energy(dims: usize, omega: f64, g: f64, s: f64) -> (f64, f64) {
+    let cells = default_grid_cells(omega, s);
+    let e: Vec<f64> = [1, 2, 4].iter().map(|m| relative_energy_grid_in(dims, omega, g, s, m * cells)).collect();
+    let h4 = [(4.0 * e[1] - e[0]) / 3.0, (4.0 * e[2] - e[1]) / 3.0];
+    let h6 = (16.0 * h4[1] - h4[0]) / 15.0;
+    (0.5 * dims as f64 * omega + h6, (h6 - h4[1]).abs())
 }
 
 /// Richardson-extrapolated grid E_rel over `cells`, 2·`cells`, 4·`cells` (O(h⁶)), and the
@@ -405,6 +439,36 @@ mod tests {
         }
         let (d, e) = householder_tridiagonal(&mut a, n);
         assert!((lowest_eigenvalue_tridiagonal(&d, &e) + 1.25).abs() < 1e-13);
+    }
+
+    #[test]
+    fn two_bosons_in_one_two_and_three_dimensions() {
+        for dims in 1..=3 {
+            let d = dims as f64;
+            // Non-interacting: dω (centre of mass and relative motion, dω/2 each).
+            for omega in [1.0, 0.5] {
+                let (e, error) = two_bosons_energy(dims, omega, 0.0, S);
+                assert!((e - d * omega).abs() < 1e-9 && error < 1e-9, "d = {dims}, ω = {omega}: {e} ± {error}");
+            }
+            // Second order in h: the error falls 4× per halving.
+            let e: Vec<f64> = [200, 400, 800].iter().map(|&k| relative_energy_grid_in(dims, 1.0, 3.0, S, k)).collect();
+            let ratio = (e[0] - e[1]) / (e[1] - e[2]);
+            assert!((ratio - 4.0).abs() < 0.05, "d = {dims}: convergence ratio {ratio}");
+            // First-order perturbation theory: slope g/(πs²)·(ωs²/(ωs² + 2))^{d/2}.
+            let g = 1e-3;
+            let slope = (S * S / (S * S + 2.0)).powf(0.5 * d) / (PI * S * S);
+            // (E(g) − dω)/g = slope − c g + O(g²): two g remove the O(g) term.
+            let difference = |g: f64| (two_bosons_energy(dims, 1.0, g, S).0 - d) / g;
+            let observed = 2.0 * difference(g) - difference(2.0 * g);
+            assert!((observed - slope).abs() < 1e-5, "d = {dims}: slope {observed} vs {slope}");
+            let (e, error) = two_bosons_energy(dims, 1.0, 3.0, S);
+            assert!(e > d && e < d + 3.0 * slope && error < 1e-9, "d = {dims}: {e} ± {error}");
+        }
+        // d = 2: the oscillator-basis method, which shares nothing with the grid but the bisection.
+        for g in [3.0, 12.0] {
+            let (grid, _) = two_bosons_energy(2, 1.0, g, S);
+            assert!((grid - two_bosons_2d_energy(1.0, g, S)).abs() < 1e-9, "g = {g}");
+        }
     }
 
     /// `cargo test -- --nocapture` prints the reference energies and the timings.

@@ -7,6 +7,9 @@
 use super::{Harmonic, pair_differences};
 use burn::tensor::Tensor;
 
+/// Most grid cells [`HarmonicTrap::exact_energy`] spends on the two-particle reference.
+pub const MAX_EXACT_CELLS: usize = 1 << 20;
+
 #[derive(Debug, Clone)]
 pub struct GaussianInteraction {
     pub g: f64,
@@ -42,10 +45,18 @@ impl HarmonicTrap {
         v
     }
 
-    /// Exact energy for the non-interacting case only.
+    /// Exact energy where it is known: the non-interacting trap (ωdN/2), and two particles in
+    /// d ≤ 3 dimensions, whose relative motion separates ([`super::exact::two_bosons_energy`],
+    /// converged to ~1e-10; left out when the range s is so short against the trap length that
+    /// the grid would pass [`MAX_EXACT_CELLS`]).
     pub fn exact_energy(&self) -> Option<f64> {
         match &self.interaction {
-            Some(i) if i.g != 0.0 => None,
+            Some(i) if i.g != 0.0 => {
+                let solvable = self.particles == 2
+                    && (1..=3).contains(&self.dims)
+                    && 4 * super::exact::default_grid_cells(self.omega, i.s) <= MAX_EXACT_CELLS;
+                solvable.then(|| super::exact::two_bosons_energy(self.dims, self.omega, i.g, i.s).0)
+            }
             _ => Some(self.trap().exact_energy()),
         }
     }

@@ -47,6 +47,23 @@ pub fn metropolis_sample(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f
     (x, e)
 }
 
+/// `moves` Metropolis moves of every walker from `x` that evaluate only the drift and the exact
+/// part (as [`metropolis_sample`], without E_L at the end): the final walkers and the mean
+/// acceptance probability over walkers and moves (the preflight time-step check,
+/// [`crate::quantum::preflight`]).
+pub fn metropolis_acceptance(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, f64) {
+    let n = x.len() / guide.dim();
+    let mut at = guide.evaluate_drift(&x);
+    let mut sum = 0.0;
+    for _ in 0..moves {
+        let moved = propose(guide, &x, &at.v, &at.e, at.exact.as_ref(), dt, noise, false);
+        sum += moved.acceptance_sum;
+        x = moved.next;
+        at = GuideValues { v: moved.v_next, e: Vec::new(), exact: moved.exact_next };
+    }
+    (x, sum / (n * moves).max(1) as f64)
+}
+
 /// One Metropolis move ([`metropolis_move`]); `with_energy`: evaluate E_L at the proposals (else
 /// `e` is not read and `e_next`, `e_weight` stay empty).
 #[allow(clippy::too_many_arguments)]

@@ -79,7 +79,7 @@ mod population;
 mod run;
 mod unbranched;
 
-pub use metropolis::{Moved, metropolis_move, metropolis_sample};
+pub use metropolis::{Moved, metropolis_acceptance, metropolis_move, metropolis_sample};
 pub use population::{CORRECTION_SPAN, correction_generations};
 
 use crate::base::noise::Noise;
