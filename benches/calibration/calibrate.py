@@ -4,7 +4,8 @@
 For every system of benches/calibration/systems.toml: write a copy of its template problem file
 with only [system] changed (and [dmc] dt where the entry pins it), shorten it the same way for all
 (short training, 512 DMC walkers, a fixed number of generations or a target error), train it once
-with `pathspace solve`, then run `pathspace dmc --from DIR --seed K` for K = 1..SEEDS. Collects
+with `pathspace solve`, then run `pathspace dmc --from DIR --seed K` for K = 1..SEEDS (1001..1000+SEEDS with
+--mode target). Collects
 
   z = (E - E_exact) / sigma
 
@@ -15,7 +16,7 @@ of the extrapolation), and prints the table of docs/energies.md. Standard librar
 the repository root after `cargo build --release`:
 
   python3 benches/calibration/calibrate.py --out runs/calibration [--seeds 4] [--mode fixed|target]
-      [--only NAME,NAME] [--table-only]
+      [--only NAME,NAME] [--tag NAME --set dmc.walkers=64 --seed-base 5000] [--table-only]
 
 A system already trained in OUT, or a seed already run, is reused (delete it to rerun). Not part
 of the test command: a full pass takes about 40 minutes on two cores.
@@ -39,6 +40,9 @@ SHORT = {
 # the walks. No time limit: the runs stay deterministic.
 TARGET = {'steps': '1000', 'target_relative_error': None, 'max_seconds': None}
 TARGET_FRACTION = 0.7
+# DMC seeds of the two modes: independent noise (the same seed would repeat the fixed-length
+# walk's first generations).
+SEED_BASE = {'fixed': 0, 'target': 1000}
 
 
 def edit(text, table, key, value):
@@ -80,7 +84,7 @@ def replace_system(text, system):
     return '\n'.join(out)
 
 
-def problem_text(entry, mode, target_error=None):
+def problem_text(entry, mode, target_error=None, overrides=()):
     text = open(os.path.join(ROOT, entry['template'])).read()
     text = replace_system(text, entry['system'])
     lines = [l for l in text.split('\n') if not l.startswith('name =') and not l.startswith('reference =')]
@@ -97,6 +101,10 @@ def problem_text(entry, mode, target_error=None):
         for key, value in TARGET.items():
             text = edit(text, 'dmc', key, value)
         text = edit(text, 'dmc', 'target_error', '%.3e' % target_error)
+    for item in overrides:
+        key, value = item.split('=', 1)
+        table, key = key.rsplit('.', 1)
+        text = edit(text, table.strip(), key.strip(), value.strip())
     return text
 
 
@@ -106,8 +114,12 @@ def run(cmd):
     return r, time.time() - start
 
 
-def collect(entry, out, seeds, mode, binary):
-    """Train (once) and run the seeds of one system; returns the dmc.json of each seed."""
+def collect(entry, out, seeds, mode, binary, tag=None, overrides=(), seed_base=None):
+    """Train (once) and run the seeds of one system; returns the dmc.json of each seed. `tag`
+    names a variant (its files dmc-TAG-K.json) whose DMC problem file also gets `overrides`
+    (TABLE.KEY=VALUE) and whose seeds start after `seed_base`."""
+    tag = tag or mode
+    seed_base = SEED_BASE.get(tag, 0) if seed_base is None else seed_base
     name = entry['name']
     d = os.path.join(out, name)
     base = os.path.join(out, name + '.toml')
@@ -127,15 +139,15 @@ def collect(entry, out, seeds, mode, binary):
             print('%-16s --mode target needs the fixed-length runs first' % name, flush=True)
             return []
         target_error = TARGET_FRACTION * sum(errors) / len(errors)
-    path = os.path.join(out, '%s-%s.toml' % (name, mode))
+    path = os.path.join(out, '%s-%s.toml' % (name, tag))
     with open(path, 'w') as f:
-        f.write(problem_text(entry, mode, target_error))
+        f.write(problem_text(entry, mode, target_error, overrides))
     results = []
     for seed in range(1, seeds + 1):
-        kept = os.path.join(d, 'dmc-%s-%d.json' % (mode, seed))
+        kept = os.path.join(d, 'dmc-%s-%d.json' % (tag, seed))
         if not os.path.exists(kept):
-            r, s = run([binary, 'dmc', path, '--from', d, '--seed', str(seed)])
-            print('%-16s dmc %-6s seed %d  exit %d  %4.0f s' % (name, mode, seed, r.returncode, s), flush=True)
+            r, s = run([binary, 'dmc', path, '--from', d, '--seed', str(seed_base + seed)])
+            print('%-16s dmc %-6s seed %d  exit %d  %4.0f s' % (name, tag, seed, r.returncode, s), flush=True)
             if r.returncode != 0:
                 print(r.stderr.strip().split('\n')[-1], flush=True)
                 continue
@@ -211,6 +223,10 @@ def main():
     p.add_argument('--systems', default=os.path.join(ROOT, 'benches/calibration/systems.toml'))
     p.add_argument('--binary', default=os.path.join(ROOT, 'target/release/pathspace'))
     p.add_argument('--table-only', action='store_true', help='analyse what OUT holds, run nothing')
+    p.add_argument('--tag', default=None, help='name of a variant (default: the mode)')
+    p.add_argument('--set', action='append', default=[], metavar='TABLE.KEY=VALUE',
+                   help='override in the DMC problem file of the variant (repeatable)')
+    p.add_argument('--seed-base', type=int, default=None, help='DMC seeds are BASE+1..BASE+SEEDS')
     a = p.parse_args()
     with open(a.systems, 'rb') as f:
         entries = tomllib.load(f)['system']
@@ -222,12 +238,12 @@ def main():
     for e in entries:
         if a.table_only:
             d = os.path.join(a.out, e['name'])
-            files = [os.path.join(d, 'dmc-%s-%d.json' % (a.mode, k)) for k in range(1, a.seeds + 1)]
+            files = [os.path.join(d, 'dmc-%s-%d.json' % (a.tag or a.mode, k)) for k in range(1, a.seeds + 1)]
             by_system[e['name']] = [json.load(open(f)) for f in files if os.path.exists(f)]
         else:
-            by_system[e['name']] = collect(e, a.out, a.seeds, a.mode, a.binary)
+            by_system[e['name']] = collect(e, a.out, a.seeds, a.mode, a.binary, a.tag, a.set, a.seed_base)
     rows = analyse({k: v for k, v in by_system.items() if v})
-    with open(os.path.join(a.out, 'calibration-%s.json' % a.mode), 'w') as f:
+    with open(os.path.join(a.out, 'calibration-%s.json' % (a.tag or a.mode)), 'w') as f:
         json.dump(rows, f, indent=1)
     print(table(rows))
 

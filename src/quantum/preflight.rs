@@ -85,7 +85,8 @@ pub fn check_dmc_time_step(problem: &Problem, device: &Device) -> Result<()> {
 /// `x` rounded down to one significant digit (0.0123 → 0.01), for a time step to type.
 fn round_down(x: f64) -> f64 {
     let scale = 10f64.powf(x.log10().floor());
-    let digit = (x / scale).floor();
+    // 0.3/0.1 is 2.9999999999999996 in binary: nudge by a few ulps before flooring.
+    let digit = (x / scale * (1.0 + 1e-12)).floor();
     // Printing 0.1·3 gives 0.30000000000000004: parse the shortest decimal back.
     format!("{:.*}", (-scale.log10()).max(0.0) as usize, digit * scale).parse().unwrap_or(x)
 }

@@ -533,7 +533,7 @@ mod tests {
         let dt = 0.02;
         let mut noise = Noise::new(21);
         let large = walk(&guide, start(2000, 1, &mut noise), &settings(dt, 3000, true), &mut noise).energy;
-        let mut s = settings(dt, 300_000, true);
+        let mut s = settings(dt, 600_000, true);
         s.feedback_time = 0.5;
         let small = walk(&guide, start(4, 1, &mut noise), &s, &mut noise);
         assert_eq!(small.correction_generations, 250);
