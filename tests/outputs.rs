@@ -484,3 +484,26 @@ fn plateau_ends_the_first_stage_and_vmc_follows() {
         assert_eq!(a["convergence"], summary(&part)["convergence"]);
     }
 }
+
+/// Issue 37: `reference = 1e308` (finite, so accepted) hung the energy plot after `phase: writing`
+/// (an axis to 2e308 = inf). The run now finishes, with the reference left off the scale.
+#[test]
+fn an_absurd_reference_does_not_hang_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_problem(dir.path(), &PROBLEM.replace("reference = 1.0", "reference = 1e308"));
+    let out = dir.path().join("run");
+    let mut child = bin().arg("solve").arg(&file).arg("--out").arg(&out).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("solve with reference = 1e308 did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success());
+    assert!(out.join("energy.png").exists() && out.join("summary.json").exists());
+}

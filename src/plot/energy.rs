@@ -46,7 +46,12 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
     let central = if sorted.is_empty() { vec![] } else { vec![sorted[sorted.len() / 50], sorted[sorted.len() - 1 - sorted.len() / 50]] };
     let marks = eval.map(|v| vec![v.energy - v.energy_error, v.energy + v.energy_error]).unwrap_or_default();
     let head_marks = headline.map(|h| vec![h.energy - h.energy_error, h.energy + h.energy_error]).unwrap_or_default();
-    let (lo, hi) = finite_range(mean.iter().copied().chain(central).chain(marks).chain(head_marks).chain(reference)).unwrap_or((0.0, 1.0));
+    let data = finite_range(mean.iter().copied().chain(central.iter().copied()).chain(marks.iter().copied()).chain(head_marks.iter().copied()));
+    // The reference joins the range only when it is near the data (within 20 spans of their
+    // middle): a reference that is wrong by orders of magnitude (a crafted `reference = 1e308`)
+    // would otherwise squeeze every curve into one line, or overflow the axis.
+    let reference_shown = reference.filter(|r| data.is_none_or(|(lo, hi)| (r - 0.5 * (lo + hi)).abs() <= 20.0 * (hi - lo).max(1e-3)));
+    let (lo, hi) = finite_range(mean.iter().copied().chain(central).chain(marks).chain(head_marks).chain(reference_shown)).unwrap_or((0.0, 1.0));
 
     let (upper, lower) = root.split_vertically((root.dim_in_pixel().1 as f64 * 0.62) as u32);
     let mut chart = ChartBuilder::on(&upper)
@@ -97,6 +102,7 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
             Some(v) => format!("reference {r:.6} Ha (E − E_ref = {:+.3} mHa)", 1e3 * (v.energy - r)),
             None => format!("reference {r:.6} Ha"),
         };
+        let label = if reference_shown.is_some() { label } else { format!("{label}, off the scale") };
         chart
             .draw_series(DashedLineSeries::new([(0.0, r), (x_end, r)], 8, 5, BLACK.stroke_width(2)))
             .map_err(e)?
@@ -116,7 +122,11 @@ pub fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, run: &RunFile, ref
     let head_gap = headline.filter(|_| reference.is_some()).map(|h| (h.energy - target).abs().max(floor));
     let values: Vec<f64> = gap.iter().map(|p| p.1).chain(eval_gap).chain(head_gap).collect();
     let (glo, ghi) = values.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let (glo, ghi) = if glo.is_finite() && ghi > 0.0 { (glo / 2.0, ghi * 2.0) } else { (floor, 1.0) };
+    let (glo, ghi) = if glo.is_finite() && ghi > 0.0 && ghi.is_finite() { (glo / 2.0, ghi * 2.0) } else { (floor, 1.0) };
+    // A finite axis of at most 40 decades (ghi · 2 overflows near f64::MAX; plotters' log ticks
+    // need finite ends).
+    let ghi = if ghi.is_finite() { ghi } else { f64::MAX / 4.0 };
+    let glo = glo.max(ghi * 1e-40);
     let what = if reference.is_some() { "|E − E_ref| (Ha)" } else { "|E − E_eval| (Ha)" };
     let mut chart = ChartBuilder::on(&lower)
         .margin(12)
