@@ -60,3 +60,26 @@ fn shipped_problem_files_are_estimated_to_fit_a_small_machine() {
         assert!(total > 1e6 && total < 2.0 * (1u64 << 30) as f64, "{}: estimated {total:.3e} bytes ({terms:?})", file.display());
     }
 }
+
+/// Issue 37: iteration and move counts of i64::MAX were accepted and ran forever; they are
+/// refused naming the key. The largest supported counts still parse.
+#[test]
+fn absurd_iteration_and_move_counts_are_refused_naming_the_key() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let with = |table: &str, line: &str| text.replacen(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"), 1);
+    let cases = [("vmc", "iterations", "vmc.iterations"), ("train", "iterations", "train.iterations"), ("vmc", "moves", "vmc.moves")];
+    for (table, key, named) in cases {
+        // Drop the file's own line for the key, then add the crafted one.
+        let dropped: String = with(table, &format!("{key} = 9223372036854775807"))
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !(l.starts_with(&format!("{key} = ")) && !l.contains("9223372036854775807")))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let e = pathspace::quantum::problem::Problem::parse(&file, &dropped).unwrap_err().to_string();
+        assert!(e.contains(named) && e.contains("supported") && e.lines().count() == 1, "{e}");
+    }
+    let most = with("vmc", "").replace("iterations = 4000", "iterations = 1000000000").replace("moves = 5", "moves = 1000000");
+    pathspace::quantum::problem::Problem::parse(&file, &most).unwrap();
+}

@@ -9,6 +9,15 @@ use crate::path::integrators;
 use crate::quantum::physics::{GaussianInteraction, Harmonic, HarmonicTrap, Molecule, Nucleus};
 use serde::Deserialize;
 
+
+/// Most iterations `[train] iterations` and `[vmc] iterations` may ask for: 10⁹ iterations of at
+/// least a millisecond are eleven days, and their training curve tens of GB in memory. A larger
+/// count (i64::MAX from a crafted file) is refused rather than run forever.
+pub const MAX_ITERATIONS: usize = 1_000_000_000;
+/// Most Metropolis moves per VMC iteration (`[vmc] moves`; 5 by default): a million moves make one
+/// iteration take minutes even for one walker.
+pub const MAX_VMC_MOVES: usize = 1_000_000;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProblem {
@@ -300,7 +309,7 @@ impl Ctx<'_> {
 
     /// `[train]`.
     fn train(&self, t: &RawTrain) -> Result<TrainSpec> {
-        let iterations = t.iterations.unwrap_or(1000);
+        let iterations = self.iterations("train", "iterations", t.iterations.unwrap_or(1000))?;
         let train = TrainSpec {
             walkers: self.positive("train", "walkers", t.walkers.unwrap_or(256))?,
             iterations,
@@ -419,7 +428,7 @@ impl Ctx<'_> {
 
     /// `[vmc]`: needs a gradient drift; its learning rate defaults to training's.
     fn vmc(&self, v: &RawVmc, drift: &DriftSpec, train: &TrainSpec, system: &System) -> Result<VmcSpec> {
-        let vmc_iterations = v.iterations.unwrap_or(0);
+        let vmc_iterations = self.iterations("vmc", "iterations", v.iterations.unwrap_or(0))?;
         if vmc_iterations > 0 && !matches!(drift.kind, DriftKind::Gradient | DriftKind::Jastrow) {
             return Err(self.invalid("vmc", "iterations", "variational Monte Carlo needs a gradient drift (drift.kind = \"jastrow\" or \"gradient\")"));
         }
@@ -428,7 +437,7 @@ impl Ctx<'_> {
             iterations: vmc_iterations,
             lr: self.positive_f("vmc", "lr", v.lr.unwrap_or(train.lr))?,
             lr_decay: self.positive_f("vmc", "lr_decay", v.lr_decay.unwrap_or((vmc_iterations as f64 / 4.0).max(1.0)))?,
-            moves: self.positive("vmc", "moves", v.moves.unwrap_or(5))?,
+            moves: self.count("vmc", "moves", v.moves.unwrap_or(5), MAX_VMC_MOVES)?,
             dt: self.time_step("vmc", "dt", v.dt.unwrap_or(default_move), system)?,
             clip: self.positive_f("vmc", "clip", v.clip.unwrap_or(5.0))?,
             objective: match v.objective.as_deref() {
@@ -524,6 +533,16 @@ impl Ctx<'_> {
 
     fn positive(&self, section: &str, key: &str, value: usize) -> Result<usize> {
         if value == 0 { Err(self.invalid(section, key, "must be positive")) } else { Ok(value) }
+    }
+
+    /// A count (0 allowed) of at most [`MAX_ITERATIONS`]: iteration counts, whose training curve
+    /// is kept in memory row by row.
+    fn iterations(&self, section: &str, key: &str, value: usize) -> Result<usize> {
+        if value > MAX_ITERATIONS {
+            Err(self.invalid(section, key, &format!("{value} is more than the {MAX_ITERATIONS} supported (a row of the training curve per iteration is kept in memory)")))
+        } else {
+            Ok(value)
+        }
     }
 
     /// A positive count of at most `max`.
