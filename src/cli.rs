@@ -275,9 +275,20 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             };
             crate::signals::finished(&run.dir);
             let (s, files) = (&run.summary, &run.files);
-            let iwae = if s.test_iwae.is_finite() { format!("IWAE(K = {}) {:.3}", s.iwae_k, s.test_iwae) } else { "no IWAE (continuous time)".to_string() };
+            let iwae = if s.test_iwae.is_finite() {
+                format!("IWAE(K = {}) {:.3}", s.iwae_k, s.test_iwae)
+            } else if s.test_elbo.is_finite() {
+                "no IWAE (continuous time)".to_string()
+            } else {
+                format!("IWAE(K = {}) {}", s.iwae_k, s.test_iwae)
+            };
             let per = s.test_elbo_per_observation.map(|v| format!("; per observed time point {v:.3}")).unwrap_or_default();
             say!("{}  (test ELBO {:.3}, {iwae} nats per example{per}; {:.1} s)", s.name, s.test_elbo, s.wall_seconds);
+            // A result that is not a number is an error exit, after the files that show it are
+            // written (issue 37: it exited 0).
+            if !s.test_elbo.is_finite() {
+                anyhow::bail!("{}: fit diverged: the test ELBO is {} (results in {}); lower [train] lr or check the data", file.display(), s.test_elbo, run.dir.join("summary.json").display());
+            }
             if let Some(p) = s.ppca_test_loglik {
                 say!("  PPCA (same latent dimension) test log-likelihood {p:.3}");
             }

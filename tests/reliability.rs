@@ -149,3 +149,22 @@ fn a_full_stdout_or_stderr_is_an_error_not_a_panic() {
     let run = Command::new(env!("CARGO_BIN_EXE_pathspace")).args(["solve", bad.to_str().unwrap()]).stderr(full()).output().unwrap();
     assert_eq!(run.status.code(), Some(1));
 }
+
+/// Issue 37: a `fit` whose optimiser diverged (the moons flow at lr = 1e300) printed a NaN test
+/// ELBO, called its IWAE "continuous time" and exited 0. It now exits 1 with one line naming the
+/// file, after writing the summary that shows it.
+#[test]
+fn a_diverged_fit_is_an_error_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/flow_moons.toml")).unwrap();
+    let file = dir.path().join("flow_bad.toml");
+    std::fs::write(&file, text.replace("lr = 2e-3", "lr = 1e300")).unwrap();
+    let out = dir.path().join("run");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pathspace")).arg("fit").arg(&file).args(["--iterations", "2", "--out"]).arg(&out).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(last.contains(&file.display().to_string()) && last.contains("diverged"), "{stderr}");
+    assert!(!stdout.contains("continuous time"), "{stdout}");
+    assert!(out.join("summary.json").exists());
+}
