@@ -197,6 +197,9 @@ impl FitProblem {
         if matches!(f.data.kind, DataKind::Digits | DataKind::Series) && f.data.file.is_none() {
             return Err(bad("data.file", format!("{:?} data needs a file", f.data.kind).to_lowercase()));
         }
+        if f.data.file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(bad("data.file", "is empty: give the path of the data file".into()));
+        }
         let series = f.data.kind.is_series();
         let flow_data = matches!(f.data.kind, DataKind::Moons | DataKind::Ring);
         if series != (f.model.kind == ModelKind::LatentSde) {

@@ -275,6 +275,7 @@ def digits(name, data, expect, model_lines=""):
     F[name] = (data + ": " + expect if not expect.startswith("data.file") else expect, DIGITS.replace("DATA", data).replace('kind = "vae"\n', 'kind = "vae"\n' + model_lines))
 
 f("flow_layers_zero", "model.flow_layers", [("flow_layers = 2", "flow_layers = 0")])
+f("data_file_empty", "data.file", raw=DIGITS.replace('file = "../data/DATA"', 'file = ""'))
 f("moons_train_zero", "data.train", [("train = 20", "train = 0")])
 f("moons_test_zero", "data.test", [("test = 10", "test = 0")])
 f("moons_test_one", "data.test", [("test = 10", "test = 1")])
