@@ -67,19 +67,14 @@ fn shipped_problem_files_are_estimated_to_fit_a_small_machine() {
 fn absurd_iteration_and_move_counts_are_refused_naming_the_key() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/h2.toml");
     let text = std::fs::read_to_string(&file).unwrap();
-    let with = |table: &str, line: &str| text.replacen(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"), 1);
-    let cases = [("vmc", "iterations", "vmc.iterations"), ("train", "iterations", "train.iterations"), ("vmc", "moves", "vmc.moves")];
-    for (table, key, named) in cases {
-        // Drop the file's own line for the key, then add the crafted one.
-        let dropped: String = with(table, &format!("{key} = 9223372036854775807"))
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !(l.starts_with(&format!("{key} = ")) && !l.contains("9223372036854775807")))
-            .map(|(_, l)| format!("{l}\n"))
-            .collect();
-        let e = pathspace::quantum::problem::Problem::parse(&file, &dropped).unwrap_err().to_string();
+    // h2.toml's own lines: [train] iterations = 600, [vmc] iterations = 4000, [vmc] moves = 5.
+    for (line, named) in [("iterations = 600", "train.iterations"), ("iterations = 4000", "vmc.iterations"), ("moves = 5", "vmc.moves")] {
+        assert!(text.contains(&format!("\n{line}\n")), "h2.toml no longer has `{line}`");
+        let key = line.split(" = ").next().unwrap();
+        let crafted = text.replacen(&format!("\n{line}\n"), &format!("\n{key} = 9223372036854775807\n"), 1);
+        let e = pathspace::quantum::problem::Problem::parse(&file, &crafted).unwrap_err().to_string();
         assert!(e.contains(named) && e.contains("supported") && e.lines().count() == 1, "{e}");
     }
-    let most = with("vmc", "").replace("iterations = 4000", "iterations = 1000000000").replace("moves = 5", "moves = 1000000");
+    let most = text.replace("\niterations = 4000\n", "\niterations = 1000000000\n").replace("\nmoves = 5\n", "\nmoves = 1000000\n");
     pathspace::quantum::problem::Problem::parse(&file, &most).unwrap();
 }

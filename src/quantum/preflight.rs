@@ -35,15 +35,25 @@ pub const SUGGESTED_ACCEPTANCE: f64 = 0.95;
 /// ([`PREFLIGHT_MOVES`] moves of [`PREFLIGHT_WALKERS`] walkers, the second half measured).
 /// `None` where no guide runs on `device`.
 pub fn untrained_acceptance(problem: &Problem, dt: f64, device: &Device) -> Option<f64> {
+    with_untrained_guide(problem, device, |acceptance| acceptance(dt))
+}
+
+/// Calls `f` with the acceptance at a time step of the untrained guide of `problem` (its
+/// network, guide and starting walkers built once; every time step starts from the same walkers
+/// and noise). `None` where no guide runs on `device`.
+fn with_untrained_guide<T>(problem: &Problem, device: &Device, f: impl FnOnce(&dyn Fn(f64) -> f64) -> T) -> Option<T> {
     let mut noise = Noise::new(problem.train.seed ^ 0x7072_6566); // "pref"
     let net = build_net(problem, &mut noise, device);
     let guide = guide_on(&net, &problem.system, problem.sde.integrator, device)?;
     let walkers = initial_walkers(problem, PREFLIGHT_WALKERS, &mut noise, device);
-    let x: Vec<f64> = walkers.into_data().try_into_vec_as::<f64>().expect("float walkers");
-    let half = PREFLIGHT_MOVES / 2;
-    let (x, _) = metropolis_acceptance(guide.as_ref(), x, half, dt, &mut noise);
-    let (_, acceptance) = metropolis_acceptance(guide.as_ref(), x, PREFLIGHT_MOVES - half, dt, &mut noise);
-    Some(acceptance)
+    let start: Vec<f64> = walkers.into_data().try_into_vec_as::<f64>().expect("float walkers");
+    let acceptance = |dt: f64| {
+        let mut noise = noise.clone();
+        let half = PREFLIGHT_MOVES / 2;
+        let (x, _) = metropolis_acceptance(guide.as_ref(), start.clone(), half, dt, &mut noise);
+        metropolis_acceptance(guide.as_ref(), x, PREFLIGHT_MOVES - half, dt, &mut noise).1
+    };
+    Some(f(&acceptance))
 }
 
 /// Refuses a Metropolis DMC whose `[dmc] dt` is too coarse for the system (module docs): an
@@ -54,29 +64,30 @@ pub fn check_dmc_time_step(problem: &Problem, device: &Device) -> Result<()> {
     if !problem.eval.estimators.contains(&Estimator::Dmc) || !dmc.metropolis {
         return Ok(());
     }
-    let Some(acceptance) = untrained_acceptance(problem, dmc.dt, device) else { return Ok(()) };
-    if acceptance >= MIN_ACCEPTANCE {
-        return Ok(());
-    }
-    let mut suggestion = dmc.dt;
-    let mut found = None;
-    for _ in 0..8 {
-        suggestion /= 2.0;
-        let a = untrained_acceptance(problem, suggestion, device).unwrap_or(0.0);
-        if a >= SUGGESTED_ACCEPTANCE {
-            found = Some((suggestion, a));
-            break;
+    let refusal = with_untrained_guide(problem, device, |acceptance| {
+        let at_dt = acceptance(dmc.dt);
+        if at_dt >= MIN_ACCEPTANCE {
+            return None;
         }
-    }
+        // The largest of dt/2, dt/4, … (at most 8 halvings) that clears the margin.
+        let mut suggestion = dmc.dt;
+        let found = (0..8).find_map(|_| {
+            suggestion /= 2.0;
+            let a = acceptance(suggestion);
+            (a >= SUGGESTED_ACCEPTANCE).then_some((suggestion, a))
+        });
+        Some((at_dt, found, suggestion))
+    });
+    let Some(Some((at_dt, found, smallest))) = refusal else { return Ok(()) };
     let advice = match found {
         Some((dt, a)) => format!("set [dmc] dt = {} (accepted {a:.3}) or smaller", round_down(dt)),
-        None => format!("no dt down to {suggestion:.2e} is accepted {SUGGESTED_ACCEPTANCE} of the time; check the [system] scales"),
+        None => format!("no dt down to {smallest:.2e} is accepted {SUGGESTED_ACCEPTANCE} of the time; check the [system] scales"),
     };
     Err(Error::Format {
         path: problem.path.clone(),
         field: "dmc.dt".into(),
         message: format!(
-            "dt = {} is too coarse for this system: Metropolis moves of the untrained guide are accepted {acceptance:.3} of the time, and DMC is trusted only above {MIN_ACCEPTANCE} (docs/energies.md, \"A time step that fits the system\"); {advice}",
+            "dt = {} is too coarse for this system: Metropolis moves of the untrained guide are accepted {at_dt:.3} of the time, and DMC is trusted only above {MIN_ACCEPTANCE} (docs/energies.md, \"A time step that fits the system\"); {advice}",
             dmc.dt
         ),
     })

@@ -96,6 +96,14 @@ mod tests {
     use super::*;
     use crate::base::noise::Noise;
 
+    /// `n` steps of the unit-variance AR(1) series x_{t+1} = φ x_t + √(1−φ²) ε, started in its
+    /// stationary law.
+    fn stationary_ar1(phi: f64, n: usize, noise: &mut Noise) -> Vec<f64> {
+        let eps = noise.standard_normals(n);
+        let mut x = noise.standard_normals(1)[0];
+        eps.iter().map(|e| { x = phi * x + (1.0 - phi * phi).sqrt() * e; x }).collect()
+    }
+
     /// AR(1) series x_{t+1} = φ x_t + √(1−φ²) ε: the variance of the mean is
     /// (1/n)(1+φ)/(1−φ) for unit marginal variance; naive errors underestimate it by √((1+φ)/(1−φ)).
     #[test]
@@ -121,9 +129,7 @@ mod tests {
         let mut noise = Noise::new(13);
         let mut flagged = 0;
         for _ in 0..50 {
-            let eps = noise.standard_normals(600);
-            let mut x = noise.standard_normals(1)[0];
-            let series: Vec<f64> = eps.iter().map(|e| { x = phi * x + (1.0 - phi * phi).sqrt() * e; x }).collect();
+            let series = stationary_ar1(phi, 600, &mut noise);
             let b = blocking(&series);
             assert!(600 >> b.level >= MIN_BLOCKS, "level {} leaves {} blocks", b.level, 600 >> b.level);
             if !b.converged {
@@ -147,9 +153,7 @@ mod tests {
         let (trials, n) = (1000, 4000);
         let (mut squares, mut lee_squares) = (0.0, 0.0);
         for _ in 0..trials {
-            let eps = noise.standard_normals(n);
-            let mut x = noise.standard_normals(1)[0];
-            let series: Vec<f64> = eps.iter().map(|e| { x = phi * x + (1.0 - phi * phi).sqrt() * e; x }).collect();
+            let series = stationary_ar1(phi, n, &mut noise);
             let b = blocking(&series);
             squares += (b.mean / b.error).powi(2);
             lee_squares += (b.mean / b.errors[b.level]).powi(2);
@@ -169,9 +173,7 @@ mod tests {
         let (trials, n) = (400, 4096);
         let (mut one, mut two) = (0, 0);
         for _ in 0..trials {
-            let eps = noise.standard_normals(n);
-            let mut x = noise.standard_normals(1)[0];
-            let series: Vec<f64> = eps.iter().map(|e| { x = phi * x + (1.0 - phi * phi).sqrt() * e; x }).collect();
+            let series = stationary_ar1(phi, n, &mut noise);
             let b = blocking(&series);
             one += usize::from(b.mean.abs() <= b.error);
             two += usize::from(b.mean.abs() <= 2.0 * b.error);

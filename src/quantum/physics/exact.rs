@@ -199,17 +199,20 @@ pub fn relative_energy_grid_in(dims: usize, omega: f64, g: f64, s: f64, cells: u
 /// First order in g: E₀ ≈ dω + g/(π s²) · (ωs²/(ωs² + 2))^{d/2} (⟨V_int⟩ over the relative
 /// ground state e^{−ωr²/4}).
 pub fn two_bosons_energy(dims: usize, omega: f64, g: f64, s: f64) -> (f64, f64) {
-    let cells = default_grid_cells(omega, s);
-    let e: Vec<f64> = [1, 2, 4].iter().map(|m| relative_energy_grid_in(dims, omega, g, s, m * cells)).collect();
-    let h4 = [(4.0 * e[1] - e[0]) / 3.0, (4.0 * e[2] - e[1]) / 3.0];
-    let h6 = (16.0 * h4[1] - h4[0]) / 15.0;
-    (0.5 * dims as f64 * omega + h6, (h6 - h4[1]).abs())
+    let (e_rel, error) = relative_energy_grid_extrapolated_in(dims, omega, g, s, default_grid_cells(omega, s));
+    (0.5 * dims as f64 * omega + e_rel, error)
 }
 
 /// Richardson-extrapolated grid E_rel over `cells`, 2·`cells`, 4·`cells` (O(h⁶)), and the
 /// difference between the h⁶ and the finest h⁴ value (a conservative error estimate).
 pub fn relative_energy_grid_extrapolated(omega: f64, g: f64, s: f64, cells: usize) -> (f64, f64) {
-    let e: Vec<f64> = [1, 2, 4].iter().map(|m| relative_energy_grid(omega, g, s, m * cells)).collect();
+    relative_energy_grid_extrapolated_in(2, omega, g, s, cells)
+}
+
+/// [`relative_energy_grid_extrapolated`] in `dims` = 1, 2 or 3 dimensions
+/// ([`relative_energy_grid_in`]).
+pub fn relative_energy_grid_extrapolated_in(dims: usize, omega: f64, g: f64, s: f64, cells: usize) -> (f64, f64) {
+    let e: Vec<f64> = [1, 2, 4].iter().map(|m| relative_energy_grid_in(dims, omega, g, s, m * cells)).collect();
     let h4 = [(4.0 * e[1] - e[0]) / 3.0, (4.0 * e[2] - e[1]) / 3.0];
     let h6 = (16.0 * h4[1] - h4[0]) / 15.0;
     (h6, (h6 - h4[1]).abs())

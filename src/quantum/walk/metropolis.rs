@@ -36,21 +36,15 @@ pub fn metropolis_move(guide: &dyn Guide, x: &[f64], v: &[f64], e: &[f64], exact
 /// ([`Guide::evaluate_drift`]), then E_L once at the final positions: the walkers and their
 /// E_L. A VMC step needs E_L only where its moves end, and E_L (a Laplacian) costs several
 /// times the drift.
-pub fn metropolis_sample(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
-    let mut at = guide.evaluate_drift(&x);
-    for _ in 0..moves {
-        let moved = propose(guide, &x, &at.v, &at.e, at.exact.as_ref(), dt, noise, false);
-        x = moved.next;
-        at = GuideValues { v: moved.v_next, e: Vec::new(), exact: moved.exact_next };
-    }
+pub fn metropolis_sample(guide: &dyn Guide, x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, Vec<f64>) {
+    let (x, _) = metropolis_acceptance(guide, x, moves, dt, noise);
     let e = guide.local_energy(&x);
     (x, e)
 }
 
 /// `moves` Metropolis moves of every walker from `x` that evaluate only the drift and the exact
-/// part (as [`metropolis_sample`], without E_L at the end): the final walkers and the mean
-/// acceptance probability over walkers and moves (the preflight time-step check,
-/// [`crate::quantum::preflight`]).
+/// part: the final walkers and the mean acceptance probability over walkers and moves (the moves
+/// of [`metropolis_sample`]; the preflight time-step check, [`crate::quantum::preflight`]).
 pub fn metropolis_acceptance(guide: &dyn Guide, mut x: Vec<f64>, moves: usize, dt: f64, noise: &mut Noise) -> (Vec<f64>, f64) {
     let n = x.len() / guide.dim();
     let mut at = guide.evaluate_drift(&x);
