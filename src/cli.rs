@@ -33,6 +33,14 @@ macro_rules! say {
     };
 }
 
+/// Text on standard output without a line end added (a table that ends its own lines); a failed
+/// write is an error, as with [`say!`].
+macro_rules! put {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout(), $($arg)*).context("writing to standard output")?
+    };
+}
+
 /// A line on standard error; a failed write is ignored (there is nowhere left to report it).
 macro_rules! note {
     ($($arg:tt)*) => {{
@@ -237,7 +245,7 @@ pub fn run(comm: &dyn Comm) -> Result<()> {
             if json {
                 say!("{}", serde_json::to_string(&result)?);
             } else {
-                print!("{}", result.table());
+                put!("{}", result.table());
             }
             Ok(())
         }
@@ -356,12 +364,14 @@ fn integrators_command(json: bool, plot: Option<PathBuf>, walkers: Option<usize>
     let device = choose_device(Precision::F64)?;
     let mut config = weak_error::WeakErrorConfig::default();
     config.walkers = walkers.unwrap_or(config.walkers);
-    let report = weak_error::run(&config, &device, &mut |done, all| eprint!("\r{done}/{all} walkers"))?;
+    let report = weak_error::run(&config, &device, &mut |done, all| {
+        let _ = write!(std::io::stderr(), "\r{done}/{all} walkers");
+    })?;
     note!();
     if json {
         say!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report.table());
+        put!("{}", report.table());
     }
     if let Some(file) = plot {
         for f in pathspace::plot::integrators::plot_to(&report, &file)? {
@@ -387,7 +397,7 @@ fn scaling_command(config: &pathspace::bench::scaling::ScalingConfig, json: bool
     if json {
         say!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report.table());
+        put!("{}", report.table());
     }
     if let Some(file) = plot {
         for f in pathspace::plot::scaling::plot_to(&report, &file)? {
@@ -408,7 +418,7 @@ fn mpi_bench_command(json: bool, walkers: Option<usize>, repeats: usize, comm: &
         if json {
             say!("{}", serde_json::to_string(&result)?);
         } else {
-            print!("{}", result.table());
+            put!("{}", result.table());
         }
     }
     Ok(())
